@@ -1,0 +1,650 @@
+// cli.ts: the `tug` command line (commander). `run(argv, io)` runs one command and returns its
+// exit code: 0 success, 1 a refused request (the server's message) or unreachable cluster
+// (every endpoint and why), 2 a usage error. main.ts wires it to the process.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import {
+  KINDS,
+  isSelectorError,
+  isUnknownKindError,
+  parseFieldSelector,
+  parseSelector,
+  resolveKind,
+  toYaml,
+} from '@tugboat/api';
+import type { Event, KindInfo } from '@tugboat/api';
+import { TugClient, isAlreadyExists, isConflict, isNotFound } from '@tugboat/client';
+import type { MemberInfo, ObjectLike, ObjectRef } from '@tugboat/client';
+import { parseDuration, resolveTarget } from './config.ts';
+import type { Target } from './config.ts';
+import { describe, eventsFor } from './describe.ts';
+import { CliError, ReportedError, UsageError, formatError, isReportedError, isUsageError } from './errors.ts';
+import { formatProblems, loadObjects, manifestForApply, planApply, readSources, summarizeProblems } from './manifests.ts';
+import type { Json } from './manifests.ts';
+import { Table, columnsFor, nameOf, renderTable, typeName } from './table.ts';
+import type { Obj } from './table.ts';
+
+/** Io is everything `tug` touches outside itself, so tests can run it in-process too. */
+export interface Io {
+  readonly stdout: { write(s: string): unknown };
+  readonly stderr: { write(s: string): unknown };
+  /** readStdin reads all of standard input (for -f -). */
+  readonly readStdin: () => Promise<string>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly homedir: string;
+  /** now is the time in ms since the epoch (for AGE columns). */
+  readonly now: () => number;
+  /** signal ends a running `get -w` (main.ts aborts it on SIGINT and SIGTERM). */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** VERSION is tug's version (from its package.json). */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const DEFAULT_NAMESPACE = 'default';
+const DEFAULT_TIMEOUT = '15s';
+const APPLY_CONFLICT_RETRIES = 5;
+
+interface GlobalOptions {
+  endpoints?: string;
+  context?: string;
+  config?: string;
+  namespace?: string;
+  output?: string;
+  requestTimeout?: string;
+}
+
+/** Session holds what the commands of one run share: flags, target, client. */
+class Session {
+  readonly io: Io;
+  private globals: GlobalOptions = {};
+  private target: Target | undefined;
+  private clientValue: TugClient | undefined;
+
+  constructor(io: Io) {
+    this.io = io;
+  }
+
+  use(cmd: Command): this {
+    this.globals = cmd.optsWithGlobals<GlobalOptions>();
+    return this;
+  }
+
+  out(s: string): void {
+    this.io.stdout.write(s);
+  }
+
+  err(s: string): void {
+    this.io.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+  }
+
+  private resolved(): Target {
+    this.target ??= resolveTarget({
+      endpoints: this.globals.endpoints,
+      context: this.globals.context,
+      config: this.globals.config,
+      env: this.io.env,
+      homedir: this.io.homedir,
+    });
+    return this.target;
+  }
+
+  /** namespace is -n, else the context's namespace, else "default". */
+  namespace(): { namespace: string; explicit: boolean } {
+    const flag = this.globals.namespace;
+    if (flag !== undefined) {
+      if (flag === '') throw new UsageError('-n: give a namespace name');
+      return { namespace: flag, explicit: true };
+    }
+    const ctx = this.resolved().namespace;
+    return { namespace: ctx === '' ? DEFAULT_NAMESPACE : ctx, explicit: false };
+  }
+
+  /** output returns -o when it is one of `allowed` (undefined when not given). */
+  output(allowed: readonly string[], command: string): string | undefined {
+    const o = this.globals.output;
+    if (o === undefined) return undefined;
+    if (!allowed.includes(o)) {
+      throw new UsageError(
+        allowed.length === 0
+          ? `-o: ${command} takes no output format`
+          : `-o: unknown output format ${JSON.stringify(o)} for ${command}; use one of: ${allowed.join(', ')}`,
+        command,
+      );
+    }
+    return o;
+  }
+
+  client(): TugClient {
+    if (this.clientValue === undefined) {
+      const timeout = parseDuration(this.globals.requestTimeout ?? DEFAULT_TIMEOUT, '--request-timeout');
+      this.clientValue = new TugClient({ endpoints: this.resolved().endpoints, retryBudgetMs: timeout ?? 24 * 3_600_000 });
+    }
+    return this.clientValue;
+  }
+
+  close(): void {
+    this.clientValue?.close();
+  }
+}
+
+/** kindOf resolves a kind as users type it; unknown kinds are usage errors listing the known ones. */
+function kindOf(text: string, command: string): KindInfo {
+  try {
+    return resolveKind(text);
+  } catch (err) {
+    if (isUnknownKindError(err)) throw new UsageError(err.message, command);
+    throw err;
+  }
+}
+
+/** splitKindName reads "pod/web" as kind and name; "pods" as a kind alone. */
+function splitKindName(arg: string, names: readonly string[], command: string): { info: KindInfo; names: string[] } {
+  const slash = arg.indexOf('/');
+  if (slash < 0) return { info: kindOf(arg, command), names: [...names] };
+  const name = arg.slice(slash + 1);
+  if (name === '') throw new UsageError(`${JSON.stringify(arg)}: give a name after the "/"`, command);
+  return { info: kindOf(arg.slice(0, slash), command), names: [name, ...names] };
+}
+
+function checkSelectors(labels: string | undefined, fields: string | undefined, command: string): void {
+  try {
+    if (labels !== undefined) parseSelector(labels);
+    if (fields !== undefined) parseFieldSelector(fields);
+  } catch (err) {
+    if (isSelectorError(err)) throw new UsageError(err.message, command);
+    throw err;
+  }
+}
+
+function refOf(info: KindInfo, namespace: string, name: string): ObjectRef {
+  return info.namespaced ? { kind: info.kind, namespace, name } : { kind: info.kind, name };
+}
+
+function listObject(items: readonly unknown[]): Json {
+  return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '' }, items };
+}
+
+function printObjects(s: Session, objs: readonly Obj[], output: string, single: boolean): void {
+  if (output === 'name') {
+    for (const o of objs) s.out(`${nameOf(o)}\n`);
+  } else if (output === 'json') {
+    s.out(`${JSON.stringify(single ? objs[0] : listObject(objs), null, 2)}\n`);
+  } else if (output === 'yaml') {
+    s.out(toYaml(single ? objs[0] : listObject(objs)));
+  }
+}
+
+function kindsHelp(): string {
+  const rows = KINDS.map((k) => [k.kind, [k.plural, ...k.shortNames].join(', '), k.namespaced ? 'namespaced' : 'cluster']);
+  const w0 = Math.max(...rows.map((r) => r[0]!.length));
+  const w1 = Math.max(...rows.map((r) => r[1]!.length));
+  return rows.map((r) => `  ${r[0]!.padEnd(w0)}   ${r[1]!.padEnd(w1)}   ${r[2]}`).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// get
+
+interface GetOptions {
+  allNamespaces?: boolean;
+  selector?: string;
+  fieldSelector?: string;
+  watch?: boolean;
+}
+
+async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts: GetOptions): Promise<void> {
+  const { info, names } = splitKindName(kindArg, nameArgs, 'get');
+  const output = s.output(['wide', 'yaml', 'json', 'name'], 'get');
+  const ns = s.namespace();
+  const all = opts.allNamespaces === true;
+  if (all && ns.explicit) throw new UsageError('-n and -A cannot be used together', 'get');
+  if (names.length > 0 && (opts.selector !== undefined || opts.fieldSelector !== undefined)) {
+    throw new UsageError('give NAMEs or a selector (-l, --field-selector), not both', 'get');
+  }
+  if (names.length > 0 && all) throw new UsageError('-A lists every namespace: give no NAME with it', 'get');
+  checkSelectors(opts.selector, opts.fieldSelector, 'get');
+  const namespace = info.namespaced && !all ? ns.namespace : '';
+  const withNamespace = info.namespaced && all;
+  const client = s.client();
+
+  if (opts.watch === true) {
+    if (names.length > 1) throw new UsageError('-w follows one NAME or a selection, not several NAMEs', 'get');
+    await watchCommand(s, info, {
+      namespace,
+      labelSelector: opts.selector,
+      fieldSelector: names.length === 1 ? `metadata.name=${names[0]}` : opts.fieldSelector,
+      output,
+      withNamespace,
+    });
+    return;
+  }
+
+  let objs: Obj[];
+  const missing: string[] = [];
+  if (names.length === 0) {
+    objs = (await client.list<Obj & ObjectLike>(info.kind, { namespace, labelSelector: opts.selector, fieldSelector: opts.fieldSelector })).items;
+  } else {
+    objs = [];
+    for (const name of names) {
+      try {
+        objs.push(await client.get<Obj & ObjectLike>(refOf(info, namespace, name)));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        missing.push(formatError(err));
+      }
+    }
+  }
+  const failed = missing.length > 0;
+  if (output === undefined || output === 'wide') {
+    if (objs.length === 0) {
+      if (!failed) s.err(info.namespaced && !all ? `No resources found in ${namespace} namespace.` : 'No resources found.');
+    } else {
+      s.out(renderTable(info.kind, objs, { wide: output === 'wide', withNamespace, now: s.io.now() }));
+    }
+  } else if (objs.length > 0 || names.length === 0) {
+    printObjects(s, objs, output, names.length === 1);
+  }
+  for (const m of missing) s.err(m);
+  if (failed) throw new ReportedError('some objects were not found');
+}
+
+async function watchCommand(
+  s: Session,
+  info: KindInfo,
+  w: { namespace: string; labelSelector: string | undefined; fieldSelector: string | undefined; output: string | undefined; withNamespace: boolean },
+): Promise<void> {
+  const table = new Table(columnsFor(info.kind, { wide: w.output === 'wide', withNamespace: w.withNamespace }), s.io.now());
+  let header = true;
+  const print = (objs: readonly Obj[]) => {
+    if (objs.length === 0) return;
+    if (w.output === undefined || w.output === 'wide') {
+      s.out(
+        table.render(
+          objs.map((o) => table.cells(o, s.io.now())),
+          header,
+        ),
+      );
+      header = false;
+    } else if (w.output === 'yaml') {
+      for (const o of objs) s.out(`${toYaml(o)}---\n`);
+    } else if (w.output === 'json') {
+      for (const o of objs) s.out(`${JSON.stringify(o, null, 2)}\n`);
+    } else {
+      printObjects(s, objs, 'name', false);
+    }
+  };
+  // List first, so that a cluster that cannot be reached at all fails the command; once the
+  // rows are out, the watch rides out outages (saying so on stderr) until Ctrl-C.
+  const selection = { namespace: w.namespace, labelSelector: w.labelSelector, fieldSelector: w.fieldSelector };
+  const first = await s.client().list<Obj & ObjectLike>(info.kind, { ...selection, signal: s.io.signal });
+  print(first.items);
+  const events = s.client().watch<Obj & ObjectLike>(info.kind, {
+    ...selection,
+    fromRevision: first.revision,
+    signal: s.io.signal,
+    onRetry: (err) => s.err(`tug: watch interrupted (${formatError(err).replace(/^error: /, '').split('\n')[0]}); resuming`),
+  });
+  for await (const ev of events) {
+    if (ev.type === 'RESYNC') print(ev.items);
+    else if (ev.type !== 'BOOKMARK') print([ev.object]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// describe
+
+async function describeCommand(s: Session, kindArg: string, nameArgs: string[], opts: { selector?: string }): Promise<void> {
+  const { info, names } = splitKindName(kindArg, nameArgs, 'describe');
+  s.output([], 'describe');
+  checkSelectors(opts.selector, undefined, 'describe');
+  if (names.length > 0 && opts.selector !== undefined) throw new UsageError('give NAMEs or -l, not both', 'describe');
+  const namespace = info.namespaced ? s.namespace().namespace : '';
+  const client = s.client();
+  let objs: Obj[] = [];
+  let failed = false;
+  if (names.length === 0) {
+    objs = (await client.list<Obj & ObjectLike>(info.kind, { namespace, labelSelector: opts.selector })).items;
+    if (objs.length === 0) s.err(info.namespaced ? `No resources found in ${namespace} namespace.` : 'No resources found.');
+  } else {
+    for (const name of names) {
+      try {
+        objs.push(await client.get<Obj & ObjectLike>(refOf(info, namespace, name)));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        failed = true;
+        s.err(formatError(err));
+      }
+    }
+  }
+  let events: Event[] | undefined;
+  if (info.kind !== 'Event' && objs.length > 0) {
+    events = await client.events
+      .list({ namespace: info.namespaced ? namespace : '' })
+      .then((l) => l.items)
+      .catch(() => undefined);
+  }
+  const texts: string[] = [];
+  for (const obj of objs) {
+    let related: Obj[] | undefined;
+    if (info.kind === 'Service') {
+      related = await client
+        .get<Obj & ObjectLike>({ kind: 'Endpoints', namespace, name: obj.metadata.name ?? '' })
+        .then((e) => [e])
+        .catch(() => []);
+    } else if (info.kind === 'Node') {
+      related = await client
+        .list<Obj & ObjectLike>('Pod', { fieldSelector: `spec.nodeName=${obj.metadata.name ?? ''}` })
+        .then((l) => l.items)
+        .catch(() => []);
+    }
+    texts.push(describe(obj, { events: events === undefined ? undefined : eventsFor(events, obj), related }, s.io.now()));
+  }
+  s.out(texts.join('\n\n'));
+  if (failed) throw new ReportedError('some objects were not found');
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply and delete
+
+async function applyOne(client: TugClient, obj: Json): Promise<'created' | 'configured' | 'unchanged'> {
+  const meta = obj['metadata'] as Json;
+  const ref: ObjectRef = { kind: String(obj['kind']), namespace: String(meta['namespace'] ?? ''), name: String(meta['name']) };
+  let lastConflict: unknown;
+  for (let attempt = 0; attempt < APPLY_CONFLICT_RETRIES; attempt++) {
+    let live: Json | undefined;
+    try {
+      live = (await client.get<ObjectLike>(ref)) as unknown as Json;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (live === undefined) {
+      try {
+        await client.create(manifestForApply(obj) as unknown as ObjectLike);
+        return 'created';
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+        lastConflict = err;
+        continue;
+      }
+    }
+    const plan = planApply(live, obj);
+    if (plan === undefined) return 'unchanged';
+    try {
+      await client.update(plan as unknown as ObjectLike);
+      return 'configured';
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      lastConflict = err;
+    }
+  }
+  throw lastConflict;
+}
+
+async function applyCommand(s: Session, opts: { filename: string[] }): Promise<void> {
+  const output = s.output(['name'], 'apply');
+  const ns = s.namespace();
+  const sources = await readSources(opts.filename, s.io.readStdin);
+  const { objects, problems } = loadObjects(sources, ns.namespace, ns.explicit);
+  if (problems.length > 0) {
+    s.err(formatProblems(problems));
+    s.err(`error: nothing was applied: ${summarizeProblems(problems)}`);
+    throw new ReportedError('invalid manifests');
+  }
+  if (objects.length === 0) throw new CliError(`no objects found in ${opts.filename.join(', ')}`);
+  const client = s.client();
+  let failed = 0;
+  for (const o of objects) {
+    const name = nameOf(o.object as unknown as Obj);
+    try {
+      const what = await applyOne(client, o.object);
+      s.out(output === 'name' ? `${name}\n` : `${name} ${what}\n`);
+    } catch (err) {
+      failed++;
+      s.err(`${formatError(err)} (applying ${name} from ${o.source})`);
+    }
+  }
+  if (failed > 0) throw new ReportedError(`${failed} objects failed`);
+}
+
+async function deleteCommand(
+  s: Session,
+  kindArg: string | undefined,
+  nameArgs: string[],
+  opts: { filename?: string[]; ignoreNotFound?: boolean },
+): Promise<void> {
+  const output = s.output(['name'], 'delete');
+  const ns = s.namespace();
+  const targets: { ref: ObjectRef; label: string }[] = [];
+  if (opts.filename !== undefined) {
+    if (kindArg !== undefined) throw new UsageError('give KIND NAME or -f FILE, not both', 'delete');
+    const sources = await readSources(opts.filename, s.io.readStdin);
+    const { objects, problems } = loadObjects(sources, ns.namespace, ns.explicit, { validate: false });
+    if (problems.length > 0) {
+      s.err(formatProblems(problems));
+      s.err(`error: nothing was deleted: ${summarizeProblems(problems)}`);
+      throw new ReportedError('invalid manifests');
+    }
+    for (const o of objects) {
+      const meta = o.object['metadata'] as Json;
+      const info = kindOf(String(o.object['kind']), 'delete');
+      targets.push({ ref: refOf(info, String(meta['namespace'] ?? ''), String(meta['name'])), label: typeName(info.kind) });
+    }
+  } else {
+    if (kindArg === undefined) throw new UsageError('give KIND and NAME, or -f FILE', 'delete');
+    const { info, names } = splitKindName(kindArg, nameArgs, 'delete');
+    if (names.length === 0) throw new UsageError(`give the NAME of the ${info.kind} to delete`, 'delete');
+    for (const n of names) targets.push({ ref: refOf(info, ns.namespace, n), label: typeName(info.kind) });
+  }
+  const client = s.client();
+  let failed = false;
+  for (const t of targets) {
+    try {
+      await client.delete(t.ref);
+      s.out(output === 'name' ? `${t.label}/${t.ref.name}\n` : `${t.label} "${t.ref.name}" deleted\n`);
+    } catch (err) {
+      if (isNotFound(err) && opts.ignoreNotFound === true) continue;
+      if (!isNotFound(err)) throw err;
+      failed = true;
+      s.err(formatError(err));
+    }
+  }
+  if (failed) throw new ReportedError('some objects were not found');
+}
+
+// ---------------------------------------------------------------------------------------------
+// cluster
+
+function membersTable(members: readonly MemberInfo[], wide: boolean): string {
+  const withError = members.some((m) => m.error !== '');
+  const header = ['NAME', 'ADDRESS', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'REACHABLE'];
+  if (wide) header.push('PEER-ADDRESS', 'LEADER');
+  if (withError) header.push('ERROR');
+  const rows = members.map((m) => {
+    const r = [m.name, m.apiAddress || '<none>', m.role || 'unknown', String(m.term), String(m.commit), String(m.applied), m.reachable ? 'yes' : 'no'];
+    if (wide) r.push(m.peerAddress || '<none>', m.leader || '<none>');
+    if (withError) r.push(m.error);
+    return r;
+  });
+  const t = new Table(
+    header.map((h) => ({ header: h, value: () => '' })),
+    0,
+  );
+  return t.render(rows, true);
+}
+
+async function clusterStatus(s: Session): Promise<void> {
+  const output = s.output(['wide', 'json', 'yaml'], 'cluster status');
+  const st = await s.client().cluster.status();
+  const doc = { clusterId: st.clusterId, endpoint: st.endpoint, members: st.members };
+  if (output === 'json') s.out(`${JSON.stringify(doc, null, 2)}\n`);
+  else if (output === 'yaml') s.out(toYaml(doc));
+  else s.out(membersTable(st.members, output === 'wide'));
+}
+
+function checkAddress(flag: string, v: string): void {
+  if (!/^[^\s/:]+:\d{1,5}$/.test(v)) throw new UsageError(`${flag}: ${JSON.stringify(v)} is not HOST:PORT`, 'cluster member add');
+}
+
+// ---------------------------------------------------------------------------------------------
+// program
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** buildProgram makes the commander program; actions run against session s. */
+function buildProgram(s: Session): Command {
+  const program = new Command('tug');
+  program
+    .description('tug: the command line of a tugboat cluster. Reads and writes objects, and shows and changes the control plane.')
+    .usage('[options] COMMAND')
+    .version(VERSION, '--version', 'print the version of tug')
+    .option('--endpoints <list>', 'API endpoints, comma-separated HOST:PORT (default: $TUG_ENDPOINTS, the config context, 127.0.0.1:7400)')
+    .option('--context <name>', 'use this context of the config file')
+    .option('--config <path>', 'config file (default: $TUG_CONFIG, else ~/.tug/config)')
+    .option('-n, --namespace <namespace>', 'namespace (default: the context\'s, else "default")')
+    .option('-o, --output <format>', 'output format: wide, yaml, json or name (get); wide, json or yaml (cluster status, cluster member); json or yaml (version); name (apply, delete)')
+    .option('--request-timeout <duration>', 'give up on a request after this long, retries included: 500ms, 10s, 2m; 0 for no limit', DEFAULT_TIMEOUT)
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showSuggestionAfterError(true)
+    .showHelpAfterError("(run 'tug --help' or 'tug COMMAND --help' for usage)")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (t) => s.io.stdout.write(t),
+      writeErr: (t) => s.io.stderr.write(t),
+    })
+    .addHelpText(
+      'after',
+      `
+Endpoints, first found wins: --endpoints; the context named by --context; $TUG_ENDPOINTS;
+the config file's current-context; 127.0.0.1:7400. The config file is YAML:
+  current-context: lab
+  contexts:
+    - name: lab
+      endpoints: [10.0.0.11:7400, 10.0.0.12:7400]
+      namespace: default
+
+Exit codes: 0 success; 1 the request was refused (the server's message is printed) or no
+endpoint could be reached (each is named with the reason); 2 a usage error.`,
+    );
+
+  program
+    .command('get')
+    .summary('show objects as a table, YAML, JSON or names')
+    .description('Show objects of a kind: all of them (in the namespace, or every namespace with -A), those a selector picks, or the NAMEs given. -w keeps printing rows as objects change.')
+    .argument('<kind>', 'kind, plural or short name (pods, po, deploy, svc, ...), or KIND/NAME')
+    .argument('[names...]', 'names of the objects to show (default: all)')
+    .option('-A, --all-namespaces', 'list objects of every namespace (adds a NAMESPACE column)')
+    .option('-l, --selector <selector>', 'label selector: app=web,tier!=db,env in (a,b),!legacy')
+    .option('--field-selector <selector>', 'field selector: metadata.name=x,spec.nodeName=n1,status.phase!=Running')
+    .option('-w, --watch', 'after the current objects, print each change as it happens (Ctrl-C stops)')
+    .addHelpText('after', `\nKinds (names accepted: kind, plural, short names):\n${kindsHelp()}`)
+    .action(async (kind: string, names: string[], opts: GetOptions, cmd: Command) => getCommand(s.use(cmd), kind, names, opts));
+
+  program
+    .command('describe')
+    .summary('show one object in detail, with its events')
+    .description('Show objects in detail: metadata, spec and status in readable sections, then the Events about each. Without NAME, every object of the kind in the namespace (or those -l picks).')
+    .argument('<kind>', 'kind, plural or short name, or KIND/NAME')
+    .argument('[names...]', 'names of the objects (default: all)')
+    .option('-l, --selector <selector>', 'label selector, when no NAME is given')
+    .action(async (kind: string, names: string[], opts: { selector?: string }, cmd: Command) => describeCommand(s.use(cmd), kind, names, opts));
+
+  program
+    .command('apply')
+    .summary('create or update objects from manifests')
+    .description(
+      'Create or update the objects of YAML or JSON manifests, printing "created", "configured" or "unchanged" for each. Every object is validated first; if any is invalid, each problem is listed with its field path and nothing is written.',
+    )
+    .requiredOption('-f, --filename <path>', 'a manifest file, a directory (its .yaml, .yml and .json files, in name order) or - for standard input; repeatable', collect)
+    .action(async (opts: { filename: string[] }, cmd: Command) => applyCommand(s.use(cmd), opts));
+
+  program
+    .command('delete')
+    .summary('delete objects by kind and name, or those of manifests')
+    .description('Delete the named objects of a kind, or the objects of manifests (-f). Deleting a namespace deletes everything in it.')
+    .argument('[kind]', 'kind, plural or short name, or KIND/NAME')
+    .argument('[names...]', 'names of the objects to delete')
+    .option('-f, --filename <path>', 'delete the objects of this manifest file, directory or - (stdin); repeatable', collect)
+    .option('--ignore-not-found', 'do not fail for objects that do not exist')
+    .action(async (kind: string | undefined, names: string[], opts: { filename?: string[]; ignoreNotFound?: boolean }, cmd: Command) =>
+      deleteCommand(s.use(cmd), kind, names, opts),
+    );
+
+  const cluster = program
+    .command('cluster')
+    .summary('show and change the control plane')
+    .description('Show the control-plane members and change the membership.')
+    .usage('COMMAND');
+  cluster
+    .command('status')
+    .description('Show every control member: name, API address, role, term, commit and applied index, and whether it is reachable.')
+    .action(async (_opts: unknown, cmd: Command) => clusterStatus(s.use(cmd)));
+  const member = cluster.command('member').description('Add or remove a control member.').usage('COMMAND');
+  member
+    .command('add')
+    .description('Add a voting control member and wait until the change is applied. Start its tug-control (joining) as well.')
+    .argument('<name>', 'the new member\'s name')
+    .requiredOption('--peer-address <host:port>', 'address the members reach it at for Raft')
+    .requiredOption('--api-address <host:port>', 'address clients reach its API at')
+    .action(async (name: string, opts: { peerAddress: string; apiAddress: string }, cmd: Command) => {
+      s.use(cmd);
+      const output = s.output(['wide', 'json', 'yaml'], 'cluster member add');
+      checkAddress('--peer-address', opts.peerAddress);
+      checkAddress('--api-address', opts.apiAddress);
+      const members = await s.client().cluster.addMember({ name, peerAddress: opts.peerAddress, apiAddress: opts.apiAddress });
+      if (output === 'json') s.out(`${JSON.stringify({ members }, null, 2)}\n`);
+      else if (output === 'yaml') s.out(toYaml({ members }));
+      else s.out(`member "${name}" added\n${membersTable(members, output === 'wide')}`);
+    });
+  member
+    .command('remove')
+    .description('Remove a voting control member and wait until the change is applied.')
+    .argument('<name>', 'the member\'s name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      s.use(cmd);
+      const output = s.output(['wide', 'json', 'yaml'], 'cluster member remove');
+      const members = await s.client().cluster.removeMember(name);
+      if (output === 'json') s.out(`${JSON.stringify({ members }, null, 2)}\n`);
+      else if (output === 'yaml') s.out(toYaml({ members }));
+      else s.out(`member "${name}" removed\n${membersTable(members, output === 'wide')}`);
+    });
+
+  program
+    .command('version')
+    .summary('print the version of tug')
+    .description('Print the version of tug.')
+    .action((_opts: unknown, cmd: Command) => {
+      s.use(cmd);
+      const output = s.output(['json', 'yaml'], 'version');
+      const doc = { clientVersion: VERSION };
+      if (output === 'json') s.out(`${JSON.stringify(doc, null, 2)}\n`);
+      else if (output === 'yaml') s.out(toYaml(doc));
+      else s.out(`Client Version: ${VERSION}\n`);
+    });
+
+  return program;
+}
+
+/** run runs `tug` with argv (without the program name) and returns the exit code. */
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const s = new Session(io);
+  const program = buildProgram(s);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (isUsageError(err)) {
+      s.err(`error: ${err.message}`);
+      s.err(`See 'tug ${err.command === '' ? '' : `${err.command} `}--help'.`);
+      return 2;
+    }
+    if (isReportedError(err)) return 1;
+    if (io.signal?.aborted === true && (err as Error | undefined)?.name === 'AbortError') return 0;
+    s.err(formatError(err));
+    return 1;
+  } finally {
+    s.close();
+  }
+}

@@ -1,0 +1,187 @@
+// config.ts: where `tug` finds the cluster.
+//
+// The config file (default ~/.tug/config, or $TUG_CONFIG, or --config) is YAML:
+//
+//   current-context: lab
+//   contexts:
+//     - name: lab
+//       endpoints: [10.0.0.11:7400, 10.0.0.12:7400, 10.0.0.13:7400]
+//       namespace: web          # optional: the default for -n
+//     - name: local
+//       endpoints: [127.0.0.1:7400]
+//
+// Endpoints, first found wins: --endpoints a,b,c; the context named by --context; $TUG_ENDPOINTS
+// (comma-separated); the config's current-context; 127.0.0.1:7400 (tug-control's default API
+// address).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { CliError, UsageError } from './errors.ts';
+
+/** DEFAULT_ENDPOINT is tug-control's default API address. */
+export const DEFAULT_ENDPOINT = '127.0.0.1:7400';
+
+/** Context is one named cluster of the config file. */
+export interface Context {
+  readonly name: string;
+  readonly endpoints: readonly string[];
+  readonly namespace?: string;
+}
+
+/** Config is the config file, as read. */
+export interface Config {
+  readonly path: string;
+  readonly currentContext: string;
+  readonly contexts: readonly Context[];
+}
+
+/** Target is where commands go. */
+export interface Target {
+  readonly endpoints: readonly string[];
+  /** namespace is the context's default namespace ("" when it has none). */
+  readonly namespace: string;
+  /** source says where the endpoints came from, for messages. */
+  readonly source: string;
+}
+
+/** splitEndpoints reads "a:1, b:2" into ["a:1", "b:2"]; throws with `what` naming a bad one. */
+export function splitEndpoints(text: string, what: string): string[] {
+  const list = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (list.length === 0) throw new UsageError(`${what}: give at least one HOST:PORT`);
+  for (const e of list) checkEndpoint(e, what);
+  return list;
+}
+
+function checkEndpoint(e: string, what: string): void {
+  const m = /^([^\s/:]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$/.exec(e);
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    throw new UsageError(`${what}: ${JSON.stringify(e)} is not HOST:PORT`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** parseConfig reads config text; throws a CliError naming the field of any problem. */
+export function parseConfig(text: string, path: string): Config {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    throw new CliError(`config ${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return { path, currentContext: '', contexts: [] };
+  const bad = (field: string, problem: string): never => {
+    throw new CliError(`config ${path}: ${field}: ${problem}`);
+  };
+  if (!isObject(doc)) return bad('(top level)', 'must be a mapping with current-context and contexts');
+  for (const k of Object.keys(doc)) if (k !== 'current-context' && k !== 'contexts') bad(k, 'unknown field (known: current-context, contexts)');
+  const current = doc['current-context'] ?? '';
+  if (typeof current !== 'string') bad('current-context', 'must be a string');
+  const raw = doc['contexts'] ?? [];
+  if (!Array.isArray(raw)) return bad('contexts', 'must be a list');
+  const contexts: Context[] = raw.map((c: unknown, i): Context => {
+    const at = `contexts[${i}]`;
+    if (!isObject(c)) return bad(at, 'must be a mapping with name and endpoints');
+    for (const k of Object.keys(c)) if (!['name', 'endpoints', 'namespace'].includes(k)) bad(`${at}.${k}`, 'unknown field (known: name, endpoints, namespace)');
+    const name = c['name'];
+    if (typeof name !== 'string' || name === '') bad(`${at}.name`, 'required');
+    const eps = c['endpoints'];
+    const list = typeof eps === 'string' ? eps.split(',').map((s) => s.trim()) : eps;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((e) => typeof e === 'string' && e !== '')) {
+      bad(`${at}.endpoints`, 'must be a non-empty list of HOST:PORT');
+    }
+    for (const e of list as string[]) {
+      try {
+        checkEndpoint(e, `${at}.endpoints`);
+      } catch (err) {
+        bad(`${at}.endpoints`, (err as Error).message.slice(`${at}.endpoints: `.length));
+      }
+    }
+    const ns = c['namespace'];
+    if (ns !== undefined && typeof ns !== 'string') bad(`${at}.namespace`, 'must be a string');
+    return { name: name as string, endpoints: list as string[], ...(typeof ns === 'string' && ns !== '' ? { namespace: ns } : {}) };
+  });
+  const names = new Set<string>();
+  contexts.forEach((c, i) => {
+    if (names.has(c.name)) bad(`contexts[${i}].name`, `duplicate context ${JSON.stringify(c.name)}`);
+    names.add(c.name);
+  });
+  if (current !== '' && !names.has(current as string)) {
+    bad('current-context', `${JSON.stringify(current)} is not one of the contexts (${[...names].join(', ') || 'none'})`);
+  }
+  return { path, currentContext: current as string, contexts };
+}
+
+/** TargetInputs are the flags and environment that choose a Target. */
+export interface TargetInputs {
+  readonly endpoints?: string | undefined;
+  readonly context?: string | undefined;
+  readonly config?: string | undefined;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly homedir: string;
+}
+
+/** configPath is the config file to read and whether the user named it. */
+export function configPath(inputs: TargetInputs): { path: string; explicit: boolean } {
+  if (inputs.config !== undefined && inputs.config !== '') return { path: inputs.config, explicit: true };
+  const env = inputs.env['TUG_CONFIG'];
+  if (env !== undefined && env !== '') return { path: env, explicit: true };
+  return { path: join(inputs.homedir, '.tug', 'config'), explicit: false };
+}
+
+/** loadConfig reads the config file; a missing default file reads as empty. */
+export function loadConfig(inputs: TargetInputs): Config {
+  const { path, explicit } = configPath(inputs);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !explicit) return { path, currentContext: '', contexts: [] };
+    throw new CliError(`config ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  return parseConfig(text, path);
+}
+
+/** resolveTarget picks the endpoints (see the module comment). */
+export function resolveTarget(inputs: TargetInputs): Target {
+  if (inputs.endpoints !== undefined) {
+    return { endpoints: splitEndpoints(inputs.endpoints, '--endpoints'), namespace: '', source: '--endpoints' };
+  }
+  const needConfig = inputs.context !== undefined || inputs.env['TUG_ENDPOINTS'] === undefined || inputs.env['TUG_ENDPOINTS'] === '';
+  const config = needConfig ? loadConfig(inputs) : undefined;
+  if (inputs.context !== undefined) {
+    const ctx = config?.contexts.find((c) => c.name === inputs.context);
+    if (ctx === undefined) {
+      const known = config?.contexts.map((c) => c.name) ?? [];
+      throw new UsageError(
+        `--context: no context ${JSON.stringify(inputs.context)} in ${config?.path ?? 'the config'}` +
+          (known.length > 0 ? `; known contexts: ${known.join(', ')}` : ' (it has no contexts)'),
+      );
+    }
+    return { endpoints: ctx.endpoints, namespace: ctx.namespace ?? '', source: `context ${ctx.name}` };
+  }
+  const env = inputs.env['TUG_ENDPOINTS'];
+  if (env !== undefined && env !== '') return { endpoints: splitEndpoints(env, 'TUG_ENDPOINTS'), namespace: '', source: 'TUG_ENDPOINTS' };
+  const current = config?.contexts.find((c) => c.name === config.currentContext);
+  if (current !== undefined) return { endpoints: current.endpoints, namespace: current.namespace ?? '', source: `context ${current.name}` };
+  return { endpoints: [DEFAULT_ENDPOINT], namespace: '', source: 'default' };
+}
+
+/**
+ * parseDuration reads a --request-timeout value: "500ms", "10s", "2m", "1h", or a plain number
+ * of seconds. "0" means no limit (returned as undefined).
+ */
+export function parseDuration(text: string, flag: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (m === null) throw new UsageError(`${flag}: ${JSON.stringify(text)} is not a duration (like 500ms, 10s, 2m)`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  const ms = Math.round(n * unit);
+  return ms === 0 ? undefined : ms;
+}

@@ -1,0 +1,330 @@
+// table.ts: kubectl-like tables (columns per kind, -o wide), ages, and object names.
+import { findKind, formatSelector } from '@tugboat/api';
+import type {
+  ConfigMap,
+  Container,
+  Deployment,
+  Endpoints,
+  Event,
+  LabelSelector,
+  Namespace,
+  Node,
+  Pod,
+  ReplicaSet,
+  Secret,
+  Service,
+} from '@tugboat/api';
+
+/** Obj is an object as the API returns it (the typed kinds of @tugboat/api fit). */
+export interface Obj {
+  kind: string;
+  metadata: { name?: string | undefined; namespace?: string | undefined; creationTimestamp?: string | undefined; uid?: string | undefined };
+}
+
+/**
+ * humanAge writes a duration the way kubectl's AGE column does: seconds up to 2 minutes ("45s"),
+ * minutes and seconds below 10 minutes ("5m30s", "5m"), minutes below 3 hours ("95m"), hours
+ * and minutes below 8 hours ("3h20m"), hours below 2 days ("30h"), days and hours below 8 days
+ * ("2d5h"), days below 2 years ("200d"), then years and days, and years from 8 years on.
+ */
+export function humanAge(ms: number): string {
+  if (!Number.isFinite(ms)) return '<unknown>';
+  if (ms < -1_000) return '<invalid>';
+  const s = Math.max(0, Math.floor(ms / 1_000));
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 8) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
+  if (h < 48) return `${h}h`;
+  const d = Math.floor(h / 24);
+  if (h < 24 * 8) return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
+  if (d < 365 * 2) return `${d}d`;
+  const y = Math.floor(d / 365);
+  if (d < 365 * 8) return d % 365 === 0 ? `${y}y` : `${y}y${d % 365}d`;
+  return `${y}y`;
+}
+
+/** ageOf is the age of a timestamp at `now` (ms since the epoch); "<unknown>" without one. */
+export function ageOf(ts: unknown, now: number): string {
+  if (typeof ts !== 'string' || ts === '') return '<unknown>';
+  const t = Date.parse(ts);
+  return Number.isNaN(t) ? '<unknown>' : humanAge(now - t);
+}
+
+/** typeName is how kubectl names a kind in "-o name" output: "pod", "deployment.apps". */
+export function typeName(kind: string): string {
+  const info = findKind(kind);
+  if (info === undefined) return kind.toLowerCase();
+  return info.group === '' ? info.singular : `${info.singular}.${info.group}`;
+}
+
+/** nameOf is an object's "-o name" form: "pod/web", "deployment.apps/web". */
+export function nameOf(obj: { kind: string; metadata: { name?: string | undefined } }): string {
+  return `${typeName(obj.kind)}/${obj.metadata.name ?? ''}`;
+}
+
+/** Column is one column of a kind's table. */
+export interface Column {
+  readonly header: string;
+  /** wide columns show only with -o wide. */
+  readonly wide?: boolean;
+  readonly value: (obj: Obj, now: number) => string;
+}
+
+const none = '<none>';
+
+function orNone(s: string | undefined): string {
+  return s === undefined || s === '' ? none : s;
+}
+
+function num(v: number | undefined): string {
+  return String(v ?? 0);
+}
+
+function selectorOf(sel: LabelSelector | undefined): string {
+  if (sel === undefined) return none;
+  return orNone(formatSelector(sel));
+}
+
+function containersOf(cs: readonly Container[] | undefined): { names: string; images: string } {
+  const list = cs ?? [];
+  return { names: orNone(list.map((c) => c.name).join(',')), images: orNone(list.map((c) => c.image).join(',')) };
+}
+
+/** podStatus is the STATUS column of a pod, as kubectl words it. */
+export function podStatus(p: Pod): string {
+  if (p.metadata.deletionTimestamp !== undefined) return 'Terminating';
+  const status = p.status ?? {};
+  let reason: string = status.reason || status.phase || 'Pending';
+  for (const cs of status.containerStatuses ?? []) {
+    const waiting = cs.state?.waiting?.reason;
+    const term = cs.state?.terminated;
+    if (waiting !== undefined && waiting !== '') {
+      reason = waiting;
+      break;
+    }
+    if (term !== undefined && status.phase !== 'Succeeded' && status.phase !== 'Failed') {
+      reason = term.reason || (term.signal ? `Signal:${term.signal}` : `ExitCode:${term.exitCode}`);
+      break;
+    }
+  }
+  if (reason === 'Pending' && (status.containerStatuses ?? []).length === 0 && p.spec.nodeName) reason = 'ContainerCreating';
+  return reason;
+}
+
+function servicePorts(s: Service): string {
+  const ports = s.spec.ports ?? [];
+  if (ports.length === 0) return none;
+  return ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',');
+}
+
+function endpointList(e: Endpoints): string {
+  const all: string[] = [];
+  for (const s of e.subsets ?? []) {
+    const ports = s.ports ?? [];
+    for (const a of s.addresses ?? []) {
+      if (ports.length === 0) all.push(a.ip);
+      for (const p of ports) all.push(`${a.ip}:${p.port}`);
+    }
+  }
+  if (all.length === 0) return none;
+  return all.length > 3 ? `${all.slice(0, 3).join(',')} + ${all.length - 3} more...` : all.join(',');
+}
+
+/** nodeStatus is the STATUS column of a node. */
+export function nodeStatus(n: Node): string {
+  const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
+  let s = ready === undefined || ready.status === 'Unknown' ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady';
+  if (n.spec?.unschedulable === true) s += ',SchedulingDisabled';
+  return s;
+}
+
+/** nodeRoles reads the node-role.kubernetes.io/ROLE labels. */
+export function nodeRoles(n: Node): string {
+  const prefix = 'node-role.kubernetes.io/';
+  const roles = Object.keys(n.metadata.labels ?? {})
+    .filter((k) => k.startsWith(prefix))
+    .map((k) => k.slice(prefix.length))
+    .filter((r) => r !== '')
+    .sort();
+  return orNone(roles.join(','));
+}
+
+function nodeAddress(n: Node, type: string): string {
+  return orNone(n.status?.addresses?.find((a) => a.type === type)?.address);
+}
+
+const nameCol: Column = { header: 'NAME', value: (o) => o.metadata.name ?? '' };
+const ageCol: Column = { header: 'AGE', value: (o, now) => ageOf(o.metadata.creationTimestamp, now) };
+
+/** COLUMNS are the table columns of each kind (NAMESPACE comes first with -A). */
+export const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
+  Pod: [
+    nameCol,
+    {
+      header: 'READY',
+      value: (o) => {
+        const p = o as unknown as Pod;
+        const ready = (p.status?.containerStatuses ?? []).filter((c) => c.ready).length;
+        return `${ready}/${(p.spec?.containers ?? []).length}`;
+      },
+    },
+    { header: 'STATUS', value: (o) => podStatus(o as unknown as Pod) },
+    {
+      header: 'RESTARTS',
+      value: (o) => String(((o as unknown as Pod).status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0)),
+    },
+    ageCol,
+    { header: 'IP', wide: true, value: (o) => orNone((o as unknown as Pod).status?.podIP) },
+    { header: 'NODE', wide: true, value: (o) => orNone((o as unknown as Pod).spec?.nodeName) },
+  ],
+  Deployment: [
+    nameCol,
+    {
+      header: 'READY',
+      value: (o) => {
+        const d = o as unknown as Deployment;
+        return `${num(d.status?.readyReplicas)}/${d.spec?.replicas ?? 1}`;
+      },
+    },
+    { header: 'UP-TO-DATE', value: (o) => num((o as unknown as Deployment).status?.updatedReplicas) },
+    { header: 'AVAILABLE', value: (o) => num((o as unknown as Deployment).status?.availableReplicas) },
+    ageCol,
+    { header: 'CONTAINERS', wide: true, value: (o) => containersOf((o as unknown as Deployment).spec?.template?.spec?.containers).names },
+    { header: 'IMAGES', wide: true, value: (o) => containersOf((o as unknown as Deployment).spec?.template?.spec?.containers).images },
+    { header: 'SELECTOR', wide: true, value: (o) => selectorOf((o as unknown as Deployment).spec?.selector) },
+  ],
+  ReplicaSet: [
+    nameCol,
+    { header: 'DESIRED', value: (o) => String((o as unknown as ReplicaSet).spec?.replicas ?? 1) },
+    { header: 'CURRENT', value: (o) => num((o as unknown as ReplicaSet).status?.replicas) },
+    { header: 'READY', value: (o) => num((o as unknown as ReplicaSet).status?.readyReplicas) },
+    ageCol,
+    { header: 'CONTAINERS', wide: true, value: (o) => containersOf((o as unknown as ReplicaSet).spec?.template?.spec?.containers).names },
+    { header: 'IMAGES', wide: true, value: (o) => containersOf((o as unknown as ReplicaSet).spec?.template?.spec?.containers).images },
+    { header: 'SELECTOR', wide: true, value: (o) => selectorOf((o as unknown as ReplicaSet).spec?.selector) },
+  ],
+  Service: [
+    nameCol,
+    { header: 'TYPE', value: (o) => (o as unknown as Service).spec?.type ?? 'ClusterIP' },
+    { header: 'CLUSTER-IP', value: (o) => orNone((o as unknown as Service).spec?.clusterIP) },
+    { header: 'EXTERNAL-IP', value: () => none },
+    { header: 'PORT(S)', value: (o) => servicePorts(o as unknown as Service) },
+    ageCol,
+    {
+      header: 'SELECTOR',
+      wide: true,
+      value: (o) => {
+        const sel = (o as unknown as Service).spec?.selector;
+        return sel === undefined ? none : orNone(formatSelector({ matchLabels: sel }));
+      },
+    },
+  ],
+  Endpoints: [nameCol, { header: 'ENDPOINTS', value: (o) => endpointList(o as unknown as Endpoints) }, ageCol],
+  ConfigMap: [
+    nameCol,
+    {
+      header: 'DATA',
+      value: (o) => {
+        const c = o as unknown as ConfigMap;
+        return String(Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length);
+      },
+    },
+    ageCol,
+  ],
+  Secret: [
+    nameCol,
+    { header: 'TYPE', value: (o) => (o as unknown as Secret).type ?? 'Opaque' },
+    { header: 'DATA', value: (o) => String(Object.keys((o as unknown as Secret).data ?? {}).length) },
+    ageCol,
+  ],
+  Namespace: [nameCol, { header: 'STATUS', value: (o) => (o as unknown as Namespace).status?.phase ?? 'Active' }, ageCol],
+  Node: [
+    nameCol,
+    { header: 'STATUS', value: (o) => nodeStatus(o as unknown as Node) },
+    { header: 'ROLES', value: (o) => nodeRoles(o as unknown as Node) },
+    ageCol,
+    { header: 'VERSION', value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.kubeletVersion) },
+    { header: 'INTERNAL-IP', wide: true, value: (o) => nodeAddress(o as unknown as Node, 'InternalIP') },
+    { header: 'OS-IMAGE', wide: true, value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.osImage) },
+    { header: 'KERNEL-VERSION', wide: true, value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.kernelVersion) },
+    { header: 'CONTAINER-RUNTIME', wide: true, value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.containerRuntimeVersion) },
+  ],
+  Event: [
+    {
+      header: 'LAST SEEN',
+      value: (o, now) => {
+        const e = o as unknown as Event;
+        return ageOf(e.lastTimestamp ?? e.firstTimestamp ?? e.metadata.creationTimestamp, now);
+      },
+    },
+    { header: 'TYPE', value: (o) => (o as unknown as Event).type ?? 'Normal' },
+    { header: 'REASON', value: (o) => (o as unknown as Event).reason ?? '' },
+    {
+      header: 'OBJECT',
+      value: (o) => {
+        const io = (o as unknown as Event).involvedObject ?? {};
+        return `${(io.kind ?? '').toLowerCase()}/${io.name ?? ''}`;
+      },
+    },
+    { header: 'MESSAGE', value: (o) => ((o as unknown as Event).message ?? '').replace(/\s*\n\s*/g, ' ') },
+  ],
+};
+
+const genericColumns: readonly Column[] = [nameCol, ageCol];
+
+/** TableOptions shape a table. */
+export interface TableOptions {
+  readonly wide: boolean;
+  /** withNamespace adds the NAMESPACE column first (-A). */
+  readonly withNamespace: boolean;
+  readonly now: number;
+}
+
+/** columnsFor returns the columns of a kind's table. */
+export function columnsFor(kind: string, opts: Pick<TableOptions, 'wide' | 'withNamespace'>): Column[] {
+  const cols = (COLUMNS[kind] ?? genericColumns).filter((c) => opts.wide || c.wide !== true);
+  return opts.withNamespace ? [{ header: 'NAMESPACE', value: (o) => o.metadata.namespace ?? '' }, ...cols] : cols;
+}
+
+/** Table lays out rows in columns three spaces apart; widths only grow, so rows printed later
+ *  (get -w) line up with the header. */
+export class Table {
+  readonly columns: readonly Column[];
+  private readonly widths: number[];
+  private readonly now: number;
+
+  constructor(columns: readonly Column[], now: number) {
+    this.columns = columns;
+    this.widths = columns.map((c) => c.header.length);
+    this.now = now;
+  }
+
+  /** cells computes a row's cells. */
+  cells(obj: Obj, now = this.now): string[] {
+    return this.columns.map((c) => c.value(obj, now));
+  }
+
+  /** render lays out the header (when asked) and rows, each line ending in "\n". */
+  render(rows: readonly string[][], header: boolean): string {
+    const all = header ? [this.columns.map((c) => c.header), ...rows] : rows;
+    for (const r of all) r.forEach((cell, i) => (this.widths[i] = Math.max(this.widths[i] ?? 0, cell.length)));
+    return all.map((r) => this.line(r)).join('');
+  }
+
+  private line(cells: readonly string[]): string {
+    const last = cells.length - 1;
+    return `${cells.map((cell, i) => (i === last ? cell : cell.padEnd(this.widths[i] ?? 0))).join('   ').trimEnd()}\n`;
+  }
+}
+
+/** renderTable renders objects of one kind as a complete table. */
+export function renderTable(kind: string, objs: readonly Obj[], opts: TableOptions): string {
+  const table = new Table(columnsFor(kind, opts), opts.now);
+  return table.render(
+    objs.map((o) => table.cells(o)),
+    true,
+  );
+}
