@@ -185,12 +185,18 @@ export class RaftCore {
       } else if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') {
         this.becomeFollower(m.term, m.from);
       } else {
+        // Only a leader's message or a granted vote restarts the election timer: if every vote
+        // request did, a candidate with a stale log and a fast clock could keep everyone else
+        // from ever timing out.
+        const elapsed = this.electionElapsed;
         this.becomeFollower(m.term, '');
+        this.electionElapsed = elapsed;
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
-        // Tell a stale leader about the newer term so it steps down (it may be cut off from
-        // everyone else, and with pre-vote or check-quorum our term would never reach it otherwise).
+      if (m.type === 'append' || m.type === 'heartbeat') {
+        // Tell a stale leader about the newer term so it steps down (§5.1). Without this a
+        // member whose term ran ahead while cut off, and whose own vote requests reach nobody,
+        // would never rejoin.
         this.send({ type: 'appendResp', to: m.from, term: this.term });
       } else if (m.type === 'preVote') {
         this.send({ type: 'preVoteResp', to: m.from, term: this.term, reject: true });
@@ -388,7 +394,7 @@ export class RaftCore {
     this.leader = this.id;
     this.resetTimers();
     this.progress = new Map();
-    this.syncProgress();
+    this.syncProgress(this.log.lastIndex() + 1);
     this.stepRole = (m) => this.stepLeader(m);
     this.tickRole = () => this.tickLeader();
     // The no-op lets the leader commit, and so learn the commit index of, earlier terms' entries.
@@ -701,9 +707,9 @@ export class RaftCore {
     if (this.role !== 'leader') return this.refuse('notLeader', `${this.id} is not the leader`);
     if (this.transferee !== '') return this.refuse('transferring', `leadership is being transferred to ${this.transferee}`);
     const index = this.log.lastIndex() + 1;
-    const hadConf = kind === 'conf';
     this.log.append([{ index, term: this.term, kind, data }]);
-    if (hadConf) this.syncProgress();
+    // A member added here is offered its own conf entry first, so the broadcast reaches it now.
+    if (kind === 'conf') this.syncProgress(index);
     this.broadcastPending = true;
     return { ok: true, index, term: this.term };
   }
@@ -712,14 +718,17 @@ export class RaftCore {
     return { ok: false, error, leader: this.leader, message };
   }
 
-  /** syncProgress makes the leader track exactly the voters of the membership in force (and itself). */
-  private syncProgress(): void {
+  /**
+   * syncProgress makes the leader track exactly the voters of the membership in force (and
+   * itself); members it did not track yet are probed from `nextIndex`.
+   */
+  private syncProgress(nextIndex: number): void {
     const voters = new Set(this.log.membership().voters);
     voters.add(this.id);
     for (const id of [...this.progress.keys()]) if (!voters.has(id)) this.progress.delete(id);
     for (const id of voters) {
       if (this.progress.has(id)) continue;
-      const pr = new Progress(this.log.lastIndex() + 1, this.maxInflightMsgs);
+      const pr = new Progress(nextIndex, this.maxInflightMsgs);
       if (id === this.id) {
         pr.match = this.log.stableTo;
         pr.becomeReplicate();
