@@ -99,7 +99,9 @@ export declare type MemberServiceReadLogRequest = Message<"tug.v1.MemberServiceR
   from: bigint;
 
   /**
-   * limit caps the number of commands returned; 0 means 1,000. At most 10,000.
+   * limit caps the number of commands returned; 0 means 1,000; larger than 10,000 means 10,000.
+   * An answer also stops after about 4 MiB of payload (always at least one command), so read on
+   * from the last position returned + 1 until `total` is reached.
    *
    * @generated from field: uint32 limit = 2;
    */
@@ -328,7 +330,7 @@ export declare const MemberServiceStatusResponseSchema: GenMessage<MemberService
  */
 export declare type MemberServiceTransferLeadershipRequest = Message<"tug.v1.MemberServiceTransferLeadershipRequest"> & {
   /**
-   * to names the member to hand over to; empty picks the most up-to-date other member.
+   * to names the member to hand over to; empty picks the next member in membership order.
    *
    * @generated from field: string to = 1;
    */

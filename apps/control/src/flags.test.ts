@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { FlagError, parseFlags, parseHostPort } from './flags.ts';
+
+const base = ['--name', 'c1', '--data-dir', '/tmp/x'];
+
+test('defaults: loopback, ports 7401/7400, tick 50 ms, election 10 ticks', () => {
+  const f = parseFlags(base);
+  assert.equal(f.listenPeer, '127.0.0.1:7401');
+  assert.equal(f.listenApi, '127.0.0.1:7400');
+  assert.equal(f.advertisePeer, '127.0.0.1:7401');
+  assert.equal(f.tickMs, 50);
+  assert.equal(f.electionTicks, 10);
+  assert.equal(f.initialCluster, undefined);
+});
+
+test('--initial-cluster gives this member its peer address', () => {
+  const f = parseFlags([...base, '--initial-cluster', 'c1=127.0.0.2:9001,c2=127.0.0.3']);
+  assert.deepEqual(f.initialCluster, [
+    { name: 'c1', peerAddress: '127.0.0.2:9001' },
+    { name: 'c2', peerAddress: '127.0.0.3:7401' },
+  ]);
+  assert.equal(f.listenPeer, '127.0.0.2:9001');
+  assert.equal(f.advertisePeer, '127.0.0.2:9001');
+});
+
+test('host:port forms', () => {
+  assert.equal(parseHostPort('x', ':9000', 1), '127.0.0.1:9000');
+  assert.equal(parseHostPort('x', '10.0.0.1', 7400), '10.0.0.1:7400');
+  assert.throws(() => parseHostPort('listen-api', 'a:99999', 1), /--listen-api: port/);
+});
+
+const bad: [string[], RegExp][] = [
+  [['--data-dir', '/tmp/x'], /^--name: is required/],
+  [['--name', 'C_1', '--data-dir', '/tmp/x'], /^--name: .*DNS-1123/],
+  [['--name', 'c1'], /^--data-dir: is required/],
+  [[...base, '--initial-cluster', 'c2=127.0.0.1:1'], /^--initial-cluster: does not list this member/],
+  [[...base, '--initial-cluster', 'c1=127.0.0.1:1,c1=127.0.0.1:2'], /^--initial-cluster: member c1 is listed twice/],
+  [[...base, '--initial-cluster', 'c1'], /^--initial-cluster: "c1" is not NAME=HOST:PORT/],
+  [[...base, '--initial-cluster', 'c1=127.0.0.1:1', '--join', '127.0.0.1:7400'], /^--join: cannot be combined/],
+  [[...base, '--tick-ms', '0'], /^--tick-ms: must be a whole number/],
+  [[...base, '--election-ticks', 'ten'], /^--election-ticks: must be a whole number/],
+  [[...base, '--listen-api', '127.0.0.1:7401'], /^--listen-api: must differ from --listen-peer/],
+  [[...base, '--listen-api', '0.0.0.0:7400'], /^--advertise-api: .*cannot be dialled/],
+  [[...base, '--log-level', 'loud'], /^--log-level: "loud" is not one of/],
+  [[...base, '--bogus'], /^--bogus: Unknown option/],
+];
+for (const [argv, want] of bad) {
+  test(`bad flags are refused naming the flag: ${argv.slice(4).join(' ') || argv.join(' ')}`, () => {
+    assert.throws(() => parseFlags(argv), (e: unknown) => e instanceof FlagError && want.test(e.message));
+  });
+}
+
+test('tug-control exits 2 with a message naming the bad flag', () => {
+  const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+  const r = spawnSync(process.execPath, [main, '--name', 'c1', '--data-dir', '/tmp/tug-flag-test-unused', '--tick-ms', '-5'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--tick-ms/);
+  const help = spawnSync(process.execPath, [main, '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /usage: tug-control/);
+});
+
+test('tug-control refuses a new data dir without --initial-cluster or --join', () => {
+  const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+  const dir = `/tmp/tug-flag-test-${process.pid}`;
+  const r = spawnSync(process.execPath, [main, '--name', 'c1', '--data-dir', dir, '--listen-peer', '127.0.0.1:1', '--listen-api', '127.0.0.1:2'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--initial-cluster: or --join is required/);
+  assert.equal(existsSync(dir), false, 'a refused start must not create the data dir');
+});

@@ -1,0 +1,189 @@
+/**
+ * Command-line flags of tug-control, parsed and validated once, up front. Every problem is a
+ * FlagError naming the flag; main.ts prints it and exits with status 2.
+ */
+import { parseArgs } from 'node:util';
+
+export const defaultPeerPort = 7401;
+export const defaultApiPort = 7400;
+export const defaultHost = '127.0.0.1';
+/** Default tick length, ms, and election timeout, ticks: elections start 0.5 to 1 s after the leader is lost. */
+export const defaultTickMs = 50;
+export const defaultElectionTicks = 10;
+
+export const usage = `usage: tug-control --name NAME --data-dir DIR [options]
+
+  --name NAME                 this member's name (DNS-1123 label), e.g. c1
+  --data-dir DIR              where the member keeps its state (created if missing)
+  --listen-peer HOST:PORT     Raft traffic (default ${defaultHost}:${defaultPeerPort}, or this
+                              member's address in --initial-cluster)
+  --listen-api HOST:PORT      MemberService API (default ${defaultHost}:${defaultApiPort})
+  --advertise-peer HOST:PORT  peer address others dial (default: --listen-peer)
+  --advertise-api HOST:PORT   API address clients are redirected to (default: --listen-api)
+  --initial-cluster N=ADDR,.. founding members and their peer addresses (new cluster)
+  --join APIADDR              join a running cluster through this member's API
+  --tick-ms MS                Raft tick (default ${defaultTickMs})
+  --election-ticks N          election timeout in ticks, drawn from [N, 2N) (default ${defaultElectionTicks})
+  --snapshot-entries N        snapshot and compact every N applied entries (default 10000)
+  --log-level LEVEL           trace, debug, info, warn, error (default info)
+  --help                      print this and exit
+
+On restart with an existing data dir, --initial-cluster and --join are ignored.`;
+
+export class FlagError extends Error {
+  override readonly name = 'FlagError';
+  readonly flag: string;
+  constructor(flag: string, message: string) {
+    super(`--${flag}: ${message}`);
+    this.flag = flag;
+  }
+}
+
+export function isFlagError(e: unknown): e is FlagError {
+  return e instanceof Error && e.name === 'FlagError';
+}
+
+export interface Flags {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly listenPeer: string;
+  readonly listenApi: string;
+  readonly advertisePeer: string;
+  readonly advertiseApi: string;
+  readonly initialCluster: readonly { readonly name: string; readonly peerAddress: string }[] | undefined;
+  readonly join: string | undefined;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly snapshotEntries: number;
+  readonly logLevel: string;
+  readonly help: boolean;
+}
+
+const nameRe = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const logLevels = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+/** parseHostPort accepts "HOST:PORT", "HOST" or ":PORT"; a missing part takes the default. */
+export function parseHostPort(flag: string, value: string, defaultPort: number): string {
+  let host = value;
+  let port = String(defaultPort);
+  const at = value.lastIndexOf(':');
+  if (at >= 0 && !value.endsWith(']')) {
+    host = value.slice(0, at);
+    port = value.slice(at + 1);
+  }
+  if (host === '') host = defaultHost;
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    throw new FlagError(flag, `port ${JSON.stringify(port)} in ${JSON.stringify(value)} is not a number from 1 to 65535`);
+  }
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)$/.test(host)) {
+    throw new FlagError(flag, `host ${JSON.stringify(host)} in ${JSON.stringify(value)} is not a hostname or IP address`);
+  }
+  return `${host}:${port}`;
+}
+
+function positiveInt(flag: string, value: string | undefined, def: number, max: number): number {
+  if (value === undefined) return def;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    throw new FlagError(flag, `must be a whole number from 1 to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+function isWildcard(hostPort: string): boolean {
+  const host = hostPort.slice(0, hostPort.lastIndexOf(':'));
+  return host === '0.0.0.0' || host === '[::]' || host === '::';
+}
+
+/** parseFlags parses argv (without the node and script paths). Throws FlagError. */
+export function parseFlags(argv: readonly string[]): Flags {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        name: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'listen-peer': { type: 'string' },
+        'listen-api': { type: 'string' },
+        'advertise-peer': { type: 'string' },
+        'advertise-api': { type: 'string' },
+        'initial-cluster': { type: 'string' },
+        join: { type: 'string' },
+        'tick-ms': { type: 'string' },
+        'election-ticks': { type: 'string' },
+        'snapshot-entries': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // parseArgs names the flag in its message ("Unknown option '--foo'", "Option '--name <value>' argument missing").
+    const m = /'(-{1,2}[^' <]+)/.exec((err as Error).message);
+    throw new FlagError(m?.[1]?.replace(/^-+/, '') ?? 'flags', (err as Error).message);
+  }
+  const v = parsed.values;
+  const help = v.help === true;
+  const name = v.name ?? '';
+  if (!help) {
+    if (name === '') throw new FlagError('name', 'is required');
+    if (!nameRe.test(name)) throw new FlagError('name', `${JSON.stringify(name)} is not a DNS-1123 label (lower-case letters, digits, '-')`);
+    if ((v['data-dir'] ?? '') === '') throw new FlagError('data-dir', 'is required');
+  }
+
+  let initialCluster: { name: string; peerAddress: string }[] | undefined;
+  if (v['initial-cluster'] !== undefined) {
+    initialCluster = [];
+    const seen = new Set<string>();
+    for (const part of v['initial-cluster'].split(',')) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) throw new FlagError('initial-cluster', `${JSON.stringify(part)} is not NAME=HOST:PORT`);
+      const n = part.slice(0, eq);
+      if (!nameRe.test(n)) throw new FlagError('initial-cluster', `member name ${JSON.stringify(n)} is not a DNS-1123 label`);
+      if (seen.has(n)) throw new FlagError('initial-cluster', `member ${n} is listed twice`);
+      seen.add(n);
+      initialCluster.push({ name: n, peerAddress: parseHostPort('initial-cluster', part.slice(eq + 1), defaultPeerPort) });
+    }
+    if (!help && !seen.has(name)) throw new FlagError('initial-cluster', `does not list this member (--name ${name})`);
+  }
+  if (initialCluster !== undefined && v.join !== undefined) {
+    throw new FlagError('join', 'cannot be combined with --initial-cluster (one founds a cluster, the other joins one)');
+  }
+  const join = v.join === undefined ? undefined : parseHostPort('join', v.join, defaultApiPort);
+
+  const own = initialCluster?.find((m) => m.name === name)?.peerAddress;
+  const listenPeer = v['listen-peer'] === undefined ? (own ?? `${defaultHost}:${defaultPeerPort}`) : parseHostPort('listen-peer', v['listen-peer'], defaultPeerPort);
+  const listenApi = parseHostPort('listen-api', v['listen-api'] ?? `${defaultHost}:${defaultApiPort}`, defaultApiPort);
+  const advertisePeer = v['advertise-peer'] === undefined ? (own ?? listenPeer) : parseHostPort('advertise-peer', v['advertise-peer'], defaultPeerPort);
+  const advertiseApi = v['advertise-api'] === undefined ? listenApi : parseHostPort('advertise-api', v['advertise-api'], defaultApiPort);
+  if (isWildcard(advertisePeer)) throw new FlagError('advertise-peer', `${advertisePeer} cannot be dialled; give the address others should use`);
+  if (isWildcard(advertiseApi)) throw new FlagError('advertise-api', `${advertiseApi} cannot be dialled; give the address clients should use`);
+  if (own !== undefined && v['advertise-peer'] !== undefined && own !== advertisePeer) {
+    throw new FlagError('advertise-peer', `${advertisePeer} differs from this member's address in --initial-cluster (${own})`);
+  }
+  if (listenPeer === listenApi) throw new FlagError('listen-api', `must differ from --listen-peer (both ${listenApi})`);
+
+  const tickMs = positiveInt('tick-ms', v['tick-ms'], defaultTickMs, 10_000);
+  const electionTicks = positiveInt('election-ticks', v['election-ticks'], defaultElectionTicks, 1_000);
+  if (electionTicks < 2) throw new FlagError('election-ticks', 'must be at least 2 (the heartbeat is 1 tick)');
+  const snapshotEntries = positiveInt('snapshot-entries', v['snapshot-entries'], 10_000, 100_000_000);
+  const logLevel = v['log-level'] ?? 'info';
+  if (!logLevels.has(logLevel)) throw new FlagError('log-level', `${JSON.stringify(logLevel)} is not one of ${[...logLevels].join(', ')}`);
+
+  return {
+    name,
+    dataDir: v['data-dir'] ?? '',
+    listenPeer,
+    listenApi,
+    advertisePeer,
+    advertiseApi,
+    initialCluster,
+    join,
+    tickMs,
+    electionTicks,
+    snapshotEntries,
+    logLevel,
+    help,
+  };
+}
