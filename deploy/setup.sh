@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 NODE_MIN=22.18
 NODE_PREFIX=/opt/tugboat/node24
-APT_PACKAGES=(ca-certificates git iproute2 iptables procps psmisc)
+# etcd-server: only the store benchmark's same-run peer (bench:store starts its own members).
+APT_PACKAGES=(ca-certificates git iproute2 iptables procps psmisc etcd-server)
 
 log() { printf 'setup: %s\n' "$*"; }
 
@@ -32,8 +33,16 @@ if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing apt packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages such as etcd-server start a system service on install; tugboat runs its own
+  # instances, so keep invoke-rc.d from starting any (unless the machine already has a policy).
+  policy=/usr/sbin/policy-rc.d made_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$made_policy" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 # node_ok: is the node on PATH at least NODE_MIN?
