@@ -1,4 +1,4 @@
-import type { ConfChange, InitialState, Membership, Message, NodeId, RaftConfig, Ready, Role } from '@tugboat/raft';
+import type { ConfChange, InitialState, Message, NodeId, RaftConfig, RaftStatus, Ready } from '@tugboat/raft';
 import { RaftCore } from '@tugboat/raft';
 
 /** ProposeOutcome mirrors the core's ProposeResult (docs/raft-core-api.md). */
@@ -6,20 +6,8 @@ export type ProposeOutcome =
   | { readonly ok: true; readonly index: number; readonly term: number }
   | { readonly ok: false; readonly error: string; readonly leader: NodeId | ''; readonly message: string };
 
-/** CoreStatus is the part of the core's RaftStatus the simulator reads. */
-export interface CoreStatus {
-  readonly id: NodeId;
-  readonly term: number;
-  readonly vote: NodeId | '';
-  readonly commit: number;
-  readonly applied: number;
-  readonly lastIndex: number;
-  readonly firstIndex: number;
-  readonly snapshotIndex: number;
-  readonly role: Role;
-  readonly leader: NodeId | '';
-  readonly membership: Membership;
-}
+/** CoreStatus is the core's status as the simulator reads it. */
+export type CoreStatus = RaftStatus;
 
 /**
  * SimCore is the surface of `RaftCore` the simulator drives. Tests substitute deliberately

@@ -15,6 +15,8 @@ const emptySnapshot: Snapshot = { meta: { index: 0, term: 0, membership: { voter
 /**
  * membershipAfter applies one conf change the way the core does (dissertation §4.1): adding a
  * voter keeps `voters` sorted; adding a present or removing an absent voter changes nothing.
+ * Written apart from the core's own `applyConfChange` on purpose: the checker must not trust
+ * the code it checks.
  */
 export function membershipAfter(m: Membership, cc: ConfChange): Membership {
   if (cc.type === 'add') {
