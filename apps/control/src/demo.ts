@@ -1,110 +1,125 @@
-// demo.ts (npm run demo): a local 3-member tug-control cluster as separate processes on
-// 127.0.0.1. Proposes commands, SIGKILLs the leader, shows the new one and how long it took,
-// proposes more, restarts the killed member and shows it caught up, then checks that every
-// acknowledged command is on every member in the same order. Prints PASS, or FAIL and exits 1.
-// Everything it starts (processes, temp dirs) is removed at the end, also on failure or Ctrl-C.
-import { ControlCluster } from '@tugboat/testing';
-import type { LoggedCommand, ProposeAnswer } from '@tugboat/testing';
+// demo.ts (npm run demo): the tug-control quick start, run for you and checked.
+//
+// Starts three tug-control members as separate processes on 127.0.0.1, applies
+// examples/quickstart.yaml (a Namespace, a ConfigMap and a Secret) with `tug apply -f`, reads
+// them back with `tug get`, shows `tug cluster status`, SIGKILLs the leader, shows the new leader,
+// reads and writes (`tug apply` of a changed ConfigMap) through the two members left, restarts
+// the killed member and shows that it caught up (the same object-set hash on every member).
+// Every `tug` command is printed as a user would type it, with its output. Prints PASS, or FAIL
+// and exits 1. Everything it starts (processes, temp dirs) is removed at the end, also on
+// failure or Ctrl-C.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TugCluster } from '@tugboat/testing';
+import type { CliResult } from '@tugboat/testing';
 
-const encoder = new TextEncoder();
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const example = join(repo, 'examples', 'quickstart.yaml');
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 const ms = (t0: number): string => `${Math.round(performance.now() - t0)} ms`;
+const indent = (s: string): string =>
+  s
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => ('  ' + r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).trimEnd()).join('\n');
+class DemoFailure extends Error {
+  override readonly name = 'DemoFailure';
 }
 
-async function printStatus(cluster: ControlCluster): Promise<void> {
-  const rows = [['name', 'pid', 'role', 'term', 'commit', 'applied', 'commands']];
-  for (const [name, s] of await cluster.statuses()) {
-    const pid = String(cluster.member(name).pid ?? '-');
-    if (s instanceof Error) rows.push([name, pid, 'down', '-', '-', '-', '-']);
-    else rows.push([name, pid, s.role, String(s.term), String(s.commit), String(s.applied), String(s.commands)]);
-  }
-  console.log(table(rows));
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new DemoFailure(what);
 }
 
 async function main(): Promise<boolean> {
   const t0 = performance.now();
-  console.log(bold('tugboat Raft demo: 3 tug-control members as separate processes on 127.0.0.1'));
-  const cluster = await ControlCluster.start({ size: 3, dirPrefix: 'tug-demo-' });
+  console.log(bold('tugboat quick start: three tug-control members on 127.0.0.1, driven with tug'));
+  const cluster = await TugCluster.start({ size: 3, hosts: ['127.0.0.1', '127.0.0.1', '127.0.0.1'], dirPrefix: 'tug-demo-' });
+  const scratch = mkdtempSync(join(tmpdir(), 'tug-demo-files-'));
   try {
-    for (const m of cluster.members) console.log(`  ${m.name}: pid ${m.pid}, api ${m.apiAddress}, peer ${m.peerAddress}`);
-    const first = await cluster.leader();
-    console.log(`  cluster up in ${ms(t0)}; leader ${bold(first.name)} (term ${first.term})`);
-    console.log(`  data and logs in ${cluster.dir}`);
+    const endpoints = cluster.endpoints().join(',');
+    console.log(`  started in ${ms(t0)}; each member is one process:`);
+    for (const m of cluster.members) console.log(dim(`    tug-control ${cluster.flags(m.name).join(' ')}   # pid ${m.pid}`));
+    console.log(`  tug finds the members in $TUG_ENDPOINTS (or --endpoints, or ~/.tug/config):`);
+    console.log(dim(`    export TUG_ENDPOINTS=${endpoints}`));
 
-    const client = cluster.client({ deadlineMs: 15_000 });
-    const acked: { id: string; answer: ProposeAnswer }[] = [];
-    const propose = async (id: string, text: string): Promise<void> => {
-      const answer = await client.propose(id, encoder.encode(text));
-      acked.push({ id, answer });
-      console.log(`  ${id.padEnd(8)} -> position ${answer.position}, raft index ${answer.index}${answer.attempts > 1 ? ` (${answer.attempts} attempts)` : ''}`);
+    const tug = async (args: string[], opts: { endpoints?: string[]; show?: string } = {}): Promise<CliResult> => {
+      console.log(`  $ tug ${opts.show ?? args.join(' ')}`);
+      const r = await cluster.cli(args, opts.endpoints === undefined ? {} : { endpoints: opts.endpoints });
+      const out = `${r.stdout}${r.stderr}`;
+      if (out.trim() !== '') console.log(indent(out));
+      return r;
     };
 
-    console.log(bold('\n1. Propose 5 commands'));
-    for (let i = 1; i <= 5; i++) await propose(`cmd-${i}`, `set key${i}=value${i}`);
-    console.log('  a retry with an id already applied is answered, not applied again:');
-    const dup = await client.propose('cmd-3', encoder.encode('set key3=other'));
-    console.log(`  cmd-3    -> position ${dup.position}, duplicate=${dup.duplicate}`);
-    await printStatus(cluster);
+    console.log(bold('\n1. Apply a manifest with a Namespace, a ConfigMap and a Secret'));
+    const applied = await tug(['apply', '-f', example], { show: `apply -f ${relative(repo, example)}` });
+    check(applied.code === 0 && (applied.stdout.match(/created/g) ?? []).length === 3, 'tug apply did not create the three objects');
+    const cms = await tug(['get', 'configmaps', '-n', 'quickstart']);
+    check(cms.code === 0 && cms.stdout.includes('web-config'), 'tug get configmaps does not show web-config');
+    const secrets = await tug(['get', 'secrets', '-n', 'quickstart']);
+    check(secrets.code === 0 && secrets.stdout.includes('web-credentials'), 'tug get secrets does not show web-credentials');
+    await tug(['get', 'namespaces']);
+    const status = await tug(['cluster', 'status']);
+    check(status.code === 0, 'tug cluster status failed');
 
-    console.log(bold(`\n2. SIGKILL the leader ${first.name} (pid ${cluster.member(first.name).pid})`));
+    const leader = await cluster.leader();
+    const pid = cluster.member(leader.name).pid;
+    console.log(bold(`\n2. SIGKILL the leader, ${leader.name} (pid ${pid})`));
     const killedAt = performance.now();
-    await cluster.kill(first.name);
-    const [next, firstWriteMs] = await Promise.all([
-      cluster.waitForLeader({ exclude: first.name, minTerm: first.term + 1, pollMs: 10 }),
-      client.propose('cmd-6', encoder.encode('set key6=after-kill')).then((answer) => {
-        acked.push({ id: 'cmd-6', answer });
-        return Math.round(performance.now() - killedAt);
-      }),
-    ]);
-    console.log(`  new leader ${bold(next.name)} (term ${next.term}) seen ${Math.round(next.seenAtMs - killedAt)} ms after the kill`);
-    console.log(`  first command after the kill (cmd-6) committed ${firstWriteMs} ms after the kill`);
+    await cluster.kill(leader.name);
+    const next = await cluster.waitForLeader({ exclude: leader.name, minTerm: leader.term + 1, pollMs: 10 });
+    console.log(`  ${bold(next.name)} leads (term ${next.term}), seen ${Math.round(next.seenAtMs - killedAt)} ms after the kill`);
+    const after = await tug(['cluster', 'status']);
+    check(after.code === 0 && new RegExp(`${next.name}\\s+\\S+\\s+leader`).test(after.stdout), 'tug cluster status does not show the new leader');
 
-    console.log(bold('\n3. Propose 4 more commands with one member down'));
-    for (let i = 7; i <= 10; i++) await propose(`cmd-${i}`, `set key${i}=value${i}`);
-    await printStatus(cluster);
+    console.log(bold('\n3. Read and write through the two members left'));
+    const survivors = cluster.members.filter((m) => m.running).map((m) => m.apiAddress);
+    const read = await tug(['get', 'configmap', 'web-config', '-n', 'quickstart'], { endpoints: survivors });
+    check(read.code === 0 && read.stdout.includes('web-config'), 'reading web-config through the survivors failed');
+    const changed = join(scratch, 'web-config.yaml');
+    writeFileSync(
+      changed,
+      readFileSync(example, 'utf8')
+        .split(/^---$/m)
+        .find((d) => d.includes('kind: ConfigMap'))!
+        .replace('GREETING: hello from tugboat', 'GREETING: hello again, with a member down')
+        .replace('LOG_LEVEL: info', 'LOG_LEVEL: debug')
+        .trim() + '\n',
+    );
+    console.log(dim(`  (web-config.yaml: the ConfigMap of the example with LOG_LEVEL: debug and a new GREETING)`));
+    const reapplied = await tug(['apply', '-f', changed], { endpoints: survivors, show: 'apply -f web-config.yaml' });
+    check(reapplied.code === 0 && reapplied.stdout.includes('configured'), 'tug apply of the changed ConfigMap failed');
+    const reread = await tug(['describe', 'configmap', 'web-config', '-n', 'quickstart'], { endpoints: survivors });
+    check(reread.code === 0 && reread.stdout.includes('hello again'), 'the changed ConfigMap does not read back');
 
-    console.log(bold(`\n4. Restart ${first.name} on its data dir`));
+    console.log(bold(`\n4. Restart ${leader.name} on its data dir; it catches up`));
     const restartAt = performance.now();
-    await cluster.restart(first.name);
-    const commit = Number((await cluster.status(next.name)).commit);
-    await cluster.waitApplied(first.name, commit);
-    console.log(`  ${first.name} is back (pid ${cluster.member(first.name).pid}) and applied up to index ${commit} in ${ms(restartAt)}`);
-    await printStatus(cluster);
-
-    console.log(bold('\n5. Verify: every acknowledged command on every member, in the same order'));
-    const finalCommit = Number((await cluster.status((await cluster.leader()).name)).commit);
-    await Promise.all(cluster.members.map((m) => cluster.waitApplied(m.name, finalCommit)));
-    const logs = new Map<string, LoggedCommand[]>();
-    for (const m of cluster.members) logs.set(m.name, await client.readAll({ address: m.apiAddress, linearizable: false }));
-    const problems: string[] = [];
-    const expected = [...acked].sort((a, b) => a.answer.position - b.answer.position);
-    for (const [name, log] of logs) {
-      const ids = log.map((c) => c.id);
-      const want = expected.map((a) => a.id);
-      if (ids.join(',') !== want.join(',')) problems.push(`${name} has [${ids.join(', ')}], expected [${want.join(', ')}]`);
-      for (const a of acked) {
-        const c = log.find((x) => x.id === a.id);
-        if (c === undefined || c.position !== a.answer.position || c.index !== a.answer.index) {
-          problems.push(`${name}: ${a.id} acknowledged at position ${a.answer.position}/index ${a.answer.index}, found ${c === undefined ? 'nothing' : `${c.position}/${c.index}`}`);
-        }
-      }
-      console.log(`  ${name}: ${log.length} commands: ${ids.join(' ')}`);
+    await cluster.restart(leader.name);
+    const same = await cluster.sameObjects();
+    console.log(`  ${leader.name} is back (pid ${cluster.member(leader.name).pid}) and ready after ${ms(restartAt)}`);
+    for (const m of cluster.members) {
+      const h = await cluster.objectHash(m.name);
+      console.log(`  ${m.name}: ${h.objects} objects, hash ${h.hash.slice(0, 16)}`);
     }
-    for (const p of problems) console.log(`  problem: ${p}`);
-    const ok = problems.length === 0;
-    console.log(ok ? bold(`\nPASS`) + ` (${acked.length} acknowledged commands identical on all members; ${ms(t0)} in all)` : bold('\nFAIL'));
-    return ok;
+    const own = await cluster.clientOf(leader.name).configMaps.get('quickstart', 'web-config', { staleOk: true });
+    check(own.data?.['LOG_LEVEL'] === 'debug', `${leader.name} does not hold the change made while it was down`);
+    console.log(`  ${leader.name}'s own copy of web-config (a stale-ok read at ${leader.name}): LOG_LEVEL=${own.data?.['LOG_LEVEL']}`);
+    await tug(['cluster', 'status']);
+
+    console.log(`\n${bold('PASS')} (the same ${same.objects} objects on all three members; ${ms(t0)} in all)`);
+    return true;
   } catch (err) {
-    console.log(`\nFAIL: ${(err as Error).message}`);
+    console.log(`\n${bold('FAIL')}: ${(err as Error).message}`);
     for (const m of cluster.members) console.log(`--- last log lines of ${m.name}\n${cluster.logTail(m.name, 8)}`);
     return false;
   } finally {
     await cluster.stop();
-    console.log(`  cleaned up: members stopped, ${cluster.dir} removed`);
+    rmSync(scratch, { recursive: true, force: true });
+    console.log(dim(`  cleaned up: members stopped, ${cluster.dir} removed`));
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * Command-line flags of tug-control, parsed and validated once, up front. Every problem is a
- * FlagError naming the flag; main.ts prints it and exits with status 2.
+ * Command-line flags of tug-control (and of the command-log Raft member, raft-member/main.ts),
+ * parsed and validated once, up front. Every problem is a FlagError naming the flag; the
+ * program prints it and exits with status 2.
  */
 import { parseArgs } from 'node:util';
 
@@ -11,17 +12,23 @@ export const defaultHost = '127.0.0.1';
 export const defaultTickMs = 50;
 export const defaultElectionTicks = 10;
 
-export const usage = `usage: tug-control --name NAME --data-dir DIR [options]
+export const usage = `usage: tug-control --name NAME --data-dir DIR [--initial-cluster N=ADDR,... | --join APIADDR] [options]
+
+A control-plane member: a Raft member holding the replicated object store and serving the tug
+API (proto/tug/v1/api.proto). Every member serves reads and watches; writes go to the leader.
+SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr.
 
   --name NAME                 this member's name (DNS-1123 label), e.g. c1
   --data-dir DIR              where the member keeps its state (created if missing)
   --listen-peer HOST:PORT     Raft traffic (default ${defaultHost}:${defaultPeerPort}, or this
                               member's address in --initial-cluster)
-  --listen-api HOST:PORT      MemberService API (default ${defaultHost}:${defaultApiPort})
+  --listen-api HOST:PORT      the API for tug, agents and the other members
+                              (default ${defaultHost}:${defaultApiPort})
   --advertise-peer HOST:PORT  peer address others dial (default: --listen-peer)
-  --advertise-api HOST:PORT   API address clients are redirected to (default: --listen-api)
-  --initial-cluster N=ADDR,.. founding members and their peer addresses (new cluster)
-  --join APIADDR              join a running cluster through this member's API
+  --advertise-api HOST:PORT   API address the other members forward to (default: --listen-api)
+  --initial-cluster N=ADDR,.. founding members and their peer addresses (new cluster; the
+                              same list on every founding member)
+  --join APIADDR              join a running cluster through any member's API
   --tick-ms MS                Raft tick (default ${defaultTickMs})
   --election-ticks N          election timeout in ticks, drawn from [N, 2N) (default ${defaultElectionTicks})
   --snapshot-entries N        snapshot and compact every N applied entries (default 10000)

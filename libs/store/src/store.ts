@@ -481,7 +481,7 @@ export class ObjectStore implements StateMachine, WatchSource {
         names.set(c.name, c.stored);
         if (!had) this.sizes.set(c.kind, (this.sizes.get(c.kind) ?? 0) + 1);
       }
-      this.history.append(c.event, c.stored.bytes);
+      this.history.append(c.event, c.weight);
     }
     if (txn.changes.length > 0) this.scheduleFlush();
   }
@@ -546,6 +546,8 @@ interface Change {
   readonly name: string;
   readonly stored: Stored;
   readonly event: WatchEvent;
+  /** Estimated bytes the event holds in the history. */
+  readonly weight: number;
 }
 
 interface Slot {
@@ -648,7 +650,7 @@ class Txn {
     if (deepEqual(next, old)) return old;
     (next['metadata'] as Record<string, unknown>)['resourceVersion'] = this.rv;
     const o = deepFreeze(next) as unknown as StoredObject;
-    this.put(kind, ns, name, o, 'MODIFIED');
+    this.put(kind, ns, name, o, 'MODIFIED', cur);
     return o;
   }
 
@@ -717,17 +719,23 @@ class Txn {
     return this.store.lookup(kind, ns, name);
   }
 
-  private put(kind: string, ns: string, name: string, o: StoredObject, type: WatchEventType): void {
+  /** put stages a write; `prev` is the object it replaces (MODIFIED), kept on the event for filtered watches. */
+  private put(kind: string, ns: string, name: string, o: StoredObject, type: WatchEventType, prev?: Stored): void {
     const stored: Stored = { object: o, bytes: this.bytesPerOp };
     this.overlay.set(`${kind}/${ns}/${name}`, { kind, ns, name, stored });
-    this.changes.push({ kind, ns, name, stored, event: Object.freeze({ type, object: o, revision: this.revision }) });
+    const event: WatchEvent =
+      prev === undefined
+        ? Object.freeze({ type, object: o, revision: this.revision })
+        : Object.freeze({ type, object: o, revision: this.revision, prevObject: prev.object });
+    // The history holds the previous object too while the event is kept: count it.
+    this.changes.push({ kind, ns, name, stored, event, weight: stored.bytes + (prev?.bytes ?? 0) });
   }
 
   private remove(kind: string, ns: string, name: string, cur: Stored): StoredObject {
     const gone = withVersion(cur.object, this.rv);
     this.overlay.set(`${kind}/${ns}/${name}`, { kind, ns, name, stored: null });
     const stored: Stored = { object: gone, bytes: cur.bytes };
-    this.changes.push({ kind, ns, name, stored, event: Object.freeze({ type: 'DELETED', object: gone, revision: this.revision }) });
+    this.changes.push({ kind, ns, name, stored, event: Object.freeze({ type: 'DELETED', object: gone, revision: this.revision }), weight: cur.bytes });
     return gone;
   }
 

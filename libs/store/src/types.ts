@@ -139,9 +139,15 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
  * WatchEvent is one change. `revision` is the index of the entry that made it (several
  * events share one revision when a transaction or a namespace deletion wrote several objects).
  * A DELETED event's object is the last state with `resourceVersion` = `revision`.
+ * Events are shared and frozen: never mutate one.
  */
 export interface WatchEvent {
   readonly type: WatchEventType;
   readonly object: StoredObject;
   readonly revision: number;
+  /**
+   * MODIFIED only: the object as it was before this change. A server filtering a watch by
+   * labels or fields needs it to tell that an object stopped matching (and send DELETED).
+   */
+  readonly prevObject?: StoredObject;
 }

@@ -316,3 +316,23 @@ test('evicting part of a transaction\'s events: the revision counts as compacted
   ]);
   w.cancel();
 });
+
+test('a MODIFIED event carries the object it replaced; ADDED and DELETED carry none', async () => {
+  const f = history();
+  const w = f.store.watch({ fromRevision: 0, kind: 'Pod' });
+  const events: WatchEvent[] = [];
+  for (let i = 0; i < 4; i++) events.push((await w.next()).value as WatchEvent);
+  w.cancel();
+  assert.deepEqual(events.map(brief), [
+    ['ADDED', 'Pod', 'default/a', 2],
+    ['ADDED', 'Pod', 'default/b', 3],
+    ['MODIFIED', 'Pod', 'default/a', 4],
+    ['DELETED', 'Pod', 'default/b', 5],
+  ]);
+  assert.equal(events[0]!.prevObject, undefined);
+  assert.equal(events[3]!.prevObject, undefined);
+  const prev = events[2]!.prevObject;
+  assert.equal(prev?.metadata.resourceVersion, '2');
+  assert.deepEqual(prev?.status, { phase: 'Pending' });
+  assert.deepEqual(events[2]!.object.status, { phase: 'Running' });
+});

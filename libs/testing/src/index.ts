@@ -17,3 +17,4 @@ export type { HarnessMember, HarnessOptions, MessageFilter } from './harness.ts'
 export { runSeed, runSeeds } from './parallel.ts';
 export type { SeedJob, SeedOutcome } from './parallel.ts';
 export * from './processes.ts';
+export * from './tug-cluster.ts';

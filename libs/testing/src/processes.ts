@@ -1,7 +1,10 @@
 /**
- * ControlCluster runs tug-control members as real processes on loopback, for integration
- * tests, the demo and benchmarks: N members on 127.0.0.x with free ports and temporary data
- * dirs, waits until they are ready, finds the leader, SIGKILLs and restarts members by PID.
+ * ControlCluster runs command-log Raft members (apps/control/src/raft-member: tug-control's
+ * Raft layer with a command log as the state machine and the MemberService API, no object
+ * store) as real processes on loopback, for the Raft-level integration tests and the Raft
+ * benchmark (TugCluster, tug-cluster.ts, runs tug-control itself). It starts N members on
+ * 127.0.0.x with free ports and temporary data dirs, waits until they are ready, finds the
+ * leader, SIGKILLs and restarts members by PID.
  *
  * Cleanup: `stop()` ends only the processes this cluster started (by PID: SIGTERM, then SIGKILL
  * after `stopGraceMs`) and removes its temporary directory. Every live cluster is also stopped
@@ -29,8 +32,8 @@ import type { MemberServiceStatusResponse } from '@tugboat/proto';
 export { MemberClient, MemberClientError, isMemberClientError } from '@tugboat/control';
 export type { MemberClientOptions, ProposeAnswer, LoggedCommand } from '@tugboat/control';
 
-/** controlMainPath is the tug-control entry point the harness runs. */
-export const controlMainPath = fileURLToPath(new URL('./main.ts', import.meta.resolve('@tugboat/control')));
+/** controlMainPath is the entry point the harness runs: the command-log Raft member (apps/control/src/raft-member). */
+export const controlMainPath = fileURLToPath(new URL('./raft-member/main.ts', import.meta.resolve('@tugboat/control')));
 
 export interface ControlClusterOptions {
   /** Number of members. Default 3. */
