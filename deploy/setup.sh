@@ -96,4 +96,12 @@ if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ]; then
     if [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 -user 0)" ]; then chown -R "$owner" "$d"; fi
   done
 fi
+# Put the programs on PATH, as links to this checkout (Node runs their sources directly).
+for prog in tug:apps/cli/src/main.ts tug-control:apps/control/src/main.ts; do
+  target="$PWD/${prog#*:}" link="/usr/local/bin/${prog%%:*}"
+  if [ "$(readlink "$link" 2>/dev/null)" != "$target" ]; then
+    ln -sf "$target" "$link"
+    log "linked $link -> $target"
+  fi
+done
 log "ready: node $(node --version)"
