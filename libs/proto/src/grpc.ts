@@ -263,18 +263,25 @@ type AnyServerCall =
   | grpc.ServerWritableStream<Message, Message>
   | grpc.ServerDuplexStream<Message, Message>;
 
-function callContext(method: DescMethod, call: AnyServerCall): CallContext {
+/**
+ * callContext builds a handler's context and returns it with `release`, to be called once the
+ * call has been answered: grpc-js emits `cancelled` when any call's stream closes, also after a
+ * successful reply, and aborting then would build an error for every call for nothing.
+ */
+function callContext(method: DescMethod, call: AnyServerCall): [CallContext, () => void] {
   const controller = new AbortController();
   const abort = (): void => controller.abort(new GrpcError(Status.CANCELLED, 'call cancelled'));
+  const emitter = call as NodeJS.EventEmitter;
   if (call.cancelled) abort();
-  else (call as NodeJS.EventEmitter).once('cancelled', abort);
-  return {
+  else emitter.once('cancelled', abort);
+  const ctx: CallContext = {
     method,
     metadata: call.metadata,
     peer: call.getPeer(),
     deadline: call.getDeadline(),
     signal: controller.signal,
   };
+  return [ctx, () => emitter.removeListener('cancelled', abort)];
 }
 
 /** writeAll writes every message of out to call, waiting for the stream to drain when it asks
@@ -305,10 +312,12 @@ function serverHandler(method: DescMethod, fn: AnyHandler, options: AddServiceOp
   const reply = (
     result: unknown,
     ctx: CallContext,
+    release: () => void,
     callback: grpc.sendUnaryData<Message>,
   ): void => {
     Promise.resolve(result).then(
       (res) => {
+        release();
         let msg: Message;
         try {
           msg = create(method.output, res as MessageInitShape<DescMessage>);
@@ -319,6 +328,7 @@ function serverHandler(method: DescMethod, fn: AnyHandler, options: AddServiceOp
         callback(null, msg);
       },
       (err: unknown) => {
+        release();
         if (!ctx.signal.aborted) callback(toStatus(err, method, options));
       },
     );
@@ -344,23 +354,23 @@ function serverHandler(method: DescMethod, fn: AnyHandler, options: AddServiceOp
   switch (method.methodKind) {
     case 'unary':
       return ((call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) => {
-        const ctx = callContext(method, call);
-        reply(invoke(call.request, ctx), ctx, callback);
+        const [ctx, release] = callContext(method, call);
+        reply(invoke(call.request, ctx), ctx, release, callback);
       }) as grpc.handleUnaryCall<Message, Message>;
     case 'client_streaming':
       return ((call: grpc.ServerReadableStream<Message, Message>, callback: grpc.sendUnaryData<Message>) => {
-        const ctx = callContext(method, call);
-        reply(invoke(call, ctx), ctx, callback);
+        const [ctx, release] = callContext(method, call);
+        reply(invoke(call, ctx), ctx, release, callback);
       }) as grpc.handleClientStreamingCall<Message, Message>;
     case 'server_streaming':
       return ((call: grpc.ServerWritableStream<Message, Message>) => {
-        const ctx = callContext(method, call);
-        void writeAll(call, iterate(call.request, ctx), ctx, options);
+        const [ctx, release] = callContext(method, call);
+        void writeAll(call, iterate(call.request, ctx), ctx, options).finally(release);
       }) as grpc.handleServerStreamingCall<Message, Message>;
     case 'bidi_streaming':
       return ((call: grpc.ServerDuplexStream<Message, Message>) => {
-        const ctx = callContext(method, call);
-        void writeAll(call, iterate(call, ctx), ctx, options);
+        const [ctx, release] = callContext(method, call);
+        void writeAll(call, iterate(call, ctx), ctx, options).finally(release);
       }) as grpc.handleBidiStreamingCall<Message, Message>;
   }
 }
