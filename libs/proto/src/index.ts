@@ -6,3 +6,4 @@ export * from './gen/tug/v1/api_pb.js';
 export * from './gen/tug/v1/member_pb.js';
 export * from './gen/tug/v1/raft_pb.js';
 export * from './gen/tug/v1/testing_pb.js';
+export * as cri from './gen/cri/runtime/v1/api_pb.js';

@@ -1,0 +1,82 @@
+// deploy/images/images.ts: tugboat's offline images, built from Debian's busybox-static.
+//
+//   tugboat.local/pause:latest  PID 1 of every pod sandbox: sleeps until SIGTERM/SIGINT, then
+//                               exits 0 at once (busybox `sleep` as PID 1 ignores SIGTERM, so
+//                               the shell traps it and kills its sleep child).
+//   tugboat.local/web:latest    busybox (sh, wget, sleep, ...) and an HTTP server on $PORT
+//                               (default 8080) answering with the pod's hostname; it stops
+//                               promptly on SIGTERM/SIGINT.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { buildImage } from './oci.ts';
+import type { BuiltImage, TarEntry } from './oci.ts';
+
+export const PAUSE_IMAGE = 'tugboat.local/pause:latest';
+export const WEB_IMAGE = 'tugboat.local/web:latest';
+export const DEFAULT_BUSYBOX = '/bin/busybox';
+
+// The pause entrypoint: the shell is PID 1; the trap ends it on TERM or INT even while it
+// waits for its sleep child.
+const PAUSE_SCRIPT = `#!/bin/sh
+trap 'kill $! 2>/dev/null; exit 0' TERM INT
+while :; do
+  sleep 3600 &
+  wait $!
+done
+`;
+
+// The web entrypoint: the page is the hostname (containerd's CRI plugin sets HOSTNAME to the
+// sandbox hostname, which also covers host-network pods that share the node's UTS namespace).
+const WEB_SCRIPT = `#!/bin/sh
+port="\${PORT:-8080}"
+name="\${HOSTNAME:-$(hostname)}"
+mkdir -p /tmp/www
+echo "$name" > /tmp/www/index.html
+httpd -f -p "$port" -h /tmp/www &
+pid=$!
+trap 'kill $pid 2>/dev/null; exit 0' TERM INT
+wait $pid
+`;
+
+/** busyboxRootfs returns a root file system of busybox with every applet linked in /bin. */
+export function busyboxRootfs(busybox: string = DEFAULT_BUSYBOX): TarEntry[] {
+  const binary = readFileSync(busybox);
+  const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s !== '' && s !== 'busybox' && !s.includes('/'));
+  const entries: TarEntry[] = [
+    { type: 'dir', path: 'bin' },
+    { type: 'dir', path: 'dev' },
+    { type: 'dir', path: 'etc' },
+    { type: 'dir', path: 'proc' },
+    { type: 'dir', path: 'root', mode: 0o700 },
+    { type: 'dir', path: 'sys' },
+    { type: 'dir', path: 'tmp', mode: 0o1777 },
+    { type: 'dir', path: 'var' },
+    { type: 'file', path: 'bin/busybox', mode: 0o755, data: binary },
+    { type: 'file', path: 'etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' },
+    { type: 'file', path: 'etc/group', data: 'root:x:0:\nnogroup:x:65534:\n' },
+  ];
+  for (const applet of [...new Set(applets)].sort()) entries.push({ type: 'symlink', path: `bin/${applet}`, target: 'busybox' });
+  return entries;
+}
+
+/** buildTugboatImages builds the pause and web images from the given busybox binary. */
+export function buildTugboatImages(busybox: string = DEFAULT_BUSYBOX): { pause: BuiltImage; web: BuiltImage } {
+  const base = busyboxRootfs(busybox);
+  const pause = buildImage({
+    name: PAUSE_IMAGE,
+    rootfs: [...base, { type: 'file', path: 'pause.sh', mode: 0o755, data: PAUSE_SCRIPT }],
+    entrypoint: ['/bin/sh', '/pause.sh'],
+    stopSignal: 'SIGTERM',
+  });
+  const web = buildImage({
+    name: WEB_IMAGE,
+    rootfs: [...base, { type: 'file', path: 'web.sh', mode: 0o755, data: WEB_SCRIPT }],
+    entrypoint: ['/bin/sh', '/web.sh'],
+    exposedPorts: ['8080/tcp'],
+    stopSignal: 'SIGTERM',
+  });
+  return { pause, web };
+}

@@ -1,0 +1,183 @@
+// containerd.ts: starts a private containerd (own root, state, socket, runc root and CNI
+// dirs) for tests and local clusters, and tears it down again: it stops only the process it
+// started, unmounts what is mounted under its directory and removes that directory.
+// It never talks to, or touches the files of, a system containerd.
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface PrivateContainerdOptions {
+  /** sandboxImage is the pause image (default tugboat.local/pause:latest). */
+  sandboxImage?: string;
+  /** cniBinDir is where CNI plugins are looked up (default: an empty dir of its own). */
+  cniBinDir?: string;
+}
+
+/** which returns the absolute path of a program on PATH, or undefined. */
+export function which(program: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' });
+  const p = r.stdout.trim();
+  return r.status === 0 && p !== '' ? p : undefined;
+}
+
+/** PrivateContainerd is one containerd process of our own. */
+export class PrivateContainerd {
+  readonly dir: string;
+  readonly socket: string;
+  readonly address: string;
+  readonly #child: ChildProcess;
+  #stopped = false;
+
+  private constructor(dir: string, child: ChildProcess) {
+    this.dir = dir;
+    this.socket = join(dir, 'containerd.sock');
+    this.address = `unix://${this.socket}`;
+    this.#child = child;
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** start writes a config under a new temp dir and starts containerd on it. */
+  static async start(options: PrivateContainerdOptions = {}): Promise<PrivateContainerd> {
+    const bin = which('containerd');
+    if (bin === undefined) {
+      throw new Error('containerd is not installed (run deploy/setup.sh as root: it installs containerd, runc, the CNI plugins and busybox-static)');
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'tug-containerd-'));
+    for (const d of ['root', 'state', 'runc', 'cni-conf', 'cni-bin', 'logs']) mkdirSync(join(dir, d));
+    const config = `version = 2
+root = "${dir}/root"
+state = "${dir}/state"
+[grpc]
+  address = "${dir}/containerd.sock"
+[ttrpc]
+  address = "${dir}/containerd.sock.ttrpc"
+[debug]
+  address = "${dir}/debug.sock"
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${options.sandboxImage ?? 'tugboat.local/pause:latest'}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = "${dir}/runc"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "${options.cniBinDir ?? `${dir}/cni-bin`}"
+    conf_dir = "${dir}/cni-conf"
+`;
+    writeFileSync(join(dir, 'config.toml'), config);
+    const log = join(dir, 'logs', 'containerd.log');
+    writeFileSync(log, '');
+    const { openSync } = await import('node:fs');
+    const fd = openSync(log, 'a');
+    const child = spawn(bin, ['--config', join(dir, 'config.toml'), '--log-level', 'info'], {
+      stdio: ['ignore', fd, fd],
+    });
+    const cd = new PrivateContainerd(dir, child);
+    let exited = false;
+    child.once('exit', () => (exited = true));
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(cd.socket)) {
+      if (exited || Date.now() > deadline) {
+        const tail = readFileSync(log, 'utf8').split('\n').slice(-20).join('\n');
+        await cd.stop();
+        throw new Error(`containerd did not start (${exited ? 'exited' : 'timeout'}); log:\n${tail}`);
+      }
+      await sleep(50);
+    }
+    return cd;
+  }
+
+  /** ctr runs ctr against this containerd in namespace k8s.io and returns its stdout. */
+  ctr(args: string[]): string {
+    const r = spawnSync('ctr', ['--address', this.socket, '-n', 'k8s.io', ...args], { encoding: 'utf8' });
+    if (r.error !== undefined) throw new Error(`ctr ${args.join(' ')}: ${r.error.message}`);
+    if (r.status !== 0) throw new Error(`ctr ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** logTail returns the last lines of containerd's log. */
+  logTail(lines = 40): string {
+    try {
+      return readFileSync(join(this.dir, 'logs', 'containerd.log'), 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  }
+
+  /** stop ends our containerd (TERM, then KILL), kills shims of ours still running,
+   *  unmounts everything under our dir and removes it. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const child = this.#child;
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timedOut = await Promise.race([done.then(() => false), sleep(10_000).then(() => true)]);
+      if (timedOut) {
+        child.kill('SIGKILL');
+        await done;
+      }
+    }
+    // Shims outlive containerd by design; end those started for our socket (their command
+    // line names our dir), by PID, then the container processes they ran are gone with them.
+    for (const pid of shimPids(this.dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (shimPids(this.dir).length > 0) await sleep(200);
+    unmountUnder(this.dir);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** shimPids returns the PIDs of containerd-shim processes whose command line names dir. */
+function shimPids(dir: string): number[] {
+  const out: number[] = [];
+  let entries: string[] = [];
+  try {
+    entries = spawnSync('ls', ['/proc'], { encoding: 'utf8' }).stdout.split('\n');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8');
+      if (cmd.includes('containerd-shim') && cmd.includes(dir)) out.push(Number(e));
+    } catch {
+      // process ended
+    }
+  }
+  return out;
+}
+
+/** unmountUnder lazily unmounts every mount point under dir, deepest first. */
+export function unmountUnder(dir: string): void {
+  const decode = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => decode(l.split(' ')[1] ?? ''))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
+}

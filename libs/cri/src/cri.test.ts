@@ -1,0 +1,123 @@
+// cri.test.ts: CriClient against a private containerd (needs root, containerd, runc and
+// busybox-static: deploy/setup.sh installs them). Builds the offline images, imports them
+// with ctr, and runs a host-network pod with the web image through the CRI.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname as nodeHostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cri } from '@tugboat/proto';
+import { buildTugboatImages, WEB_IMAGE } from '../../../deploy/images/images.ts';
+import { CriClient, CriError, isCriError } from './index.ts';
+import { PrivateContainerd, which } from './containerd.ts';
+
+describe('CriClient on a private containerd', () => {
+  let cd: PrivateContainerd | undefined;
+  let client: CriClient | undefined;
+  let work: string | undefined;
+
+  before(async () => {
+    assert.equal(process.getuid?.(), 0, 'this test runs as root (it starts containerd)');
+    for (const p of ['containerd', 'ctr', 'runc']) {
+      assert.ok(which(p) !== undefined, `${p} is missing: run deploy/setup.sh (installs containerd, runc, busybox-static)`);
+    }
+    work = mkdtempSync(join(tmpdir(), 'tug-cri-test-'));
+    const images = buildTugboatImages();
+    writeFileSync(join(work, 'pause.tar'), images.pause.archive);
+    writeFileSync(join(work, 'web.tar'), images.web.archive);
+    cd = await PrivateContainerd.start();
+    cd.ctr(['images', 'import', join(work, 'pause.tar')]);
+    cd.ctr(['images', 'import', join(work, 'web.tar')]);
+    client = new CriClient(cd.address, { timeoutMs: 30_000 });
+  });
+
+  after(async () => {
+    client?.close();
+    await cd?.stop();
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('runs a host-network pod with the web image', { timeout: 120_000 }, async () => {
+    assert.ok(client !== undefined && cd !== undefined);
+    const c = client;
+    const v = await c.version();
+    assert.equal(v.runtimeName, 'containerd');
+    assert.equal(v.runtimeApiVersion, 'v1');
+    const st = await c.status();
+    const ready = st.status?.conditions.find((x) => x.type === 'RuntimeReady');
+    assert.equal(ready?.status, true, 'RuntimeReady');
+
+    const imgs = await c.listImages();
+    assert.ok(imgs.some((i) => i.repoTags.includes(WEB_IMAGE)), `web image listed: ${JSON.stringify(imgs.map((i) => i.repoTags))}`);
+    const img = await c.imageStatus(WEB_IMAGE);
+    assert.ok(img !== undefined && img.size > 0n);
+
+    const port = 20000 + Math.floor(Math.random() * 40000);
+    // A host-network pod shares the node's UTS namespace, so it may not set a hostname
+    // (runc refuses); the pod's hostname is the node's.
+    const hostname = nodeHostname();
+    const sandboxConfig = {
+      metadata: { name: 'web', namespace: 'default', uid: `uid-${port}`, attempt: 0 },
+      logDirectory: join(cd.dir, 'logs', 'pod'),
+      linux: { securityContext: { namespaceOptions: { network: cri.NamespaceMode.NODE } } },
+    };
+    const podId = await c.runPodSandbox(sandboxConfig);
+    try {
+      const ps = await c.podSandboxStatus(podId);
+      assert.equal(ps.status?.state, cri.PodSandboxState.SANDBOX_READY);
+      assert.ok((await c.listPodSandbox()).some((p) => p.id === podId));
+
+      const id = await c.createContainer(
+        podId,
+        {
+          metadata: { name: 'web' },
+          image: { image: WEB_IMAGE },
+          envs: [{ key: 'PORT', value: String(port) }],
+          logPath: 'web.log',
+        },
+        sandboxConfig,
+      );
+      await c.startContainer(id);
+
+      // The server needs a moment to bind; retry briefly.
+      let out = '';
+      for (let i = 0; i < 50; i++) {
+        const r = await c.execSync(id, ['wget', '-qO-', `http://127.0.0.1:${port}/`], 5);
+        out = r.stdout.toString();
+        if (r.exitCode === 0) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.equal(out.trim(), hostname);
+
+      const cs = await c.containerStatus(id);
+      assert.equal(cs.status?.state, cri.ContainerState.CONTAINER_RUNNING);
+      const list = await c.listContainers({ podSandboxId: podId });
+      assert.deepEqual(list.map((x) => x.id), [id]);
+      const stats = await c.containerStats(id);
+      assert.equal(stats.attributes?.id, id);
+
+      const t0 = Date.now();
+      await c.stopContainer(id, 10);
+      const stopMs = Date.now() - t0;
+      assert.ok(stopMs < 2000, `StopContainer took ${stopMs} ms`);
+      const exited = await c.containerStatus(id);
+      assert.equal(exited.status?.state, cri.ContainerState.CONTAINER_EXITED);
+      assert.equal(exited.status?.exitCode, 0);
+      await c.removeContainer(id);
+
+      // Errors name what they concern.
+      await assert.rejects(c.containerStatus(id), (err: unknown) => {
+        assert.ok(isCriError(err) && err instanceof CriError);
+        assert.equal(err.name, 'CriError');
+        assert.match(err.message, /ContainerStatus container .*default\/web\/web/);
+        return true;
+      });
+    } finally {
+      const t0 = Date.now();
+      await c.stopPodSandbox(podId);
+      assert.ok(Date.now() - t0 < 5000, `StopPodSandbox took ${Date.now() - t0} ms`);
+      await c.removePodSandbox(podId);
+    }
+    assert.ok(!(await c.listPodSandbox()).some((p) => p.id === podId));
+  });
+});

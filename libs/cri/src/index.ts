@@ -1,0 +1,2 @@
+// @tugboat/cri: a typed client of the Kubernetes CRI (runtime.v1) over containerd's socket.
+export * from './client.ts';
