@@ -17,12 +17,13 @@
 // disk: a command needs at least two in sequence (leader, then follower).
 import { parseArgs } from 'node:util';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
 import { ControlCluster } from '@tugboat/testing';
 import type { MemberClient } from '@tugboat/testing';
+import { closedLoop, f0, f1, percentile, table } from './measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -51,19 +52,6 @@ if (levels.some((n) => !(Number.isSafeInteger(n) && n > 0))) {
   process.exit(2);
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
-const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]): string => `| ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
-  return [line(rows[0]!), `|${widths.map((w, c) => (c === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
-}
-
 /** fsyncLatency measures synced single-key LevelDB writes (the Raft storage's write path). */
 async function fsyncLatency(n: number): Promise<{ p50: number; p99: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'tug-bench-fsync-'));
@@ -85,24 +73,6 @@ async function fsyncLatency(n: number): Promise<{ p50: number; p99: number }> {
   }
 }
 
-/** cpuTicks reads the machine's busy and total CPU time, and that of the given PIDs (clock ticks). */
-function cpuTicks(pids: readonly number[]): { busy: number; total: number; ours: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1, 9).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  const busy = total - f[3]! - f[4]!;
-  let ours = 0;
-  for (const pid of [process.pid, ...pids]) {
-    try {
-      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      ours += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // exited
-    }
-  }
-  return { busy, total, ours };
-}
-
 interface LoadResult {
   inFlight: number;
   commands: number;
@@ -118,31 +88,13 @@ interface LoadResult {
 /** load runs `inFlight` closed-loop proposers for `ms` (after `warmupMs`) and measures them. */
 async function load(client: MemberClient, pids: readonly number[], tag: string, inFlight: number, warmupMs: number, ms: number): Promise<LoadResult> {
   const payload = randomBytes(payloadBytes);
-  const measureFrom = performance.now() + warmupMs;
-  const end = measureFrom + ms;
-  const lat: number[] = [];
   let retried = 0;
-  let cpu0 = cpuTicks(pids);
-  setTimeout(() => (cpu0 = cpuTicks(pids)), warmupMs).unref();
-  // Closed loop; a command counts if it completes inside [measureFrom, end].
-  const worker = async (w: number): Promise<void> => {
-    for (let i = 0; ; i++) {
-      const t = performance.now();
-      if (t >= end) return;
-      const a = await client.propose(`${tag}-${w}-${i}`, payload);
-      const done = performance.now();
-      if (done >= measureFrom && done <= end) {
-        lat.push(done - t);
-        if (a.attempts > 1) retried++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, (_, w) => worker(w)));
-  const cpu1 = cpuTicks(pids);
-  lat.sort((a, b) => a - b);
-  const total = cpu1.total - cpu0.total;
-  const oursPct = (100 * (cpu1.ours - cpu0.ours)) / total;
-  const othersPct = Math.max(0, (100 * (cpu1.busy - cpu0.busy)) / total - oursPct);
+  // Closed loop; a command counts if it completes inside the measured window.
+  const { lat, cpu } = await closedLoop((w, i) => client.propose(`${tag}-${w}-${i}`, payload), pids, inFlight, warmupMs, ms, (a) => {
+    if (a.attempts > 1) retried++;
+  });
+  const oursPct = (100 * cpu.ours) / cpu.total;
+  const othersPct = Math.max(0, (100 * cpu.busy) / cpu.total - oursPct);
   return { inFlight, commands: lat.length, perSecond: lat.length / (ms / 1000), p50: percentile(lat, 50), p99: percentile(lat, 99), retried, oursPct, othersPct };
 }
 

@@ -28,8 +28,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,7 +36,8 @@ import { Etcd3 } from 'etcd3';
 import type { IOptions } from 'etcd3';
 import type { ConfigMap } from '@tugboat/api';
 import type { TugClient } from '@tugboat/client';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster, freePort } from '@tugboat/testing';
+import { closedLoop, f0, f1, f2, percentile, table } from './measure.ts';
 
 const etcdPath = '/usr/bin/etcd';
 
@@ -87,38 +87,6 @@ if (systems.some((s) => s !== 'tug' && s !== 'etcd')) {
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
-const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '-');
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]): string => `| ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
-  return [line(rows[0]!), `|${widths.map((w, c) => (c === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
-}
-
-/** cpuTicks reads the machine's busy and total CPU time, and that of this process and `pids` (clock ticks). */
-function cpuTicks(pids: readonly number[]): { busy: number; total: number; ours: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1, 9).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  const busy = total - f[3]! - f[4]!;
-  let ours = 0;
-  for (const pid of [process.pid, ...pids]) {
-    try {
-      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      ours += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // exited
-    }
-  }
-  return { busy, total, ours };
-}
-
 interface LoadResult {
   readonly inFlight: number;
   readonly calls: number;
@@ -131,31 +99,18 @@ interface LoadResult {
 
 /** load runs `inFlight` closed-loop callers of `call` for `ms` after `warmupMs` and measures them. */
 async function load(call: (worker: number, i: number) => Promise<void>, pids: readonly number[], inFlight: number, warmupMs: number, ms: number): Promise<LoadResult> {
-  const measureFrom = performance.now() + warmupMs;
-  const end = measureFrom + ms;
-  const lat: number[] = [];
   let errors = 0;
-  let cpu0 = cpuTicks(pids);
-  setTimeout(() => (cpu0 = cpuTicks(pids)), warmupMs).unref();
-  const worker = async (w: number): Promise<void> => {
-    for (let i = 0; ; i++) {
-      const t = performance.now();
-      if (t >= end) return;
-      try {
-        await call(w, i);
-      } catch {
-        errors++;
-        continue;
-      }
-      const done = performance.now();
-      if (done >= measureFrom && done <= end) lat.push(done - t);
+  const counted = async (w: number, i: number): Promise<boolean> => {
+    try {
+      await call(w, i);
+      return true;
+    } catch {
+      errors++;
+      return false;
     }
   };
-  await Promise.all(Array.from({ length: inFlight }, (_, w) => worker(w)));
-  const cpu1 = cpuTicks(pids);
-  lat.sort((a, b) => a - b);
-  const total = cpu1.total - cpu0.total;
-  const othersPct = Math.max(0, (100 * (cpu1.busy - cpu0.busy - (cpu1.ours - cpu0.ours))) / total);
+  const { lat, cpu } = await closedLoop(counted, pids, inFlight, warmupMs, ms);
+  const othersPct = Math.max(0, (100 * (cpu.busy - cpu.ours)) / cpu.total);
   return { inFlight, calls: lat.length, perSecond: lat.length / (ms / 1000), p50: percentile(lat, 50), p99: percentile(lat, 99), errors, othersPct };
 }
 
@@ -294,23 +249,6 @@ async function tugSystem(): Promise<System> {
 
 // ---------------------------------------------------------------------------------------------
 // etcd
-
-async function freePort(host: string, taken: Set<string>): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (taken.has(`${host}:${port}`)) continue;
-    const ok = await new Promise<boolean>((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
-    });
-    if (ok) {
-      taken.add(`${host}:${port}`);
-      return port;
-    }
-  }
-  throw new Error(`no free port on ${host}`);
-}
 
 interface EtcdMember {
   readonly name: string;

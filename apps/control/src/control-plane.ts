@@ -45,6 +45,8 @@ import type { Command, ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/
 import { clusterService, publishOnlyMetadataKey } from './api/cluster.ts';
 import { apiAddressOf, clusterScopedKinds, memberKind, memberObject, readMember } from './api/directory.ts';
 import type { MemberRecord } from './api/directory.ts';
+import { raftNodeOptions } from './member-options.ts';
+import type { RaftMemberOptions } from './member-options.ts';
 import { toGrpcError } from './api/errors.ts';
 import type { WriteVerb } from './api/errors.ts';
 import { objectService } from './api/objects.ts';
@@ -53,26 +55,7 @@ import type { ObjectBackend } from './api/objects.ts';
 /** forwardedMetadataKey marks a call one member forwarded to another (value: the sender's name). */
 export const forwardedMetadataKey = 'tug-forwarded';
 
-export interface ControlPlaneOptions {
-  readonly name: string;
-  readonly clusterId: string;
-  /** LevelDB directory of the Raft log. */
-  readonly raftDir: string;
-  /** Where to listen for Raft traffic, and where the others reach it. */
-  readonly listenPeer: string;
-  readonly advertisePeer: string;
-  /** Where to serve the API, and where clients and the other members reach it. */
-  readonly listenApi: string;
-  readonly advertiseApi: string;
-  /** Founding members (new cluster), name and peer address; omitted on restart and when joining. */
-  readonly bootstrap?: readonly { readonly id: string; readonly address: string }[];
-  /** Current members' peer addresses, for a member that joins a running cluster. */
-  readonly peers?: Readonly<Record<string, string>>;
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  /** Snapshot and compact the Raft log every this many applied entries. Default 10,000. */
-  readonly snapshotEntries?: number;
-  readonly logger: Logger;
+export interface ControlPlaneOptions extends RaftMemberOptions {
   /** Idle time before a progress_notify watch gets a BOOKMARK, ms. Default 1,000. */
   readonly bookmarkIntervalMs?: number;
   /** Timeout of a write or linearizable read whose call has no deadline, ms. Default 10,000. */
@@ -170,20 +153,7 @@ export class ControlPlane implements ObjectBackend {
       clusterScopedKinds,
       ...(opts.historyMaxEvents === undefined ? {} : { historyMaxEvents: opts.historyMaxEvents }),
     });
-    const node = await RaftNode.start({
-      id: opts.name,
-      clusterId: opts.clusterId,
-      dataDir: opts.raftDir,
-      stateMachine: store,
-      listen: opts.listenPeer,
-      tickMs: opts.tickMs,
-      electionTicks: opts.electionTicks,
-      requestTimeoutMs: 15_000,
-      logger: opts.logger,
-      ...(opts.bootstrap === undefined ? {} : { bootstrap: opts.bootstrap }),
-      ...(opts.peers === undefined ? {} : { peers: opts.peers }),
-      ...(opts.snapshotEntries === undefined ? {} : { snapshotEntries: opts.snapshotEntries }),
-    });
+    const node = await RaftNode.start({ ...raftNodeOptions(opts, store), requestTimeoutMs: 15_000 });
     const server = new Server({ 'grpc.max_receive_message_length': maxRequestBytes });
     const plane = new ControlPlane(opts, node, store, server);
     const onInternalError = (err: unknown, method: { name: string }): void => opts.logger.error({ err, method: method.name }, 'api: internal error');

@@ -18,3 +18,4 @@ export { runSeed, runSeeds } from './parallel.ts';
 export type { SeedJob, SeedOutcome } from './parallel.ts';
 export * from './processes.ts';
 export * from './tug-cluster.ts';
+export { freePort } from './member-process.ts';

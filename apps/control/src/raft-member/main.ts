@@ -12,32 +12,31 @@
  * With TUG_EXIT_ON_STDIN_EOF=1 in the environment the member also shuts down when its stdin
  * closes: a test harness passes a pipe, so members never outlive it, even if it is SIGKILLed.
  */
-import { join } from 'node:path';
-import pino from 'pino';
 import type { Logger } from 'pino';
 import { Status } from '@tugboat/proto';
 import type { MemberServiceStatusResponse } from '@tugboat/proto';
-import { clusterIdFor, readMemberFile, writeMemberFile } from '../data-dir.ts';
-import { FlagError, isFlagError, parseFlags, usage } from '../flags.ts';
 import type { Flags } from '../flags.ts';
+import {
+  adoptCluster,
+  exitWith,
+  finishJoin,
+  flagsOrExit,
+  identityOf,
+  memberLogger,
+  memberStartOptions,
+  retryJoinTarget,
+  runUntilStopped,
+  shutdownRequests,
+  stopperOf,
+} from '../startup.ts';
 import { ControlMember } from './member.ts';
 import { MemberClient, isMemberClientError } from './client.ts';
 
 /** statusWithRetry asks one member for its Status until it answers or `timeoutMs` passes. */
 async function statusWithRetry(address: string, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<MemberServiceStatusResponse> {
   const client = new MemberClient({ endpoints: [address] });
-  const giveUp = performance.now() + timeoutMs;
   try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await client.status(address, 2_000);
-      } catch (err) {
-        if (stopped()) throw new Error('shutdown requested while waiting for the member to join through');
-        if (performance.now() > giveUp) throw new Error(`cannot reach ${address} to join through: ${(err as Error).message}`, { cause: err });
-        if (attempt === 1) log.warn({ via: address, err: (err as Error).message }, 'member to join through does not answer yet; retrying');
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
+    return await retryJoinTarget(address, timeoutMs, log, stopped, () => client.status(address, 2_000));
   } finally {
     client.close();
   }
@@ -61,64 +60,16 @@ async function askToJoin(flags: Flags, via: string, log: Logger): Promise<void> 
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let flags: Flags;
-  try {
-    flags = parseFlags(argv);
-  } catch (err) {
-    if (!isFlagError(err)) throw err;
-    process.stderr.write(`tug-control: ${err.message}\n(see tug-control --help)\n`);
-    return 2;
-  }
-  if (flags.help) {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
-  const log = pino(
-    { name: 'tug-control', level: flags.logLevel, base: { member: flags.name, pid: process.pid } },
-    pino.destination({ fd: 2, sync: true }),
-  );
+  const flags = flagsOrExit(argv);
+  if (typeof flags === 'number') return flags;
+  const log = memberLogger(flags);
+  const pending = shutdownRequests(log);
 
-  // Shutdown requests (SIGTERM, SIGINT, stdin EOF) may come at any time, also during startup
-  // (recovery can take a while): before the member exists they are remembered, after it they stop it.
-  const pending: { why?: string; stop?: (why: string) => void } = {};
-  const requestStop = (why: string): void => {
-    if (pending.stop !== undefined) pending.stop(why);
-    else pending.why ??= why;
-  };
-  let signals = 0;
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(sig, () => {
-      if (++signals > 1) {
-        log.warn({ signal: sig }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      requestStop(sig);
-    });
-  }
-  if (process.env['TUG_EXIT_ON_STDIN_EOF'] === '1') {
-    process.stdin.on('end', () => requestStop('stdin closed (parent gone)'));
-    process.stdin.on('error', () => requestStop('stdin failed (parent gone)'));
-    process.stdin.resume();
-  }
-
-  let file = readMemberFile(flags.dataDir);
-  let bootstrap: { id: string; address: string }[] | undefined;
+  const identity = identityOf(flags);
+  let file = identity.file;
   let peers: Record<string, string> | undefined;
-  if (file !== undefined) {
-    if (file.name !== flags.name) {
-      throw new FlagError('name', `${flags.name} does not match data dir ${flags.dataDir}, which belongs to member ${file.name}`);
-    }
-    if (flags.initialCluster !== undefined || flags.join !== undefined) {
-      log.info({ dataDir: flags.dataDir }, 'existing data dir: recovering from disk; --initial-cluster and --join are ignored');
-    }
-  } else if (flags.initialCluster !== undefined) {
-    file = { name: flags.name, clusterId: clusterIdFor(flags.initialCluster) };
-    writeMemberFile(flags.dataDir, file);
-    bootstrap = flags.initialCluster.map((m) => ({ id: m.name, address: m.peerAddress }));
-  } else if (flags.join !== undefined) {
-    file = { name: flags.name, clusterId: '', joining: flags.join };
-  } else {
-    throw new FlagError('initial-cluster', `or --join is required to start a new member (${flags.dataDir} holds no member)`);
+  if (identity.recovering && (flags.initialCluster !== undefined || flags.join !== undefined)) {
+    log.info({ dataDir: flags.dataDir }, 'existing data dir: recovering from disk; --initial-cluster and --join are ignored');
   }
 
   if (file.joining !== undefined) {
@@ -132,79 +83,27 @@ async function main(argv: readonly string[]): Promise<number> {
       log.info({ why: pending.why }, 'stopped before starting');
       return 0;
     }
-    if (file.clusterId !== '' && st.clusterId !== file.clusterId) {
-      throw new Error(`member at ${file.joining} belongs to cluster ${st.clusterId}, this data dir to cluster ${file.clusterId}`);
-    }
-    const same = st.members.find((m) => m.name === flags.name);
-    if (same !== undefined && same.peerAddress !== flags.advertisePeer) {
-      throw new FlagError('name', `${flags.name} is already a member with peer address ${same.peerAddress}, not ${flags.advertisePeer}`);
-    }
+    file = adoptCluster(flags, { ...file, joining: file.joining }, st);
     peers = Object.fromEntries(st.members.map((m) => [m.name, m.peerAddress]));
-    file = { name: flags.name, clusterId: st.clusterId, joining: file.joining };
-    writeMemberFile(flags.dataDir, file);
   }
 
   if (pending.why !== undefined) {
     log.info({ why: pending.why }, 'stopped before starting');
     return 0;
   }
-  const member = await ControlMember.start({
-    name: flags.name,
-    clusterId: file.clusterId,
-    raftDir: join(flags.dataDir, 'raft'),
-    listenPeer: flags.listenPeer,
-    advertisePeer: flags.advertisePeer,
-    listenApi: flags.listenApi,
-    advertiseApi: flags.advertiseApi,
-    tickMs: flags.tickMs,
-    electionTicks: flags.electionTicks,
-    snapshotEntries: flags.snapshotEntries,
-    logger: log,
-    ...(bootstrap === undefined ? {} : { bootstrap }),
-    ...(peers === undefined ? {} : { peers }),
-  });
-
-  let exitCode = 0;
-  let stopping: Promise<void> | undefined;
-  const stop = (why: string, code: number): Promise<void> => {
-    if (stopping !== undefined) return stopping;
-    exitCode = code;
-    log.info({ why }, 'shutting down');
-    stopping = member.close();
-    return stopping;
-  };
-  pending.stop = (why) => void stop(why, 0);
-  if (pending.why !== undefined) void stop(pending.why, 0);
+  const member = await ControlMember.start(memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers));
+  const stopper = stopperOf(member, pending, log);
 
   if (file.joining !== undefined) {
     try {
       await askToJoin(flags, file.joining, log);
-      file = { name: file.name, clusterId: file.clusterId };
-      writeMemberFile(flags.dataDir, file);
+      file = finishJoin(flags, file);
     } catch (err) {
       log.fatal({ err }, 'could not join the cluster; a restart with the same data dir tries again');
-      await stop('join failed', 1);
+      await stopper.stop('join failed', 1);
     }
   }
-
-  const fatal = await member.stopped;
-  if (fatal !== undefined) {
-    log.fatal({ err: fatal }, 'raft node stopped on a fatal error');
-    await stop('fatal error', 1);
-  }
-  await stopping;
-  log.info({ exitCode }, 'stopped');
-  return exitCode;
+  return runUntilStopped(member, stopper, log);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (isFlagError(err)) {
-      process.stderr.write(`tug-control: ${err.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`tug-control: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+exitWith(main(process.argv.slice(2)));

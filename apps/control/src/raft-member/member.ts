@@ -36,6 +36,8 @@ import {
 import type { NotLeaderError, RaftNodeStatus, StateChange } from '@tugboat/raft';
 import { CommandLog, encodeCommand, encodeMember, maxCommandIdBytes } from './command-log.ts';
 import type { ApplyResult } from './command-log.ts';
+import { raftNodeOptions } from '../member-options.ts';
+import type { RaftMemberOptions } from '../member-options.ts';
 import { MemberClient, isMemberClientError, leaderApiMetadataKey, leaderMetadataKey } from './client.ts';
 
 /** maxPayloadBytes is the largest command payload accepted. */
@@ -49,26 +51,8 @@ const forwardedMetadataKey = 'tug-forwarded';
 /** Propose timeout when the caller set no deadline, ms. */
 const defaultCallTimeoutMs = 10_000;
 
-export interface ControlMemberOptions {
-  readonly name: string;
-  readonly clusterId: string;
-  /** LevelDB directory of the Raft log. */
-  readonly raftDir: string;
-  /** Where to listen for Raft traffic, and where others reach it. */
-  readonly listenPeer: string;
-  readonly advertisePeer: string;
-  /** Where to serve MemberService, and where clients reach it. */
-  readonly listenApi: string;
-  readonly advertiseApi: string;
-  /** Founding members (new cluster); omitted on restart and when joining. */
-  readonly bootstrap?: readonly { readonly id: string; readonly address: string }[];
-  /** Current members' peer addresses, for a member that joins a running cluster. */
-  readonly peers?: Readonly<Record<string, string>>;
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  readonly snapshotEntries?: number;
-  readonly logger: Logger;
-}
+/** ControlMemberOptions: see RaftMemberOptions (the API served is MemberService). */
+export type ControlMemberOptions = RaftMemberOptions;
 
 type MemberInfoInit = MessageInitShape<typeof MemberInfoSchema>;
 
@@ -105,19 +89,7 @@ export class ControlMember {
   /** start recovers or creates the Raft node, then serves the API. */
   static async start(opts: ControlMemberOptions): Promise<ControlMember> {
     const commands = new CommandLog();
-    const node = await RaftNode.start({
-      id: opts.name,
-      clusterId: opts.clusterId,
-      dataDir: opts.raftDir,
-      stateMachine: commands,
-      listen: opts.listenPeer,
-      tickMs: opts.tickMs,
-      electionTicks: opts.electionTicks,
-      logger: opts.logger,
-      ...(opts.bootstrap === undefined ? {} : { bootstrap: opts.bootstrap }),
-      ...(opts.peers === undefined ? {} : { peers: opts.peers }),
-      ...(opts.snapshotEntries === undefined ? {} : { snapshotEntries: opts.snapshotEntries }),
-    });
+    const node = await RaftNode.start(raftNodeOptions(opts, commands));
     const server = new Server({ 'grpc.max_receive_message_length': maxPayloadBytes + 64 * 1024 });
     const member = new ControlMember(opts, node, commands, server);
     addService(server, MemberService, member.handlers(), {

@@ -1,0 +1,224 @@
+/**
+ * The startup and shutdown steps shared by the member processes that take tug-control's flags:
+ * tug-control itself (serve.ts) and the command-log Raft member (raft-member/main.ts): flags to
+ * options, the logger, shutdown requests (signals, stdin EOF), the data dir's identity, learning
+ * the cluster to join, graceful stop, and the exit status.
+ */
+import { join } from 'node:path';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { clusterIdFor, readMemberFile, writeMemberFile } from './data-dir.ts';
+import type { MemberFile } from './data-dir.ts';
+import { FlagError, isFlagError, parseFlags, usage } from './flags.ts';
+import type { Flags } from './flags.ts';
+import type { RaftMemberOptions } from './member-options.ts';
+
+/** flagsOrExit parses `argv`; on bad flags or --help it writes what to and returns the exit status. */
+export function flagsOrExit(argv: readonly string[]): Flags | number {
+  let flags: Flags;
+  try {
+    flags = parseFlags(argv);
+  } catch (err) {
+    if (!isFlagError(err)) throw err;
+    process.stderr.write(`tug-control: ${err.message}\n(see tug-control --help)\n`);
+    return 2;
+  }
+  if (flags.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  return flags;
+}
+
+/** memberLogger is the member's pino logger: JSON lines on stderr. */
+export function memberLogger(flags: Flags): Logger {
+  return pino(
+    { name: 'tug-control', level: flags.logLevel, base: { member: flags.name, pid: process.pid } },
+    pino.destination({ fd: 2, sync: true }),
+  );
+}
+
+/** PendingStop holds a shutdown request made before the member exists (`why`), or how to stop it (`stop`). */
+export interface PendingStop {
+  why?: string;
+  stop?: (why: string) => void;
+}
+
+/**
+ * shutdownRequests installs the handlers of SIGTERM, SIGINT (a second one exits at once) and,
+ * with TUG_EXIT_ON_STDIN_EOF=1, stdin EOF. Requests may come at any time, also during startup
+ * (recovery can take a while): before the member exists they are remembered, after it they stop it.
+ */
+export function shutdownRequests(log: Logger): PendingStop {
+  const pending: PendingStop = {};
+  const requestStop = (why: string): void => {
+    if (pending.stop !== undefined) pending.stop(why);
+    else pending.why ??= why;
+  };
+  let signals = 0;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (++signals > 1) {
+        log.warn({ signal: sig }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      requestStop(sig);
+    });
+  }
+  if (process.env['TUG_EXIT_ON_STDIN_EOF'] === '1') {
+    process.stdin.on('end', () => requestStop('stdin closed (parent gone)'));
+    process.stdin.on('error', () => requestStop('stdin failed (parent gone)'));
+    process.stdin.resume();
+  }
+  return pending;
+}
+
+/** Identity is who the data dir says this member is (`file`), and how it starts. */
+export interface Identity {
+  file: MemberFile;
+  /** Founding members of a new cluster; undefined on restart and when joining. */
+  bootstrap: { id: string; address: string }[] | undefined;
+  /** The data dir already held a member (it recovers from disk). */
+  recovering: boolean;
+}
+
+/** identityOf reads the data dir, or founds a new member (--initial-cluster) or plans to join (--join). */
+export function identityOf(flags: Flags): Identity {
+  const file = readMemberFile(flags.dataDir);
+  if (file !== undefined) {
+    if (file.name !== flags.name) {
+      throw new FlagError('name', `${flags.name} does not match data dir ${flags.dataDir}, which belongs to member ${file.name}`);
+    }
+    return { file, bootstrap: undefined, recovering: true };
+  }
+  if (flags.initialCluster !== undefined) {
+    const founded = { name: flags.name, clusterId: clusterIdFor(flags.initialCluster) };
+    writeMemberFile(flags.dataDir, founded);
+    return { file: founded, bootstrap: flags.initialCluster.map((m) => ({ id: m.name, address: m.peerAddress })), recovering: false };
+  }
+  if (flags.join !== undefined) return { file: { name: flags.name, clusterId: '', joining: flags.join }, bootstrap: undefined, recovering: false };
+  throw new FlagError('initial-cluster', `or --join is required to start a new member (${flags.dataDir} holds no member)`);
+}
+
+/** retryJoinTarget calls `ask` (the member at `address`) until it answers or `timeoutMs` passes. */
+export async function retryJoinTarget<T>(address: string, timeoutMs: number, log: Logger, stopped: () => boolean, ask: () => Promise<T>): Promise<T> {
+  const giveUp = performance.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ask();
+    } catch (err) {
+      if (stopped()) throw new Error('shutdown requested while waiting for the member to join through');
+      if (performance.now() > giveUp) throw new Error(`cannot reach ${address} to join through: ${(err as Error).message}`, { cause: err });
+      if (attempt === 1) log.warn({ via: address, err: (err as Error).message }, 'member to join through does not answer yet; retrying');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/**
+ * adoptCluster checks what the member to join through said (`st`) against the data dir and the
+ * flags, and records the cluster id in the data dir; returns the new member file.
+ */
+export function adoptCluster(flags: Flags, file: MemberFile & { joining: string }, st: { clusterId: string; members: readonly { name: string; peerAddress: string }[] }): MemberFile {
+  if (file.clusterId !== '' && st.clusterId !== file.clusterId) {
+    throw new Error(`member at ${file.joining} belongs to cluster ${st.clusterId}, this data dir to cluster ${file.clusterId}`);
+  }
+  const same = st.members.find((m) => m.name === flags.name);
+  if (same !== undefined && same.peerAddress !== flags.advertisePeer) {
+    throw new FlagError('name', `${flags.name} is already a member with peer address ${same.peerAddress}, not ${flags.advertisePeer}`);
+  }
+  const adopted = { name: flags.name, clusterId: st.clusterId, joining: file.joining };
+  writeMemberFile(flags.dataDir, adopted);
+  return adopted;
+}
+
+/** finishJoin records in the data dir that the join is done. */
+export function finishJoin(flags: Flags, file: MemberFile): MemberFile {
+  const done = { name: file.name, clusterId: file.clusterId };
+  writeMemberFile(flags.dataDir, done);
+  return done;
+}
+
+/** memberStartOptions are the options both member kinds start with, from the flags and the identity. */
+export function memberStartOptions(
+  flags: Flags,
+  clusterId: string,
+  log: Logger,
+  bootstrap: { id: string; address: string }[] | undefined,
+  peers: Record<string, string> | undefined,
+): RaftMemberOptions {
+  return {
+    name: flags.name,
+    clusterId,
+    raftDir: join(flags.dataDir, 'raft'),
+    listenPeer: flags.listenPeer,
+    advertisePeer: flags.advertisePeer,
+    listenApi: flags.listenApi,
+    advertiseApi: flags.advertiseApi,
+    tickMs: flags.tickMs,
+    electionTicks: flags.electionTicks,
+    snapshotEntries: flags.snapshotEntries,
+    logger: log,
+    ...(bootstrap === undefined ? {} : { bootstrap }),
+    ...(peers === undefined ? {} : { peers }),
+  };
+}
+
+/** Stopper stops a started member once, and remembers the exit status. */
+export interface Stopper {
+  stop(why: string, code: number): Promise<void>;
+  /** The stop under way, undefined before. */
+  readonly stopping: Promise<void> | undefined;
+  readonly exitCode: number;
+}
+
+/** stopperOf makes `pending` stop `member` from now on (also for a request made before). */
+export function stopperOf(member: { close(): Promise<void> }, pending: PendingStop, log: Logger): Stopper {
+  let exitCode = 0;
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string, code: number): Promise<void> => {
+    if (stopping !== undefined) return stopping;
+    exitCode = code;
+    log.info({ why }, 'shutting down');
+    stopping = member.close();
+    return stopping;
+  };
+  pending.stop = (why) => void stop(why, 0);
+  if (pending.why !== undefined) void stop(pending.why, 0);
+  return {
+    stop,
+    get stopping() {
+      return stopping;
+    },
+    get exitCode() {
+      return exitCode;
+    },
+  };
+}
+
+/** runUntilStopped waits until the member stops (stopping it on a fatal error) and returns the exit status. */
+export async function runUntilStopped(member: { stopped: Promise<Error | undefined> }, stopper: Stopper, log: Logger): Promise<number> {
+  const fatal = await member.stopped;
+  if (fatal !== undefined) {
+    log.fatal({ err: fatal }, 'raft node stopped on a fatal error');
+    await stopper.stop('fatal error', 1);
+  }
+  await stopper.stopping;
+  log.info({ exitCode: stopper.exitCode }, 'stopped');
+  return stopper.exitCode;
+}
+
+/** exitWith exits the process with the status `main` resolves to (2 for a flag error, 1 for any other). */
+export function exitWith(main: Promise<number>): void {
+  main.then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      if (isFlagError(err)) {
+        process.stderr.write(`tug-control: ${err.message}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`tug-control: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
