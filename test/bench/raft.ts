@@ -33,6 +33,8 @@ const { values } = parseArgs({
     'in-flight': { type: 'string', default: '1,16,64' },
     'max-other-cpu': { type: 'string', default: '10' },
     attempts: { type: 'string', default: '3' },
+    // Passed to every member; a large value keeps snapshots out of the run.
+    'snapshot-entries': { type: 'string', default: '' },
   },
 });
 const seconds = Number(values.seconds);
@@ -41,6 +43,11 @@ const payloadBytes = Number(values['payload-bytes']);
 const levels = values['in-flight'].split(',').map(Number);
 const maxOtherCpu = Number(values['max-other-cpu']);
 const attempts = Number(values.attempts);
+const snapshotEntries = values['snapshot-entries'];
+if (snapshotEntries !== '' && !(Number.isSafeInteger(Number(snapshotEntries)) && Number(snapshotEntries) > 0)) {
+  console.error('bench: --snapshot-entries must be a positive whole number');
+  process.exit(2);
+}
 for (const [flag, v] of [['seconds', seconds], ['kills', kills], ['payload-bytes', payloadBytes], ['max-other-cpu', maxOtherCpu], ['attempts', attempts]] as const) {
   if (!(Number.isFinite(v) && v >= 0)) {
     console.error(`bench: --${flag} must be a non-negative number`);
@@ -105,7 +112,13 @@ async function main(): Promise<void> {
   const fs = await fsyncLatency(200);
   console.log(`synced LevelDB write on this disk (same run): p50 ${fs.p50.toFixed(2)} ms, p99 ${fs.p99.toFixed(2)} ms`);
 
-  const cluster = await ControlCluster.start({ size: 3, hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'], dirPrefix: 'tug-bench-', logLevel: 'warn' });
+  const cluster = await ControlCluster.start({
+    size: 3,
+    hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
+    dirPrefix: 'tug-bench-',
+    logLevel: 'warn',
+    extraArgs: snapshotEntries === '' ? [] : ['--snapshot-entries', snapshotEntries],
+  });
   const stopAll = async (): Promise<void> => cluster.stop();
   try {
     const client = cluster.client({ deadlineMs: 30_000, attemptTimeoutMs: 5_000 });
@@ -164,7 +177,7 @@ async function main(): Promise<void> {
       );
     }
     console.log('CPU: share of all cores used by the 3 members + this client, and by anything else on the machine (noise; should be ~0)');
-    console.log(`settings: tug-control defaults (tick 50 ms, election timeout 10-20 ticks = 0.5-1 s, snapshot every 10,000 entries)`);
+    console.log(`settings: tug-control defaults (tick 50 ms, election timeout 10-20 ticks = 0.5-1 s), snapshot every ${snapshotEntries === '' ? '10,000' : Number(snapshotEntries).toLocaleString('en-US')} entries`);
   } finally {
     await stopAll();
   }
