@@ -2,6 +2,7 @@
 // `npm run gen`) and the grpc-js adapter that serves and calls those services.
 // Every generated module is re-exported here (gen.test.ts checks that none is missing).
 export * from './grpc.ts';
+export * from './gen/tug/v1/agent_pb.js';
 export * from './gen/tug/v1/api_pb.js';
 export * from './gen/tug/v1/member_pb.js';
 export * from './gen/tug/v1/raft_pb.js';
