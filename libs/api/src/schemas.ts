@@ -710,6 +710,9 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, Schema>> = {
         operatingSystem: string(),
         architecture: string(),
       }),
+      daemonEndpoints: object({
+        agentEndpoint: object({ port: required(integer({ min: 1, max: 65535 })) }),
+      }),
     }),
   }),
 

@@ -187,6 +187,12 @@ export interface NodeStatus {
   conditions?: NodeCondition[];
   addresses?: NodeAddress[];
   nodeInfo?: NodeSystemInfo;
+  /** Where the node's daemons listen: agentEndpoint is tug-agent's gRPC (logs, exec). */
+  daemonEndpoints?: NodeDaemonEndpoints;
+}
+
+export interface NodeDaemonEndpoints {
+  agentEndpoint?: { port: number };
 }
 
 export interface Node {

@@ -513,6 +513,11 @@ describe('validate: semantic rules', () => {
     assert.deepEqual(problems({ ...node, spec: { taints: [{ key: 'a', effect: 'Sometimes' }] } }), [
       'spec.taints[0].effect: invalid value "Sometimes": must be one of NoSchedule, PreferNoSchedule, NoExecute',
     ]);
+    const endpoints = (agentEndpoint: unknown) => ({ ...node, spec: {}, status: { daemonEndpoints: { agentEndpoint } } });
+    assert.deepEqual(problems(endpoints({ port: 7402 })), []);
+    assert.deepEqual(problems(endpoints({ port: 0 })), ['status.daemonEndpoints.agentEndpoint.port: must be between 1 and 65535']);
+    assert.deepEqual(problems(endpoints({ port: 65536 })), ['status.daemonEndpoints.agentEndpoint.port: must be between 1 and 65535']);
+    assert.deepEqual(problems(endpoints({})), ['status.daemonEndpoints.agentEndpoint.port: required']);
     assert.deepEqual(problems({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'e' }, subsets: [{ addresses: [{ ip: 'x' }], ports: [{ port: 80 }, { port: 81 }] }] }), [
       'subsets[0].addresses[0].ip: invalid value "x": must be an IP address',
       'subsets[0].ports[0].name: required when the subset has more than one port',
