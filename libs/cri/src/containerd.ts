@@ -23,6 +23,74 @@ export function which(program: string): string | undefined {
   return r.status === 0 && p !== '' ? p : undefined;
 }
 
+/** ContainerdConfigOptions are the paths and settings of one containerd of ours. */
+export interface ContainerdConfigOptions {
+  /** root is containerd's persistent dir (images, snapshots, CRI root). */
+  readonly root: string;
+  /** state is containerd's runtime dir (tasks, shim bundles, CRI state). */
+  readonly state: string;
+  /** socket is the path of the gRPC unix socket (the CRI and ctr address). */
+  readonly socket: string;
+  /** ttrpcSocket defaults to SOCKET.ttrpc. */
+  readonly ttrpcSocket?: string;
+  /** debugSocket defaults to debug.sock beside the gRPC socket. */
+  readonly debugSocket?: string;
+  readonly sandboxImage: string;
+  /** runcRoot is runc's state dir (--root) for this containerd's containers. */
+  readonly runcRoot: string;
+  readonly cniBinDir: string;
+  readonly cniConfDir: string;
+  /** netnsUnderStateDir puts pod network namespaces under STATE/netns, not /var/run/netns. */
+  readonly netnsUnderStateDir?: boolean;
+  /** streamServerAddress is where exec/attach streams listen (default 127.0.0.1, any port). */
+  readonly streamServerAddress?: string;
+}
+
+/** tomlString quotes a value as a TOML basic string. */
+function tomlString(v: string): string {
+  return JSON.stringify(v);
+}
+
+/** renderContainerdConfig returns the config.toml (version 2) of a containerd that keeps
+ *  every file under the given dirs: overlayfs snapshots, runc with cgroupfs, the CRI plugin
+ *  with CNI from the given dirs and no metrics listener. */
+export function renderContainerdConfig(opts: ContainerdConfigOptions): string {
+  const q = tomlString;
+  const sep = opts.socket.lastIndexOf('/');
+  const debugSocket = opts.debugSocket ?? `${sep >= 0 ? opts.socket.slice(0, sep + 1) : ''}debug.sock`;
+  return `version = 2
+root = ${q(opts.root)}
+state = ${q(opts.state)}
+[grpc]
+  address = ${q(opts.socket)}
+[ttrpc]
+  address = ${q(opts.ttrpcSocket ?? `${opts.socket}.ttrpc`)}
+[debug]
+  address = ${q(debugSocket)}
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = ${q(opts.sandboxImage)}
+  stream_server_address = ${q(opts.streamServerAddress ?? '127.0.0.1')}
+  stream_server_port = "0"
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = ${opts.netnsUnderStateDir === true}
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = ${q(opts.runcRoot)}
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = ${q(opts.cniBinDir)}
+    conf_dir = ${q(opts.cniConfDir)}
+`;
+}
+
 /** PrivateContainerd is one containerd process of our own. */
 export class PrivateContainerd {
   readonly dir: string;
@@ -50,36 +118,15 @@ export class PrivateContainerd {
     }
     const dir = mkdtempSync(join(tmpdir(), 'tug-containerd-'));
     for (const d of ['root', 'state', 'runc', 'cni-conf', 'cni-bin', 'logs']) mkdirSync(join(dir, d));
-    const config = `version = 2
-root = "${dir}/root"
-state = "${dir}/state"
-[grpc]
-  address = "${dir}/containerd.sock"
-[ttrpc]
-  address = "${dir}/containerd.sock.ttrpc"
-[debug]
-  address = "${dir}/debug.sock"
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${options.sandboxImage ?? 'tugboat.local/pause:latest'}"
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  enable_selinux = false
-  disable_apparmor = true
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        Root = "${dir}/runc"
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "${options.cniBinDir ?? `${dir}/cni-bin`}"
-    conf_dir = "${dir}/cni-conf"
-`;
+    const config = renderContainerdConfig({
+      root: join(dir, 'root'),
+      state: join(dir, 'state'),
+      socket: join(dir, 'containerd.sock'),
+      sandboxImage: options.sandboxImage ?? 'tugboat.local/pause:latest',
+      runcRoot: join(dir, 'runc'),
+      cniBinDir: options.cniBinDir ?? join(dir, 'cni-bin'),
+      cniConfDir: join(dir, 'cni-conf'),
+    });
     writeFileSync(join(dir, 'config.toml'), config);
     const log = join(dir, 'logs', 'containerd.log');
     writeFileSync(log, '');
