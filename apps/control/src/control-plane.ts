@@ -12,6 +12,8 @@
  *   initial objects (the `default` Namespace) when missing, keeps its own directory record
  *   (where it serves the API) and drops records of members that left; a follower whose record
  *   is missing or stale asks the leader to write it.
+ * - Leader-only loops (node-ipam-loop.ts: pod CIDRs for new Nodes) run while this member leads,
+ *   through a client of its own API.
  * - Ready (ClusterService.Health) once a leader is known whose API address is known, and the
  *   initial objects exist.
  * - Bounds: requests larger than the store's command limit are refused (RESOURCE_EXHAUSTED,
@@ -24,6 +26,7 @@
  */
 import type { Logger } from 'pino';
 import { initialObjects } from '@tugboat/api';
+import { TugClient } from '@tugboat/client';
 import {
   ClusterService,
   GrpcError,
@@ -51,6 +54,7 @@ import { toGrpcError } from './api/errors.ts';
 import type { WriteVerb } from './api/errors.ts';
 import { objectService } from './api/objects.ts';
 import type { ObjectBackend } from './api/objects.ts';
+import { NodeIpamLoop } from './node-ipam-loop.ts';
 
 /** forwardedMetadataKey marks a call one member forwarded to another (value: the sender's name). */
 export const forwardedMetadataKey = 'tug-forwarded';
@@ -128,6 +132,7 @@ export class ControlPlane implements ObjectBackend {
   private housekeepingTimer: NodeJS.Timeout | undefined;
   private housekeepingRunning = false;
   private housekeepingFailures = 0;
+  private leaderLoops: { client: TugClient; nodeIpam: NodeIpamLoop } | undefined;
   private closed: Promise<void> | undefined;
 
   private constructor(opts: ControlPlaneOptions, node: RaftNode, store: ObjectStore, server: Server) {
@@ -170,6 +175,7 @@ export class ControlPlane implements ObjectBackend {
     plane.housekeepingTimer = setInterval(() => void plane.housekeep(), opts.housekeepingMs ?? 500);
     plane.housekeepingTimer.unref();
     void plane.housekeep();
+    plane.startLeaderLoops();
     opts.logger.info(
       { api: opts.advertiseApi, peer: opts.advertisePeer, clusterId: opts.clusterId, revision: store.revision, objects: store.size },
       'serving the API',
@@ -181,6 +187,8 @@ export class ControlPlane implements ObjectBackend {
   close(): Promise<void> {
     this.closed ??= (async () => {
       clearInterval(this.housekeepingTimer);
+      await this.leaderLoops?.nodeIpam.stop();
+      this.leaderLoops?.client.close();
       await this.handOverLeadership();
       this.closingController.abort();
       this.failInflight(new GrpcError(Status.UNAVAILABLE, `${this.name} is shutting down; retry with the same request id`));
@@ -479,6 +487,19 @@ export class ControlPlane implements ObjectBackend {
 
   // -------------------------------------------------------------------------------------------
   // Internals
+
+  /** startLeaderLoops starts the loops that run while this member leads (see the module comment). */
+  private startLeaderLoops(): void {
+    const client = new TugClient({ endpoints: [this.apiAddress] });
+    const nodeIpam = new NodeIpamLoop({
+      isLeader: () => this.isLeader(),
+      onLeadershipChange: (listener) => this.node.onStateChange(listener),
+      client,
+      log: this.log.child({ loop: 'node-ipam' }),
+    });
+    nodeIpam.start();
+    this.leaderLoops = { client, nodeIpam };
+  }
 
   /** proposeInternal writes the control plane's own objects (leader only); throws StoreError or driver errors. */
   private async proposeInternal(ops: readonly Op[]): Promise<void> {
