@@ -1,0 +1,243 @@
+/**
+ * tug-agent: the node agent. It wires the parts together and runs until SIGTERM/SIGINT:
+ *
+ *   containerd (CRI) <- PodManager <- pods informer (spec.nodeName = this node) <- API
+ *                          |  ^
+ *                ProbeManager  statuses -> API (status-only updates, uid-checked)
+ *   NodeRegistration: the Node object and its heartbeat (Ready condition)
+ *   NodeNetwork: waits for the pod CIDR, writes the CNI config, keeps host-gw routes
+ *   AgentServer: logs and exec for `tug logs` / `tug exec`
+ *
+ * Nothing here stops containers on its own: when the control plane is unreachable the
+ * informer keeps its last view and the pods keep running; on shutdown the agent leaves them
+ * running, and a restarted agent adopts them.
+ *
+ * Exit status: 0 after SIGTERM/SIGINT, 1 on a startup error, 2 on bad flags.
+ */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import type { ConfigMap, Pod, PodStatus, Secret } from '@tugboat/api';
+import { TugClient, isNotFound } from '@tugboat/client';
+import type { Informer } from '@tugboat/client';
+import { CriClient } from '@tugboat/cri';
+import { isFlagError, parseFlags, usage } from './flags.ts';
+import type { AgentFlags } from './flags.ts';
+import { NodeNetwork } from './node/network.ts';
+import { NodeRegistration, healthOfRuntime } from './node/registration.ts';
+import type { ObjectSource } from './pods/env.ts';
+import { PodManager } from './pods/manager.ts';
+import { ProbeManager } from './probes/prober.ts';
+import { AgentServer } from './server.ts';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** clientSource reads ConfigMaps and Secrets through the API (not found: undefined). */
+function clientSource(client: TugClient): ObjectSource {
+  const orUndefined = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+  return {
+    configMap: (ns, name) => orUndefined<ConfigMap>(() => client.configMaps.get(ns, name)),
+    secret: (ns, name) => orUndefined<Secret>(() => client.secrets.get(ns, name)),
+  };
+}
+
+/** waitForRuntime waits until containerd answers the CRI Version call; returns its version. */
+async function waitForRuntime(cri: CriClient, log: Logger, stopped: () => boolean): Promise<string> {
+  let logged = false;
+  for (;;) {
+    try {
+      const v = await cri.version();
+      log.info({ runtime: v.runtimeName, version: v.runtimeVersion, address: cri.address }, 'container runtime answers');
+      return v.runtimeVersion;
+    } catch (err) {
+      if (stopped()) throw err;
+      if (!logged) log.warn({ err: (err as Error).message, address: cri.address }, 'container runtime not answering yet; retrying');
+      logged = true;
+      await sleep(500);
+    }
+  }
+}
+
+/** Agent is one running tug-agent. */
+export class Agent {
+  readonly #parts: { stop(): Promise<void> | void }[] = [];
+  readonly #log: Logger;
+
+  private constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** start brings every part up; resolves once pods are being synced. */
+  static async start(flags: AgentFlags, log: Logger, stopped: () => boolean = () => false): Promise<Agent> {
+    const agent = new Agent(log);
+    try {
+      await agent.#start(flags, stopped);
+    } catch (err) {
+      await agent.stop();
+      throw err;
+    }
+    return agent;
+  }
+
+  async #start(flags: AgentFlags, stopped: () => boolean): Promise<void> {
+    const log = this.#log;
+    const cri = new CriClient(flags.containerd, { timeoutMs: 120_000 });
+    this.#parts.push({ stop: () => cri.close() });
+    const runtimeVersion = await waitForRuntime(cri, log, stopped);
+
+    const client = new TugClient({ endpoints: flags.api });
+    this.#parts.push({ stop: () => client.close() });
+    const source = clientSource(client);
+
+    // The prober's callbacks reach the pod manager made below (they fire only once pods run).
+    const prober = new ProbeManager({
+      exec: (id, cmd, timeoutSeconds) => cri.execSync(id, cmd, timeoutSeconds),
+      log: log.child({ part: 'prober' }),
+      onLivenessFailure: (t, message) => pods.livenessFailed(t, message),
+      onReadinessChange: (podUid) => pods.resync(podUid),
+    });
+    this.#parts.push({ stop: () => prober.stop() });
+
+    const pods: PodManager = new PodManager({
+      runtime: cri,
+      source,
+      statusWriter: async (pod: Pod, status: PodStatus) => {
+        // Status-only, and checked against the pod's uid: a pod deleted and created again
+        // under the same name is another pod.
+        const { name = '', namespace = '', uid = '' } = pod.metadata;
+        await client.pods.updateStatus({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, uid }, spec: pod.spec, status });
+      },
+      prober,
+      settings: { dataDir: flags.dataDir, cgroupParent: flags.cgroupParent, nodeName: flags.nodeName, nodeIP: flags.nodeIP },
+      log: log.child({ part: 'pods' }),
+    });
+    this.#parts.push({ stop: () => pods.stop() });
+    await pods.start();
+
+    const server = new AgentServer({
+      listen: flags.listen,
+      lookup: pods,
+      exec: (id, cmd, timeoutSeconds) => cri.execSync(id, cmd, timeoutSeconds),
+      log: log.child({ part: 'server' }),
+    });
+    const served = await server.start();
+    this.#parts.push({ stop: () => server.stop() });
+    log.info({ address: served.address }, 'serving logs and exec');
+
+    const registration = new NodeRegistration({
+      client,
+      nodeName: flags.nodeName,
+      nodeIP: flags.nodeIP,
+      labels: flags.labels,
+      taints: flags.taints,
+      agentPort: served.port,
+      heartbeatSeconds: flags.heartbeatSeconds,
+      runtimeVersion,
+      agentVersion: VERSION,
+      health: async () => healthOfRuntime((await cri.status()).status?.conditions ?? []),
+      log: log.child({ part: 'node' }),
+    });
+    this.#parts.push({ stop: () => registration.stop() });
+    registration.start();
+
+    const network = new NodeNetwork({
+      client,
+      nodeName: flags.nodeName,
+      cniConfDir: flags.cniConfDir,
+      cniDataDir: flags.cniDataDir,
+      log: log.child({ part: 'network' }),
+    });
+    this.#parts.push({ stop: () => network.stop() });
+    // The CNI config must exist before a sandbox can get an IP; pods already running (an
+    // agent restart) are adopted above whatever happens here.
+    void network.start().then(
+      (podCIDR) => log.info({ podCIDR }, 'pod network configured'),
+      (err: unknown) => log.error({ err }, 'pod network setup failed'),
+    );
+
+    const informer: Informer<Pod> = client.pods.informer({
+      fieldSelector: `spec.nodeName=${flags.nodeName}`,
+      onError: (err) => log.warn({ err: (err as Error).message }, 'pods watch interrupted; retrying'),
+    });
+    informer.addHandler(() => pods.setPods(informer.list()));
+    this.#parts.push({ stop: () => informer.stop() });
+    informer.start();
+    // An empty first list calls no handler, yet it is what lets the manager remove the
+    // containers of pods deleted while this agent was down.
+    void informer.waitForSync().then(
+      () => pods.setPods(informer.list()),
+      (err: unknown) => log.error({ err }, 'pods informer failed'),
+    );
+  }
+
+  /** stop ends every part, newest first, and leaves the pods running. */
+  async stop(): Promise<void> {
+    for (const part of this.#parts.splice(0).reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        this.#log.warn({ err }, 'stopping a part failed');
+      }
+    }
+  }
+}
+
+/** main runs tug-agent with argv; resolves to the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let flags: AgentFlags;
+  try {
+    flags = parseFlags(argv);
+  } catch (err) {
+    if (!isFlagError(err)) throw err;
+    process.stderr.write(`tug-agent: ${err.message}\n(see tug-agent --help)\n`);
+    return 2;
+  }
+  if (flags.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const log = pino({ name: 'tug-agent', level: flags.logLevel, base: { node: flags.nodeName, pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  let stopRequested: string | undefined;
+  let wake: () => void = () => {};
+  const stopping = new Promise<void>((resolve) => (wake = resolve));
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (stopRequested !== undefined) process.exit(1);
+      stopRequested = sig;
+      wake();
+    });
+  }
+  let agent: Agent;
+  try {
+    agent = await Agent.start(flags, log, () => stopRequested !== undefined);
+  } catch (err) {
+    if (stopRequested !== undefined) return 0;
+    log.fatal({ err }, 'agent failed to start');
+    return 1;
+  }
+  log.info({ version: VERSION, api: flags.api, containerd: flags.containerd, nodeIP: flags.nodeIP }, 'agent started');
+  await stopping;
+  log.info({ signal: stopRequested }, 'stopping (pods keep running)');
+  await agent.stop();
+  log.info('stopped');
+  return 0;
+}
+
+/** run is main with the process exit. */
+export function run(argv: readonly string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`tug-agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

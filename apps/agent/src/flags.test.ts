@@ -1,0 +1,55 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFlags } from './flags.ts';
+
+const detect = (): string => '10.0.0.5';
+
+describe('tug-agent flags', () => {
+  it('fills defaults from the node IP', () => {
+    const f = parseFlags(['--node-name', 'node-1', '--api', '10.0.0.1:7400, 10.0.0.2:7400'], detect);
+    assert.equal(f.nodeName, 'node-1');
+    assert.deepEqual(f.api, ['10.0.0.1:7400', '10.0.0.2:7400']);
+    assert.equal(f.nodeIP, '10.0.0.5');
+    assert.equal(f.listen, '10.0.0.5:7402');
+    assert.equal(f.containerd, 'unix:///run/containerd/containerd.sock');
+    assert.equal(f.dataDir, '/var/lib/tug-agent');
+    assert.equal(f.cgroupParent, '/tugboat');
+    assert.equal(f.heartbeatSeconds, 2);
+  });
+
+  it('takes every flag', () => {
+    const f = parseFlags(
+      [
+        '--node-name=n2', '--api=a:1', '--containerd=unix:///tmp/c.sock', '--node-ip=172.29.0.12', '--data-dir=/d/',
+        '--labels=zone=a,disk=ssd', '--taints=gpu=yes:NoSchedule', '--listen=172.29.0.12:9000', '--cni-conf-dir=/c',
+        '--cni-data-dir=/n', '--cgroup-parent=/tugboat-x/n2', '--heartbeat-seconds=5', '--log-level=debug',
+      ],
+      detect,
+    );
+    assert.equal(f.containerd, 'unix:///tmp/c.sock');
+    assert.equal(f.dataDir, '/d');
+    assert.deepEqual(f.labels, { zone: 'a', disk: 'ssd' });
+    assert.deepEqual(f.taints, [{ key: 'gpu', value: 'yes', effect: 'NoSchedule' }]);
+    assert.equal(f.listen, '172.29.0.12:9000');
+    assert.equal(f.heartbeatSeconds, 5);
+  });
+
+  it('refuses bad input, naming the flag', () => {
+    const bad: [string[], RegExp][] = [
+      [['--api', 'a:1'], /--node-name: required/],
+      [['--node-name', 'Node_1', '--api', 'a:1'], /--node-name: "Node_1" is not a DNS-1123 subdomain/],
+      [['--node-name', 'n'], /--api: required/],
+      [['--node-name', 'n', '--api', 'a'], /--api: "a" is not HOST:PORT/],
+      [['--node-name', 'n', '--api', 'a:1', '--node-ip', '300.1.1.1'], /--node-ip: "300.1.1.1" is not an IPv4 address/],
+      [['--node-name', 'n', '--api', 'a:1', '--data-dir', 'rel'], /--data-dir: must be an absolute path/],
+      [['--node-name', 'n', '--api', 'a:1', '--heartbeat-seconds', '0'], /--heartbeat-seconds: must be a whole number/],
+      [['--node-name', 'n', '--api', 'a:1', '--taints', 'x:Sometimes'], /--taints: /],
+      [['--node-name', 'n', '--api', 'a:1', '--bogus'], /bogus/],
+    ];
+    for (const [argv, re] of bad) assert.throws(() => parseFlags(argv, detect), re, argv.join(' '));
+  });
+
+  it('needs a node IP when none can be found', () => {
+    assert.throws(() => parseFlags(['--node-name', 'n', '--api', 'a:1'], () => undefined), /--node-ip: the machine has no non-loopback IPv4/);
+  });
+});

@@ -1,0 +1,208 @@
+/**
+ * Command-line flags of tug-agent, parsed and validated once, up front. Every problem is a
+ * FlagError naming the flag; the program prints it and exits with status 2.
+ */
+import { networkInterfaces } from 'node:os';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import type { Taint } from '@tugboat/api';
+import { parseLabels, parseTaints } from './node/registration.ts';
+
+export const defaultAgentPort = 7402;
+export const defaultContainerd = '/run/containerd/containerd.sock';
+export const defaultDataDir = '/var/lib/tug-agent';
+export const defaultCniConfDir = '/etc/cni/net.d';
+export const defaultCniDataDir = '/var/lib/cni/networks';
+export const defaultCgroupParent = '/tugboat';
+export const defaultHeartbeatSeconds = 2;
+
+export const usage = `usage: tug-agent --node-name NAME --api HOST:PORT,... [options]
+
+The node agent: registers this machine as a Node, heartbeats, writes the node's CNI config and
+routes to the other nodes' pod CIDRs, and runs the pods bound to the node through containerd's
+CRI. It serves container logs and exec (proto/tug/v1/agent.proto) on --listen. Running pods
+keep running while the control plane is unreachable and when the agent restarts. SIGTERM or
+SIGINT stops the agent and leaves its pods running. Logs (JSON lines, pino) go to stderr.
+
+  --node-name NAME        the Node's name (DNS-1123 subdomain), e.g. node-1
+  --api HOST:PORT,...     tug-control API addresses (any members; failover between them)
+  --containerd SOCKET     containerd's socket (default ${defaultContainerd})
+  --node-ip IP            the node's IP (default: the first non-loopback IPv4 address)
+  --data-dir DIR          pod volumes and logs (default ${defaultDataDir})
+  --labels K=V,...        labels of the Node, added at registration
+  --taints K=V:EFFECT,... taints of the Node (EFFECT: NoSchedule, PreferNoSchedule, NoExecute)
+  --listen HOST:PORT      logs and exec service (default NODE-IP:${defaultAgentPort})
+  --cni-conf-dir DIR      where containerd reads the CNI config (default ${defaultCniConfDir})
+  --cni-data-dir DIR      host-local IP allocations (default ${defaultCniDataDir})
+  --cgroup-parent PATH    cgroup (cgroupfs) under which pods run (default ${defaultCgroupParent})
+  --heartbeat-seconds N   how often the Node's Ready condition is renewed (default ${defaultHeartbeatSeconds})
+  --log-level LEVEL       trace, debug, info, warn, error (default info)
+  --help                  print this and exit`;
+
+export class FlagError extends Error {
+  override readonly name = 'FlagError';
+  readonly flag: string;
+  constructor(flag: string, message: string) {
+    super(`--${flag}: ${message}`);
+    this.flag = flag;
+  }
+}
+
+export function isFlagError(e: unknown): e is FlagError {
+  return e instanceof Error && e.name === 'FlagError';
+}
+
+export interface AgentFlags {
+  readonly nodeName: string;
+  readonly api: readonly string[];
+  /** containerd's CRI address, `unix:///path`. */
+  readonly containerd: string;
+  readonly nodeIP: string;
+  readonly dataDir: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly taints: readonly Taint[];
+  readonly listen: string;
+  readonly cniConfDir: string;
+  readonly cniDataDir: string;
+  readonly cgroupParent: string;
+  readonly heartbeatSeconds: number;
+  readonly logLevel: string;
+  readonly help: boolean;
+}
+
+const subdomainRe = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const logLevels = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+function hostPort(flag: string, value: string): string {
+  const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$/.exec(value);
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    throw new FlagError(flag, `${JSON.stringify(value)} is not HOST:PORT (port 1-65535)`);
+  }
+  return value;
+}
+
+/** firstIPv4 is the first non-internal IPv4 address of the machine, or undefined. */
+export function firstIPv4(): string | undefined {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family === 'IPv4' && !a.internal) return a.address;
+    }
+  }
+  return undefined;
+}
+
+function absolute(flag: string, value: string): string {
+  if (!value.startsWith('/')) throw new FlagError(flag, `must be an absolute path, got ${JSON.stringify(value)}`);
+  return value.length > 1 ? value.replace(/\/+$/, '') : value;
+}
+
+/** parseFlags parses argv (without the node and script paths). Throws FlagError. */
+export function parseFlags(argv: readonly string[], detectIP: () => string | undefined = firstIPv4): AgentFlags {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'node-name': { type: 'string' },
+        api: { type: 'string' },
+        containerd: { type: 'string' },
+        'node-ip': { type: 'string' },
+        'data-dir': { type: 'string' },
+        labels: { type: 'string' },
+        taints: { type: 'string' },
+        listen: { type: 'string' },
+        'cni-conf-dir': { type: 'string' },
+        'cni-data-dir': { type: 'string' },
+        'cgroup-parent': { type: 'string' },
+        'heartbeat-seconds': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    const m = /'(--[a-z-]+)/.exec((err as Error).message);
+    throw new FlagError(m?.[1]?.slice(2) ?? 'flags', (err as Error).message);
+  }
+  const v = parsed.values;
+  const help = v.help === true;
+  const empty: AgentFlags = {
+    nodeName: '',
+    api: [],
+    containerd: '',
+    nodeIP: '',
+    dataDir: '',
+    labels: {},
+    taints: [],
+    listen: '',
+    cniConfDir: '',
+    cniDataDir: '',
+    cgroupParent: '',
+    heartbeatSeconds: 0,
+    logLevel: 'info',
+    help: true,
+  };
+  if (help) return empty;
+
+  const nodeName = v['node-name'];
+  if (nodeName === undefined || nodeName === '') throw new FlagError('node-name', 'required: the name of this Node, e.g. node-1');
+  if (nodeName.length > 253 || !subdomainRe.test(nodeName)) {
+    throw new FlagError('node-name', `${JSON.stringify(nodeName)} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`);
+  }
+  if (v.api === undefined || v.api.trim() === '') throw new FlagError('api', 'required: one or more tug-control API addresses, HOST:PORT,...');
+  const api = v.api
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => hostPort('api', s));
+
+  let containerd = v.containerd ?? defaultContainerd;
+  if (containerd.startsWith('unix://')) containerd = containerd.slice('unix://'.length);
+  containerd = `unix://${absolute('containerd', containerd)}`;
+
+  const nodeIP = v['node-ip'] ?? detectIP();
+  if (nodeIP === undefined) throw new FlagError('node-ip', 'the machine has no non-loopback IPv4 address: give one');
+  if (isIP(nodeIP) !== 4) throw new FlagError('node-ip', `${JSON.stringify(nodeIP)} is not an IPv4 address`);
+
+  let labels: Record<string, string> = {};
+  let taints: Taint[] = [];
+  try {
+    if (v.labels !== undefined) labels = parseLabels(v.labels);
+  } catch (err) {
+    throw new FlagError('labels', (err as Error).message);
+  }
+  try {
+    if (v.taints !== undefined) taints = parseTaints(v.taints);
+  } catch (err) {
+    throw new FlagError('taints', (err as Error).message);
+  }
+
+  const heartbeatText = v['heartbeat-seconds'];
+  let heartbeatSeconds = defaultHeartbeatSeconds;
+  if (heartbeatText !== undefined) {
+    if (!/^\d+$/.test(heartbeatText) || Number(heartbeatText) < 1 || Number(heartbeatText) > 300) {
+      throw new FlagError('heartbeat-seconds', `must be a whole number from 1 to 300, got ${JSON.stringify(heartbeatText)}`);
+    }
+    heartbeatSeconds = Number(heartbeatText);
+  }
+  const logLevel = v['log-level'] ?? 'info';
+  if (!logLevels.has(logLevel)) throw new FlagError('log-level', `must be one of ${[...logLevels].join(', ')}, got ${JSON.stringify(logLevel)}`);
+
+  return {
+    nodeName,
+    api,
+    containerd,
+    nodeIP,
+    dataDir: absolute('data-dir', v['data-dir'] ?? defaultDataDir),
+    labels,
+    taints,
+    listen: hostPort('listen', v.listen ?? `${nodeIP}:${defaultAgentPort}`),
+    cniConfDir: absolute('cni-conf-dir', v['cni-conf-dir'] ?? defaultCniConfDir),
+    cniDataDir: absolute('cni-data-dir', v['cni-data-dir'] ?? defaultCniDataDir),
+    cgroupParent: absolute('cgroup-parent', v['cgroup-parent'] ?? defaultCgroupParent),
+    heartbeatSeconds,
+    logLevel,
+    help: false,
+  };
+}

@@ -1,0 +1,785 @@
+// manager.ts: PodManager runs the pods bound to this node through the container runtime.
+//
+// Each pod uid has one worker: syncs of one pod never overlap, syncs of different pods run in
+// parallel. A sync observes the pod's sandboxes and containers, plans (plan.ts), carries the
+// plan out, observes again and computes the status (status.ts), which is written when it
+// changed, apart from the sync, so an unreachable control plane delays status but not pods.
+//
+// What wakes a worker: setPods (a pod added, changed or gone), the prober (liveness failure,
+// readiness change), a relist of the runtime every tick (a container exited, an unknown pod),
+// the end of a back-off or retry delay, and a full resync of every pod every resyncMs.
+//
+// On start the manager adopts what the runtime already has under MANAGED_LABEL and changes
+// nothing until the first setPods: then pods that are wanted go on as they are (running
+// containers with an unchanged spec hash are kept) and everything else is removed.
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Container, Pod, PodStatus } from '@tugboat/api';
+import { imagePullPolicyFor } from '@tugboat/api';
+import { isCriError } from '@tugboat/cri';
+import { Status } from '@tugboat/proto';
+import type { ProbeTarget } from '../probes/prober.ts';
+import { ContainerNotFoundError } from '../server.ts';
+import type { ContainerInstance, ContainerLookup } from '../server.ts';
+import { logsRoot } from '../paths.ts';
+import { backoffKey, RestartBackoff } from './backoff.ts';
+import type { BackoffPolicy } from './backoff.ts';
+import { containerConfig, containerHash, sandboxConfig } from './cri-config.ts';
+import type { RuntimeSettings } from './cri-config.ts';
+import { resolveEnv } from './env.ts';
+import type { ObjectSource } from './env.ts';
+import { planPod } from './plan.ts';
+import type { PodPlan, StartContainer, StartFailure } from './plan.ts';
+import { listManaged, RuntimeObserver } from './runtime.ts';
+import type { ManagedObject, PodObservation, RuntimeClient } from './runtime.ts';
+import { podStatus, statusKey } from './status.ts';
+import type { WaitingReason } from './status.ts';
+import { containerMounts, VolumeManager } from './volumes.ts';
+
+/** PodProber is the part of the ProbeManager the pod manager drives. */
+export interface PodProber {
+  update(pod: Pod, running: readonly ProbeTarget[]): void;
+  ready(podUid: string, containerName: string, containerId: string): boolean;
+  remove(podUid: string): void;
+}
+
+/** PodVolumes is the part of the VolumeManager the pod manager uses. */
+export interface PodVolumes {
+  setUp(pod: Pod, source: ObjectSource): Promise<Map<string, string>>;
+  tearDown(podUid: string): Promise<void>;
+  podUids(): string[];
+}
+
+/** ContainerSetup builds what the runtime is given (defaults: cri-config.ts, env.ts, volumes.ts). */
+export interface ContainerSetup {
+  sandboxConfig: typeof sandboxConfig;
+  containerConfig: typeof containerConfig;
+  containerHash: typeof containerHash;
+  containerMounts: typeof containerMounts;
+  resolveEnv: typeof resolveEnv;
+}
+
+/** PodManagerTiming: the manager's clocks, in milliseconds. */
+export interface PodManagerTiming {
+  /** tickMs: how often the runtime is relisted and due pods are woken. Default 1000. */
+  tickMs: number;
+  /** resyncMs: how often every pod is synced anyway. Default 10000. */
+  resyncMs: number;
+  /** retryMs: the wait after a failed sync or status write. Default 2000. */
+  retryMs: number;
+  /** volumeRefreshMs: how often configMap and secret volumes of running pods are rewritten. Default 30000. */
+  volumeRefreshMs: number;
+}
+
+export interface PodManagerOptions {
+  runtime: RuntimeClient;
+  source: ObjectSource;
+  /** statusWriter writes a pod's status (the agent: client.pods.updateStatus). */
+  statusWriter: (pod: Pod, status: PodStatus) => Promise<void>;
+  prober: PodProber;
+  settings: RuntimeSettings & { nodeIP: string };
+  log: Logger;
+  /** backoff of container restarts; default 10 s doubling to 300 s, reset after a 10-minute run. */
+  backoff?: Partial<BackoffPolicy>;
+  timing?: Partial<PodManagerTiming>;
+  /** volumes defaults to a VolumeManager on settings.dataDir. */
+  volumes?: PodVolumes;
+  /** setup defaults to the real config builders. */
+  setup?: Partial<ContainerSetup>;
+  now?: () => number;
+}
+
+const DEFAULT_TIMING: PodManagerTiming = { tickMs: 1000, resyncMs: 10_000, retryMs: 2000, volumeRefreshMs: 30_000 };
+const DEFAULT_GRACE_SECONDS = 30;
+/** Failed starts (sandboxes, pulls, config errors) are retried with back-off up to this. */
+const START_FAILURE_MAX_MS = 60_000;
+/** SANDBOX_BACKOFF_NAME keys the sandbox's start back-off (no container name has a colon). */
+const SANDBOX_BACKOFF_NAME = ':sandbox';
+
+/** PodEntry is what the manager keeps of one pod uid. */
+interface PodEntry {
+  uid: string;
+  /** desired is the pod while it is wanted on this node. */
+  desired: Pod | undefined;
+  /** lastSeen is the last pod object seen (names and grace period after deletion). */
+  lastSeen: Pod | undefined;
+  observation: PodObservation | undefined;
+  startFailures: Map<string, StartFailure>;
+  /** livenessFailed: container id -> probe message. */
+  livenessFailed: Map<string, string>;
+  volumePaths: Map<string, string> | undefined;
+  volumesAtMs: number;
+  /** loggedWaits: container name -> the wait last logged. */
+  loggedWaits: Map<string, string>;
+  status: PodStatus | undefined;
+  // worker
+  running: boolean;
+  again: boolean;
+  wakeAtMs: number | undefined;
+  // status writes
+  writtenKey: string | undefined;
+  pendingStatus: { status: PodStatus; key: string } | undefined;
+  writing: boolean;
+  writeRetryAtMs: number;
+  writeFailing: boolean;
+  /** sandboxRetryAtMs: a failed RunPodSandbox is not tried again before this. */
+  sandboxRetryAtMs: number;
+  /** removed: everything of the pod is gone (it may still be listed, being deleted). */
+  removed: boolean;
+}
+
+/** StartError is a failed container start with its status reason. */
+class StartError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const isNotFound = (err: unknown): boolean => isCriError(err, Status.NOT_FOUND);
+/** configReason is the waiting reason of an error from env or volume resolution. */
+const configReason = (err: unknown): string => {
+  const reason = (err as { reason?: unknown } | undefined)?.reason;
+  return typeof reason === 'string' && reason !== '' ? reason : 'CreateContainerConfigError';
+};
+
+/** PodManager runs the desired pods of this node; see the file comment. */
+export class PodManager implements ContainerLookup {
+  readonly #runtime: RuntimeClient;
+  readonly #source: ObjectSource;
+  readonly #statusWriter: (pod: Pod, status: PodStatus) => Promise<void>;
+  readonly #prober: PodProber;
+  readonly #settings: RuntimeSettings & { nodeIP: string };
+  readonly #log: Logger;
+  readonly #timing: PodManagerTiming;
+  readonly #volumes: PodVolumes;
+  readonly #setup: ContainerSetup;
+  readonly #now: () => number;
+  readonly #observer: RuntimeObserver;
+  readonly #backoff: RestartBackoff;
+  readonly #startBackoff: RestartBackoff;
+  readonly #entries = new Map<string, PodEntry>();
+  /** #desiredUids is undefined until the first setPods: until then nothing is removed. */
+  #desiredUids: Set<string> | undefined;
+  #known = new Map<string, ManagedObject>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking = false;
+  #relistFailing = false;
+  #lastResyncMs = 0;
+  #stopped = false;
+
+  constructor(opts: PodManagerOptions) {
+    this.#runtime = opts.runtime;
+    this.#source = opts.source;
+    this.#statusWriter = opts.statusWriter;
+    this.#prober = opts.prober;
+    this.#settings = opts.settings;
+    this.#log = opts.log;
+    this.#timing = { ...DEFAULT_TIMING, ...opts.timing };
+    this.#volumes = opts.volumes ?? new VolumeManager({ dataDir: opts.settings.dataDir, log: opts.log });
+    this.#setup = { sandboxConfig, containerConfig, containerHash, containerMounts, resolveEnv, ...opts.setup };
+    this.#now = opts.now ?? Date.now;
+    this.#observer = new RuntimeObserver(opts.runtime);
+    this.#backoff = new RestartBackoff(opts.backoff);
+    const { initialMs, maxMs } = this.#backoff.policy;
+    this.#startBackoff = new RestartBackoff({ initialMs, maxMs: Math.max(initialMs, Math.min(maxMs, START_FAILURE_MAX_MS)) });
+  }
+
+  /** start adopts what the runtime already runs (MANAGED_LABEL) and begins the sync loop. */
+  async start(): Promise<void> {
+    this.#known = await listManaged(this.#runtime);
+    const uids = new Set([...this.#known.values()].map((o) => o.podUid));
+    for (const uid of uids) this.#entry(uid);
+    this.#log.info({ pods: uids.size, objects: this.#known.size }, 'adopted pods found in the runtime');
+    this.#lastResyncMs = this.#now();
+    this.#timer = setInterval(() => this.#tick(), this.#timing.tickMs);
+  }
+
+  /** stop ends the loops and waits for syncs and status writes under way; containers keep running. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** setPods gives the full desired set: the pods bound to this node. Pods must have a uid. */
+  setPods(pods: readonly Pod[]): void {
+    const first = this.#desiredUids === undefined;
+    const wanted = pods.filter((p) => p.metadata.uid !== undefined && p.metadata.uid !== '');
+    // Known before any worker runs: a sync before the first setPods changes nothing.
+    this.#desiredUids = new Set(wanted.map((p) => p.metadata.uid ?? ''));
+    for (const pod of wanted) {
+      const entry = this.#entry(pod.metadata.uid ?? '');
+      const version = pod.metadata.resourceVersion;
+      const changed = entry.desired === undefined || version === undefined || entry.desired.metadata.resourceVersion !== version;
+      if (entry.desired === undefined && entry.writtenKey === undefined && pod.status !== undefined) {
+        entry.writtenKey = statusKey(pod.status);
+      }
+      entry.desired = pod;
+      entry.lastSeen = pod;
+      if (changed) this.#enqueue(entry.uid);
+    }
+    for (const entry of this.#entries.values()) {
+      if (!this.#desiredUids.has(entry.uid) && (entry.desired !== undefined || first)) {
+        entry.desired = undefined;
+        this.#enqueue(entry.uid);
+      }
+    }
+    if (first) this.#track(this.#sweepDisk());
+  }
+
+  /** livenessFailed is the prober's callback: the container is stopped and restarted by policy. */
+  livenessFailed(target: ProbeTarget, message: string): void {
+    const entry = this.#entries.get(target.podUid);
+    if (entry === undefined) return;
+    entry.livenessFailed.set(target.containerId, message);
+    this.#enqueue(target.podUid);
+  }
+
+  /** resync syncs a pod soon (the prober's readiness callback: its status is computed again). */
+  resync(podUid: string): void {
+    if (this.#entries.has(podUid)) this.#enqueue(podUid);
+  }
+
+  /** podIP is the IP of a pod on this node ("" if it has none). */
+  podIP(podUid: string): string {
+    const entry = this.#entries.get(podUid);
+    const sandbox = entry?.observation?.sandboxes[0];
+    if (sandbox !== undefined && sandbox.ready && sandbox.ip !== '') return sandbox.ip;
+    return entry?.status?.podIP ?? '';
+  }
+
+  /**
+   * find returns the newest instance of a pod's container, or with previous the exited one
+   * before it, for logs and exec. An empty container name means the pod's only container.
+   * Throws ContainerNotFoundError saying what is missing.
+   */
+  async find(namespace: string, podName: string, container: string, previous: boolean): Promise<ContainerInstance> {
+    const ref = `${namespace}/${podName}`;
+    const entries = [...this.#entries.values()].filter((e) => {
+      const meta = (e.desired ?? e.lastSeen)?.metadata;
+      return meta?.namespace === namespace && meta.name === podName;
+    });
+    const entry = entries.find((e) => e.desired !== undefined) ?? entries[0];
+    const pod = entry?.desired ?? entry?.lastSeen;
+    if (entry === undefined || pod === undefined) throw new ContainerNotFoundError(`pod ${ref} is not on this node`);
+    const names = pod.spec.containers.map((c) => c.name);
+    let name = container;
+    if (name === '') {
+      if (names.length !== 1) throw new ContainerNotFoundError(`pod ${ref} has several containers (${names.join(', ')}): name one`);
+      name = names[0] as string;
+    } else if (!names.includes(name)) {
+      throw new ContainerNotFoundError(`pod ${ref} has no container "${name}"; its containers: ${names.join(', ')}`);
+    }
+    const history = (entry.observation?.containers ?? []).filter((c) => c.name === name);
+    const found = previous ? history.slice(1).find((c) => c.state === 'exited') : history[0];
+    if (found === undefined) {
+      throw new ContainerNotFoundError(
+        previous ? `container ${name} of pod ${ref} has no previous instance` : `container ${name} of pod ${ref} has not been created yet`,
+      );
+    }
+    return { containerId: found.id, logPath: found.logPath, running: found.state === 'running' };
+  }
+
+  // ---- workers ----
+
+  #entry(uid: string): PodEntry {
+    let entry = this.#entries.get(uid);
+    if (entry === undefined) {
+      entry = {
+        uid,
+        desired: undefined,
+        lastSeen: undefined,
+        observation: undefined,
+        startFailures: new Map(),
+        livenessFailed: new Map(),
+        volumePaths: undefined,
+        volumesAtMs: 0,
+        loggedWaits: new Map(),
+        status: undefined,
+        running: false,
+        again: false,
+        wakeAtMs: undefined,
+        writtenKey: undefined,
+        pendingStatus: undefined,
+        writing: false,
+        writeRetryAtMs: 0,
+        writeFailing: false,
+        sandboxRetryAtMs: 0,
+        removed: false,
+      };
+      this.#entries.set(uid, entry);
+    }
+    return entry;
+  }
+
+  /** #track keeps a background task for stop() and logs its failure. */
+  #track(task: Promise<void>): void {
+    const settled = task.then(
+      () => undefined,
+      (err: unknown) => this.#log.warn({ err: errorText(err) }, 'pod manager task failed'),
+    );
+    this.#inFlight.add(settled);
+    void settled.finally(() => this.#inFlight.delete(settled));
+  }
+
+  #enqueue(uid: string): void {
+    if (this.#stopped) return;
+    const entry = this.#entries.get(uid);
+    if (entry === undefined) return;
+    if (entry.running) {
+      entry.again = true;
+      return;
+    }
+    entry.running = true;
+    this.#track(this.#work(entry));
+  }
+
+  async #work(entry: PodEntry): Promise<void> {
+    try {
+      do {
+        entry.again = false;
+        try {
+          await this.#sync(entry);
+        } catch (err) {
+          this.#log.warn({ ...this.#podFields(entry), err: errorText(err) }, 'pod sync failed');
+          this.#wakeAt(entry, this.#now() + this.#timing.retryMs);
+        }
+      } while (entry.again && !this.#stopped);
+    } finally {
+      entry.running = false;
+    }
+  }
+
+  #wakeAt(entry: PodEntry, atMs: number | undefined): void {
+    if (atMs === undefined) return;
+    entry.wakeAtMs = entry.wakeAtMs === undefined ? atMs : Math.min(entry.wakeAtMs, atMs);
+  }
+
+  #tick(): void {
+    if (this.#ticking || this.#stopped) return;
+    this.#ticking = true;
+    const done = this.#relist()
+      .then(
+        () => {
+          if (this.#relistFailing) this.#log.info('runtime relist works again');
+          this.#relistFailing = false;
+        },
+        (err: unknown) => {
+          if (!this.#relistFailing) this.#log.warn({ err: errorText(err) }, 'runtime relist failed; retrying');
+          this.#relistFailing = true;
+        },
+      )
+      .then(() => {
+        const now = this.#now();
+        const resync = now - this.#lastResyncMs >= this.#timing.resyncMs;
+        if (resync) this.#lastResyncMs = now;
+        for (const entry of this.#entries.values()) {
+          if (resync || (entry.wakeAtMs !== undefined && entry.wakeAtMs <= now)) {
+            entry.wakeAtMs = undefined;
+            this.#enqueue(entry.uid);
+          }
+          if (entry.pendingStatus !== undefined && now >= entry.writeRetryAtMs) this.#flushStatus(entry);
+        }
+      })
+      .finally(() => {
+        this.#ticking = false;
+      });
+    this.#track(done);
+  }
+
+  /** #relist wakes the pods whose sandboxes or containers changed since the last relist. */
+  async #relist(): Promise<void> {
+    const now = await listManaged(this.#runtime);
+    const changed = new Set<string>();
+    const appeared = new Set<string>();
+    for (const [id, o] of now) if (this.#known.get(id)?.state !== o.state) appeared.add(o.podUid);
+    for (const [id, o] of this.#known) if (!now.has(id)) changed.add(o.podUid);
+    this.#known = now;
+    for (const uid of appeared) this.#entry(uid);
+    for (const uid of new Set([...appeared, ...changed])) this.#enqueue(uid);
+  }
+
+  /** #sweepDisk finds volume and log directories of pods that are gone (deleted while the
+   *  agent was down) and has their workers remove them. */
+  async #sweepDisk(): Promise<void> {
+    const uids = new Set(this.#volumes.podUids());
+    try {
+      for (const dir of await readdir(logsRoot(this.#settings.dataDir))) {
+        const uid = dir.slice(dir.lastIndexOf('_') + 1);
+        if (uid !== '') uids.add(uid);
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (const uid of uids) {
+      if (this.#desiredUids?.has(uid) === true || this.#entries.has(uid)) continue;
+      this.#entry(uid);
+      this.#enqueue(uid);
+    }
+  }
+
+  // ---- sync ----
+
+  #podFields(entry: PodEntry): Record<string, string> {
+    const meta = (entry.desired ?? entry.lastSeen)?.metadata;
+    const sandbox = entry.observation?.sandboxes[0];
+    const namespace = meta?.namespace ?? sandbox?.namespace ?? '';
+    const name = meta?.name ?? sandbox?.name ?? '';
+    return { pod: `${namespace}/${name}`, uid: entry.uid };
+  }
+
+  /** #wanted is the pod to run for an entry, or undefined when it is to go. */
+  #wanted(entry: PodEntry): Pod | undefined {
+    const pod = entry.desired;
+    return pod === undefined || pod.metadata.deletionTimestamp !== undefined ? undefined : pod;
+  }
+
+  async #sync(entry: PodEntry): Promise<void> {
+    if (this.#desiredUids === undefined) return; // adopted, but the desired set is not known yet
+    const pod = this.#wanted(entry);
+    const before = await this.#observe(entry);
+    if (pod === undefined) {
+      await this.#remove(entry, before);
+      return;
+    }
+    entry.removed = false;
+    const nowMs = this.#now();
+    const specHashes = new Map(pod.spec.containers.map((c) => [c.name, this.#setup.containerHash(c)]));
+    const plan = planPod({
+      pod,
+      observation: before,
+      specHashes,
+      backoff: this.#backoff,
+      startFailures: entry.startFailures,
+      livenessFailed: new Set(entry.livenessFailed.keys()),
+      graceSeconds: pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS,
+      nowMs,
+    });
+    const result = await this.#carryOut(entry, pod, plan);
+    // A stopped container is restarted (or not) by the next sync, which sees it exited; after
+    // ErrImagePull the next sync shows ImagePullBackOff until the retry.
+    if (plan.killContainers.length > 0 || [...result.failed.values()].some((f) => f.reason === 'ErrImagePull')) {
+      entry.again = true;
+    }
+    const after = result.acted ? await this.#observe(entry) : before;
+
+    for (const id of entry.livenessFailed.keys()) {
+      if (!after.containers.some((c) => c.id === id)) entry.livenessFailed.delete(id);
+    }
+    const sandbox = after.sandboxes[0];
+    const podIP = sandbox !== undefined && sandbox.ready ? sandbox.ip : '';
+    this.#prober.update(
+      pod,
+      after.containers
+        .filter((c) => c.state === 'running')
+        .map((c) => ({ podUid: entry.uid, podIP, containerName: c.name, containerId: c.id, startedAtMs: c.startedAtMs })),
+    );
+
+    const waiting = new Map<string, WaitingReason>(plan.waiting.map((w) => [w.name, { reason: w.reason, message: w.message }]));
+    for (const [name, w] of result.failed) waiting.set(name, w);
+    this.#logWaits(entry, waiting);
+    const status = podStatus({
+      pod,
+      observation: after,
+      waiting,
+      ready: (name, id) => this.#prober.ready(entry.uid, name, id),
+      hostIP: this.#settings.nodeIP,
+      previous: entry.status ?? pod.status,
+      nowMs: this.#now(),
+    });
+    entry.status = status;
+    this.#queueStatus(entry, status);
+
+    this.#wakeAt(entry, plan.wakeAtMs);
+    for (const f of entry.startFailures.values()) if (f.retryAtMs > nowMs) this.#wakeAt(entry, f.retryAtMs);
+    if (entry.sandboxRetryAtMs > nowMs) this.#wakeAt(entry, entry.sandboxRetryAtMs);
+    else if (result.errors > 0) this.#wakeAt(entry, this.#now() + this.#timing.retryMs);
+  }
+
+  /** #observe reads the pod from the runtime and logs the containers that exited since. */
+  async #observe(entry: PodEntry): Promise<PodObservation> {
+    const observation = await this.#observer.observe(entry.uid);
+    const before = entry.observation;
+    if (before !== undefined) {
+      for (const c of observation.containers) {
+        const was = before.containers.find((b) => b.id === c.id);
+        if (was?.state === 'running' && c.state === 'exited') {
+          this.#log.info(
+            { ...this.#podFields(entry), container: c.name, id: c.id, exitCode: c.exitCode, reason: c.reason },
+            'container exited',
+          );
+        }
+      }
+    }
+    entry.observation = observation;
+    return observation;
+  }
+
+  #logWaits(entry: PodEntry, waiting: ReadonlyMap<string, WaitingReason>): void {
+    for (const [name, w] of waiting) {
+      const text = `${w.reason}: ${w.message}`;
+      if (entry.loggedWaits.get(name) === text) continue;
+      entry.loggedWaits.set(name, text);
+      // Failed starts are logged where they fail; here the waits for a back-off.
+      if (w.reason !== 'CrashLoopBackOff' && w.reason !== 'ImagePullBackOff') continue;
+      this.#log.info({ ...this.#podFields(entry), container: name, reason: w.reason, message: w.message }, 'back-off');
+    }
+    for (const name of [...entry.loggedWaits.keys()]) if (!waiting.has(name)) entry.loggedWaits.delete(name);
+  }
+
+  /** #carryOut does a plan; pod-level errors are logged and counted, failed starts recorded. */
+  async #carryOut(
+    entry: PodEntry,
+    pod: Pod,
+    plan: PodPlan,
+  ): Promise<{ acted: boolean; errors: number; failed: Map<string, WaitingReason> }> {
+    const fields = this.#podFields(entry);
+    const failed = new Map<string, WaitingReason>();
+    let errors = 0;
+    const attempt = async (what: string, extra: Record<string, unknown>, fn: () => Promise<void>): Promise<boolean> => {
+      try {
+        await fn();
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return true;
+        errors++;
+        this.#log.warn({ ...fields, ...extra, err: errorText(err) }, `${what} failed`);
+        return false;
+      }
+    };
+    const acted =
+      plan.killContainers.length + plan.stopSandboxes.length + plan.removeContainers.length + plan.removeSandboxes.length > 0 ||
+      plan.createSandbox !== undefined ||
+      plan.startContainers.length > 0;
+
+    await Promise.all(
+      plan.killContainers.map((k) =>
+        attempt('stop container', { container: k.name, id: k.id }, async () => {
+          await this.#runtime.stopContainer(k.id, k.graceSeconds);
+          const probeMessage = entry.livenessFailed.get(k.id);
+          if (k.reason === 'liveness probe failed') {
+            this.#log.info({ ...fields, container: k.name, id: k.id, probe: probeMessage }, 'container killed for liveness');
+          } else {
+            this.#log.info({ ...fields, container: k.name, id: k.id, reason: k.reason }, 'container stopped');
+          }
+        }),
+      ),
+    );
+    for (const id of plan.stopSandboxes) {
+      await attempt('stop sandbox', { sandbox: id }, async () => {
+        await this.#runtime.stopPodSandbox(id);
+        this.#log.info({ ...fields, sandbox: id }, 'sandbox stopped');
+      });
+    }
+    for (const id of plan.removeContainers) {
+      await attempt('remove container', { id }, () => this.#runtime.removeContainer(id));
+    }
+    for (const id of plan.removeSandboxes) {
+      await attempt('remove sandbox', { sandbox: id }, () => this.#runtime.removePodSandbox(id));
+    }
+
+    let sandbox = plan.sandbox === undefined ? undefined : { id: plan.sandbox.id, attempt: plan.sandbox.attempt, ip: plan.sandbox.ip };
+    if (plan.createSandbox !== undefined && this.#now() >= entry.sandboxRetryAtMs) {
+      const sandboxAttempt = plan.createSandbox.attempt;
+      const key = backoffKey(entry.uid, SANDBOX_BACKOFF_NAME);
+      const started = await attempt('start sandbox', { attempt: sandboxAttempt }, async () => {
+        const id = await this.#runtime.runPodSandbox(this.#setup.sandboxConfig(pod, this.#settings, sandboxAttempt));
+        const ip = (await this.#runtime.podSandboxStatus(id)).status?.network?.ip ?? '';
+        sandbox = { id, attempt: sandboxAttempt, ip };
+        this.#log.info({ ...fields, sandbox: id, attempt: sandboxAttempt, ip }, 'sandbox started');
+      });
+      if (started) this.#startBackoff.reset(key);
+      else entry.sandboxRetryAtMs = this.#now() + this.#startBackoff.next(key);
+    }
+    if (sandbox === undefined) return { acted, errors, failed };
+
+    const refresh = this.#now() - entry.volumesAtMs >= this.#timing.volumeRefreshMs;
+    if (plan.startContainers.length > 0 || (refresh && (pod.spec.volumes ?? []).length > 0)) {
+      try {
+        entry.volumePaths = await this.#volumes.setUp(pod, this.#source);
+        entry.volumesAtMs = this.#now();
+      } catch (err) {
+        // A refresh that fails (the control plane unreachable) leaves the volumes as they are.
+        this.#log.warn({ ...fields, err: errorText(err) }, 'volume set-up failed');
+        entry.volumesAtMs = this.#now();
+        for (const s of plan.startContainers) this.#recordFailure(entry, s.name, configReason(err), errorText(err), failed);
+        return { acted, errors, failed };
+      }
+    }
+    for (const start of plan.startContainers) {
+      try {
+        await this.#startContainer(entry, pod, sandbox, start);
+        entry.startFailures.delete(start.name);
+        this.#startBackoff.reset(backoffKey(entry.uid, start.name));
+      } catch (err) {
+        const reason = err instanceof StartError ? err.reason : 'RunContainerError';
+        this.#log.warn({ ...fields, container: start.name, reason, err: errorText(err) }, 'container start failed');
+        this.#recordFailure(entry, start.name, reason, errorText(err), failed);
+      }
+    }
+    return { acted, errors, failed };
+  }
+
+  #recordFailure(entry: PodEntry, name: string, reason: string, message: string, failed: Map<string, WaitingReason>): void {
+    const delayMs = this.#startBackoff.next(backoffKey(entry.uid, name));
+    entry.startFailures.set(name, { reason, message, retryAtMs: this.#now() + delayMs });
+    failed.set(name, { reason, message });
+  }
+
+  async #startContainer(
+    entry: PodEntry,
+    pod: Pod,
+    sandbox: { id: string; attempt: number; ip: string },
+    start: StartContainer,
+  ): Promise<void> {
+    const spec = pod.spec.containers.find((c) => c.name === start.name);
+    if (spec === undefined) throw new Error(`container ${start.name} is not in the pod spec`);
+    const where = `pod ${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''} container ${spec.name}`;
+    await this.#ensureImage(spec, where);
+
+    let env: { key: string; value: string }[];
+    let config: ReturnType<ContainerSetup['containerConfig']>;
+    try {
+      env = await this.#setup.resolveEnv(pod, spec, this.#source, {
+        podIP: sandbox.ip,
+        hostIP: this.#settings.nodeIP,
+        nodeName: this.#settings.nodeName,
+      });
+      const mounts = this.#setup.containerMounts(pod, spec, entry.volumePaths ?? new Map());
+      config = this.#setup.containerConfig(pod, spec, start.attempt, { env, mounts });
+    } catch (err) {
+      throw new StartError(configReason(err), errorText(err), { cause: err });
+    }
+    let id: string;
+    try {
+      id = await this.#runtime.createContainer(sandbox.id, config, this.#setup.sandboxConfig(pod, this.#settings, sandbox.attempt));
+    } catch (err) {
+      throw new StartError('CreateContainerError', `${where}: ${errorText(err)}`, { cause: err });
+    }
+    try {
+      await this.#runtime.startContainer(id);
+    } catch (err) {
+      throw new StartError('RunContainerError', `${where}: ${errorText(err)}`, { cause: err });
+    }
+    if (start.restartOf !== undefined) this.#backoff.recordRestart(backoffKey(entry.uid, spec.name), start.restartOf);
+    this.#log.info({ ...this.#podFields(entry), container: spec.name, id, attempt: start.attempt, image: spec.image }, 'container started');
+  }
+
+  /** #ensureImage pulls the container's image as its imagePullPolicy says. */
+  async #ensureImage(spec: Container, where: string): Promise<void> {
+    const policy = spec.imagePullPolicy ?? imagePullPolicyFor(spec.image);
+    let present: boolean;
+    try {
+      present = policy !== 'Always' && (await this.#runtime.imageStatus(spec.image)) !== undefined;
+    } catch (err) {
+      throw new StartError('ErrImagePull', `${where}: image status of "${spec.image}": ${errorText(err)}`, { cause: err });
+    }
+    if (present) return;
+    if (policy === 'Never') {
+      throw new StartError('ErrImageNeverPull', `Container image "${spec.image}" is not present with pull policy of Never`);
+    }
+    try {
+      await this.#runtime.pullImage(spec.image);
+    } catch (err) {
+      throw new StartError('ErrImagePull', `${where}: failed to pull image "${spec.image}": ${errorText(err)}`, { cause: err });
+    }
+  }
+
+  /** #remove stops and removes everything of a pod that is no longer wanted. */
+  async #remove(entry: PodEntry, observation: PodObservation): Promise<void> {
+    const had = observation.sandboxes.length + observation.containers.length > 0;
+    if (entry.removed && !had) return;
+    const last = entry.lastSeen;
+    const annotated = [...observation.containers, ...observation.sandboxes]
+      .map((o) => o.graceSeconds)
+      .filter((g) => g !== undefined);
+    const graceSeconds =
+      last?.metadata.deletionGracePeriodSeconds ??
+      last?.spec.terminationGracePeriodSeconds ??
+      (annotated.length > 0 ? Math.max(...annotated) : DEFAULT_GRACE_SECONDS);
+    const plan = planPod({
+      pod: undefined,
+      observation,
+      specHashes: new Map(),
+      backoff: this.#backoff,
+      startFailures: new Map(),
+      livenessFailed: new Set(),
+      graceSeconds,
+      nowMs: this.#now(),
+    });
+    const result = await this.#carryOut(entry, last ?? placeholderPod(entry.uid), plan);
+    if (result.errors > 0) throw new Error(`removing pod ${this.#podFields(entry).pod} left ${result.errors} errors`);
+    await this.#volumes.tearDown(entry.uid);
+    await this.#removeLogDirs(entry.uid);
+    this.#prober.remove(entry.uid);
+    this.#backoff.forgetPod(entry.uid);
+    this.#startBackoff.forgetPod(entry.uid);
+    this.#observer.forget(entry.uid);
+    if (had || last !== undefined) this.#log.info({ ...this.#podFields(entry) }, 'pod removed');
+    entry.removed = true;
+    if (entry.desired === undefined) this.#entries.delete(entry.uid);
+  }
+
+  async #removeLogDirs(uid: string): Promise<void> {
+    const root = logsRoot(this.#settings.dataDir);
+    let dirs: string[];
+    try {
+      dirs = await readdir(root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const dir of dirs) if (dir.endsWith(`_${uid}`)) await rm(join(root, dir), { recursive: true, force: true });
+  }
+
+  // ---- status ----
+
+  #queueStatus(entry: PodEntry, status: PodStatus): void {
+    const key = statusKey(status);
+    if (key === (entry.pendingStatus?.key ?? entry.writtenKey)) return;
+    entry.pendingStatus = { status, key };
+    this.#flushStatus(entry);
+  }
+
+  #flushStatus(entry: PodEntry): void {
+    if (entry.writing || entry.pendingStatus === undefined || this.#stopped) return;
+    const pod = entry.desired;
+    if (pod === undefined) {
+      entry.pendingStatus = undefined;
+      return;
+    }
+    const { status, key } = entry.pendingStatus;
+    entry.pendingStatus = undefined;
+    entry.writing = true;
+    const write = this.#statusWriter(pod, status).then(
+      () => {
+        entry.writtenKey = key;
+        if (entry.writeFailing) this.#log.info({ ...this.#podFields(entry) }, 'pod status written again');
+        entry.writeFailing = false;
+      },
+      (err: unknown) => {
+        entry.pendingStatus ??= { status, key };
+        entry.writeRetryAtMs = this.#now() + this.#timing.retryMs;
+        if (!entry.writeFailing) this.#log.warn({ ...this.#podFields(entry), err: errorText(err) }, 'pod status write failed; retrying');
+        entry.writeFailing = true;
+      },
+    );
+    this.#track(
+      write.finally(() => {
+        entry.writing = false;
+        if (entry.pendingStatus !== undefined && this.#now() >= entry.writeRetryAtMs) this.#flushStatus(entry);
+      }),
+    );
+  }
+}
+
+/** placeholderPod stands for a pod the agent never saw (an orphan found in the runtime or on disk). */
+function placeholderPod(uid: string): Pod {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { uid }, spec: { containers: [] } };
+}
