@@ -398,6 +398,36 @@ describe('tug describe and delete', () => {
     }
   });
 
+  test('describe node shows the heartbeat and its age, pod CIDR, capacity, addresses and agent endpoint', async () => {
+    const beat = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    api.seed({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'node-d' },
+      spec: { podCIDR: '10.244.4.0/24' },
+      status: {
+        capacity: { cpu: '2', memory: '2048Mi', pods: '110' },
+        allocatable: { cpu: '2', memory: '1948Mi', pods: '110' },
+        conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', lastHeartbeatTime: beat }],
+        addresses: [{ type: 'InternalIP', address: '172.30.0.14' }, { type: 'Hostname', address: 'node-d' }],
+        daemonEndpoints: { agentEndpoint: { port: 7402 } },
+      },
+    });
+    const r = await tug(['describe', 'node', 'node-d']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const want of [
+      /\nStatus:\s+NotReady\n/,
+      new RegExp(`\\nHeartbeat:\\s+${beat} \\(6\\ds ago\\) \\(stale\\)\\n`),
+      /\nPodCIDR:\s+10\.244\.4\.0\/24\n/,
+      /\nAddresses:\n {2}InternalIP: 172\.30\.0\.14\n {2}Hostname: node-d\n/,
+      /\nAgent Endpoint:\s+172\.30\.0\.14:7402\n/,
+      /\nCapacity:\s+cpu: 2\n\s+memory: 2048Mi\n\s+pods: 110\n/,
+      /\nAllocatable:\s+cpu: 2\n\s+memory: 1948Mi\n/,
+    ]) {
+      assert.match(r.stdout, want);
+    }
+  });
+
   test('delete by name, by manifest, and a missing one', async () => {
     let r = await tug(['delete', 'cm', 'cfg', 'live']);
     assert.equal(r.code, 0, r.stderr);

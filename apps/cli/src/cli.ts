@@ -17,8 +17,10 @@ import { TugClient, isAlreadyExists, isConflict, isNotFound } from '@tugboat/cli
 import type { MemberInfo, ObjectLike, ObjectRef } from '@tugboat/client';
 import { parseDuration, resolveTarget } from './config.ts';
 import type { Target } from './config.ts';
+import { addLocalClusterCommands } from './local-commands.ts';
+import { addAgentCommands } from './agent-commands.ts';
 import { describe, eventsFor } from './describe.ts';
-import { CliError, ReportedError, UsageError, formatError, isReportedError, isUsageError } from './errors.ts';
+import { CliError, ReportedError, UsageError, formatError, isExitCodeError, isReportedError, isUsageError } from './errors.ts';
 import { formatProblems, loadObjects, manifestForApply, planApply, readSources, summarizeProblems } from './manifests.ts';
 import type { Json } from './manifests.ts';
 import { Table, columnsFor, nameOf, renderTable, typeName } from './table.ts';
@@ -26,15 +28,16 @@ import type { Obj } from './table.ts';
 
 /** Io is everything `tug` touches outside itself, so tests can run it in-process too. */
 export interface Io {
-  readonly stdout: { write(s: string): unknown };
-  readonly stderr: { write(s: string): unknown };
+  /** stdout and stderr take text, and bytes as they are (the output of `tug exec`, logs). */
+  readonly stdout: { write(s: string | Uint8Array): unknown };
+  readonly stderr: { write(s: string | Uint8Array): unknown };
   /** readStdin reads all of standard input (for -f -). */
   readonly readStdin: () => Promise<string>;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly homedir: string;
   /** now is the time in ms since the epoch (for AGE columns). */
   readonly now: () => number;
-  /** signal ends a running `get -w` (main.ts aborts it on SIGINT and SIGTERM). */
+  /** signal ends a running `get -w` or `logs -f` (main.ts aborts it on SIGINT and SIGTERM). */
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -571,10 +574,12 @@ endpoint could be reached (each is named with the reason); 2 a usage error.`,
       deleteCommand(s.use(cmd), kind, names, opts),
     );
 
+  addAgentCommands(program, s);
+
   const cluster = program
     .command('cluster')
-    .summary('show and change the control plane')
-    .description('Show the control-plane members and change the membership.')
+    .summary('show and change the control plane; run a local cluster')
+    .description('Show the control-plane members and change the membership; start and stop a local multi-node cluster on this machine.')
     .usage('COMMAND');
   cluster
     .command('status')
@@ -609,6 +614,7 @@ endpoint could be reached (each is named with the reason); 2 a usage error.`,
       else if (output === 'yaml') s.out(toYaml({ members }));
       else s.out(`member "${name}" removed\n${membersTable(members, output === 'wide')}`);
     });
+  addLocalClusterCommands(cluster, s.io);
 
   program
     .command('version')
@@ -641,6 +647,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       return 2;
     }
     if (isReportedError(err)) return 1;
+    if (isExitCodeError(err)) return err.exitCode;
     if (io.signal?.aborted === true && (err as Error | undefined)?.name === 'AbortError') return 0;
     s.err(formatError(err));
     return 1;

@@ -13,9 +13,9 @@
 // Endpoints, first found wins: --endpoints a,b,c; the context named by --context; $TUG_ENDPOINTS
 // (comma-separated); the config's current-context; 127.0.0.1:7400 (tug-control's default API
 // address).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { CliError, UsageError } from './errors.ts';
 
 /** DEFAULT_ENDPOINT is tug-control's default API address. */
@@ -146,6 +146,40 @@ export function loadConfig(inputs: TargetInputs): Config {
     throw new CliError(`config ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   return parseConfig(text, path);
+}
+
+/** renderConfig writes a Config as the YAML parseConfig reads. */
+export function renderConfig(config: Omit<Config, 'path'>): string {
+  return stringify(
+    {
+      'current-context': config.currentContext,
+      contexts: config.contexts.map((c) => ({ name: c.name, endpoints: [...c.endpoints], ...(c.namespace === undefined ? {} : { namespace: c.namespace }) })),
+    },
+    { flow: false },
+  );
+}
+
+/** withContext returns the config with ctx added (or replacing the context of that name), current if asked. */
+export function withContext(config: Config, ctx: Context, makeCurrent: boolean): Config {
+  const contexts = config.contexts.some((c) => c.name === ctx.name) ? config.contexts.map((c) => (c.name === ctx.name ? ctx : c)) : [...config.contexts, ctx];
+  return { ...config, contexts, currentContext: makeCurrent ? ctx.name : config.currentContext };
+}
+
+/** withoutContext returns the config without the named context (no current context if it was current). */
+export function withoutContext(config: Config, name: string): Config {
+  return {
+    ...config,
+    contexts: config.contexts.filter((c) => c.name !== name),
+    currentContext: config.currentContext === name ? '' : config.currentContext,
+  };
+}
+
+/** saveConfig replaces the config file atomically (creating its directory). */
+export function saveConfig(config: Config): void {
+  mkdirSync(dirname(config.path), { recursive: true });
+  const tmp = `${config.path}.tmp`;
+  writeFileSync(tmp, renderConfig(config), { mode: 0o600 });
+  renameSync(tmp, config.path);
 }
 
 /** resolveTarget picks the endpoints (see the module comment). */

@@ -18,7 +18,7 @@ import type {
   Service,
 } from '@tugboat/api';
 import { LAST_APPLIED } from './manifests.ts';
-import { ageOf, nodeRoles, nodeStatus, podStatus } from './table.ts';
+import { ageOf, heartbeatStale, nodeRoles, nodeStatus, podStatus } from './table.ts';
 import type { Obj } from './table.ts';
 
 const none = '<none>';
@@ -273,13 +273,18 @@ export function describe(obj: Obj, extras: DescribeExtras, now: number): string 
     case 'Node': {
       const n = obj as unknown as Node;
       l.field('Roles', nodeRoles(n));
-      l.field('Status', nodeStatus(n));
+      l.field('Status', nodeStatus(n, now));
+      const beat = n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime;
+      l.field('Heartbeat', beat === undefined ? undefined : `${time(beat, now)}${heartbeatStale(n, now) ? ' (stale)' : ''}`);
       l.field('Taints', (n.spec?.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`).join('\n'));
       l.field('Unschedulable', n.spec?.unschedulable ?? false);
       l.field('PodCIDR', n.spec?.podCIDR);
       conditions(l, n.status?.conditions);
       l.heading('Addresses:');
       for (const a of n.status?.addresses ?? []) l.text(`${a.type}: ${a.address}`, 2);
+      const agentPort = n.status?.daemonEndpoints?.agentEndpoint?.port;
+      const internalIP = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+      l.field('Agent Endpoint', agentPort === undefined ? undefined : `${internalIP ?? '<unknown>'}:${agentPort}`);
       l.map('Capacity', n.status?.capacity, 0, ': ');
       l.map('Allocatable', n.status?.allocatable, 0, ': ');
       const info = n.status?.nodeInfo;

@@ -1,6 +1,7 @@
 // errors.ts: how `tug` fails. Exit codes: 0 success, 1 a refused request or a failure to do
 // what was asked (the server's message, or every endpoint and why it could not be reached),
-// 2 a usage error (unknown flag, command or kind; missing or extra argument; bad flag value).
+// 2 a usage error (unknown flag, command or kind; missing or extra argument; bad flag value);
+// `tug exec` exits with the command's exit code.
 import { describeFailure, isApiError, isUnavailable } from '@tugboat/client';
 
 /** UsageError: the command line is wrong. Exit code 2. */
@@ -22,6 +23,21 @@ export class CliError extends Error {
 /** ReportedError: a failure already printed (per object, say); only the exit code is left. */
 export class ReportedError extends Error {
   override readonly name = 'ReportedError';
+}
+
+/** ExitCodeError: the command ran (`tug exec`) and tug exits with its exit code. */
+export class ExitCodeError extends Error {
+  override readonly name = 'ExitCodeError';
+  /** exitCode is tug's exit code: 1 to 255. */
+  readonly exitCode: number;
+  constructor(exitCode: number) {
+    super(`the command exited with ${exitCode}`);
+    this.exitCode = exitCode >= 1 && exitCode <= 255 ? exitCode : 1;
+  }
+}
+
+export function isExitCodeError(e: unknown): e is ExitCodeError {
+  return e instanceof Error && e.name === 'ExitCodeError';
 }
 
 export function isUsageError(e: unknown): e is UsageError {

@@ -63,6 +63,34 @@ test('nodeStatus: Ready, NotReady, Unknown, SchedulingDisabled', () => {
   assert.equal(nodeStatus(node('True', true)), 'Ready,SchedulingDisabled');
 });
 
+test('nodeStatus: a heartbeat older than 40 s reads NotReady', () => {
+  const now = Date.parse('2025-01-01T00:01:00Z');
+  const beat = (lastHeartbeatTime: string): Node => ({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'n' },
+    status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime }] },
+  });
+  assert.equal(nodeStatus(beat('2025-01-01T00:00:30Z'), now), 'Ready');
+  assert.equal(nodeStatus(beat('2025-01-01T00:00:19Z'), now), 'NotReady');
+  assert.equal(nodeStatus(beat('2025-01-01T00:00:19Z')), 'Ready', 'without a time, only the condition counts');
+  const n: Node = {
+    ...beat('2025-01-01T00:00:58Z'),
+    metadata: { name: 'node-1', creationTimestamp: '2025-01-01T00:00:00Z' },
+    spec: { podCIDR: '10.244.1.0/24' },
+  };
+  n.status = {
+    ...n.status,
+    addresses: [{ type: 'InternalIP', address: '172.30.0.11' }],
+    nodeInfo: { kubeletVersion: '0.1.0', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.1.0', containerRuntimeVersion: 'containerd://1.6.20' },
+  };
+  assert.equal(
+    renderTable('Node', [n], { wide: true, withNamespace: false, now }),
+    'NAME     STATUS   ROLES    AGE   VERSION   INTERNAL-IP   POD-CIDR        OS-IMAGE                         KERNEL-VERSION   CONTAINER-RUNTIME\n' +
+      'node-1   Ready    <none>   60s   0.1.0     172.30.0.11   10.244.1.0/24   Debian GNU/Linux 12 (bookworm)   6.1.0            containerd://1.6.20\n',
+  );
+});
+
 test('tables line up, -o wide adds columns, -A adds NAMESPACE', () => {
   const now = Date.parse('2025-01-01T00:05:00Z');
   const a = pod({ phase: 'Running', podIP: '10.244.0.9', containerStatuses: [{ name: 'a', ready: true, restartCount: 1, image: '', imageID: '', state: { running: {} } }] });

@@ -133,10 +133,22 @@ function endpointList(e: Endpoints): string {
   return all.length > 3 ? `${all.slice(0, 3).join(',')} + ${all.length - 3} more...` : all.join(',');
 }
 
-/** nodeStatus is the STATUS column of a node. */
-export function nodeStatus(n: Node): string {
+/** NODE_HEARTBEAT_STALE_MS: a Ready condition whose lastHeartbeatTime is older reads NotReady
+ *  (the agent renews it every few seconds; 40 s is the node-monitor grace period Kubernetes uses). */
+export const NODE_HEARTBEAT_STALE_MS = 40_000;
+
+/** heartbeatStale tells whether the node's Ready heartbeat is older than NODE_HEARTBEAT_STALE_MS at `now`. */
+export function heartbeatStale(n: Node, now: number): boolean {
+  const beat = Date.parse(n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime ?? '');
+  return !Number.isNaN(beat) && now - beat > NODE_HEARTBEAT_STALE_MS;
+}
+
+/** nodeStatus is the STATUS column of a node: Ready, NotReady (Ready False, or its heartbeat
+ *  is stale at `now` when given) or Unknown, then ",SchedulingDisabled" when cordoned. */
+export function nodeStatus(n: Node, now?: number): string {
   const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
   let s = ready === undefined || ready.status === 'Unknown' ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady';
+  if (s === 'Ready' && now !== undefined && heartbeatStale(n, now)) s = 'NotReady';
   if (n.spec?.unschedulable === true) s += ',SchedulingDisabled';
   return s;
 }
@@ -243,11 +255,12 @@ export const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   Namespace: [nameCol, { header: 'STATUS', value: (o) => (o as unknown as Namespace).status?.phase ?? 'Active' }, ageCol],
   Node: [
     nameCol,
-    { header: 'STATUS', value: (o) => nodeStatus(o as unknown as Node) },
+    { header: 'STATUS', value: (o, now) => nodeStatus(o as unknown as Node, now) },
     { header: 'ROLES', value: (o) => nodeRoles(o as unknown as Node) },
     ageCol,
     { header: 'VERSION', value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.kubeletVersion) },
     { header: 'INTERNAL-IP', wide: true, value: (o) => nodeAddress(o as unknown as Node, 'InternalIP') },
+    { header: 'POD-CIDR', wide: true, value: (o) => orNone((o as unknown as Node).spec?.podCIDR) },
     { header: 'OS-IMAGE', wide: true, value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.osImage) },
     { header: 'KERNEL-VERSION', wide: true, value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.kernelVersion) },
     { header: 'CONTAINER-RUNTIME', wide: true, value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.containerRuntimeVersion) },
