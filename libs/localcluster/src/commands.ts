@@ -1,0 +1,101 @@
+// commands.ts: the command lines and config files of a node's processes (pure). Every process
+// runs inside its node's network namespace through `nsenter --net=PATH`, which enters only the
+// network namespace (`ip netns exec` would also give it a mount namespace of its own, hiding
+// its mounts from the host and from `down`).
+import { join } from 'node:path';
+import { renderContainerdConfig } from '@tugboat/cri';
+import { CNI_BIN_DIR, SANDBOX_IMAGE } from './plan.ts';
+import type { ClusterPlan, NodePlan } from './plan.ts';
+
+export type Role = 'containerd' | 'control' | 'agent';
+
+/** The order `up` starts roles in; `down` stops them in reverse. */
+export const START_ORDER: readonly Role[] = ['containerd', 'control', 'agent'];
+
+/** Programs are the executables and entry points the node processes run. */
+export interface Programs {
+  /** The Node.js binary (process.execPath). */
+  readonly node: string;
+  readonly containerd: string;
+  /** apps/control/src/main.ts */
+  readonly controlMain: string;
+  /** apps/agent/src/main.ts */
+  readonly agentMain: string;
+}
+
+/** LaunchSpec is one process to start: its argv (argv[0] is the program) and its log file. */
+export interface LaunchSpec {
+  readonly node: string;
+  readonly role: Role;
+  readonly argv: readonly string[];
+  readonly logFile: string;
+}
+
+export function logFileOf(node: NodePlan, role: Role): string {
+  return join(node.paths.logDir, `${role}.log`);
+}
+
+/** inNetns wraps argv so it runs in the node's network namespace (same PID: nsenter execs). */
+export function inNetns(node: NodePlan, argv: readonly string[]): string[] {
+  return ['nsenter', `--net=${node.netnsPath}`, '--', ...argv];
+}
+
+/** containerdConfig is the node's containerd config.toml. */
+export function containerdConfig(node: NodePlan): string {
+  const p = node.paths;
+  return renderContainerdConfig({
+    root: p.containerdRoot,
+    state: p.containerdState,
+    socket: p.containerdSocket,
+    sandboxImage: SANDBOX_IMAGE,
+    runcRoot: p.runcRoot,
+    cniBinDir: CNI_BIN_DIR,
+    cniConfDir: p.cniConfDir,
+    netnsUnderStateDir: true,
+    streamServerAddress: '127.0.0.1',
+  });
+}
+
+export function containerdArgv(node: NodePlan, programs: Programs): string[] {
+  return [programs.containerd, '--config', node.paths.containerdConfig, '--log-level', 'info'];
+}
+
+/** controlArgv is tug-control on a control node, founding the cluster with every control node. */
+export function controlArgv(plan: ClusterPlan, node: NodePlan, programs: Programs): string[] {
+  if (node.apiAddress === undefined || node.peerAddress === undefined) throw new Error(`${node.name} is not a control node`);
+  const initial = plan.nodes.filter((n) => n.control).map((n) => `${n.name}=${n.peerAddress}`);
+  return [
+    programs.node,
+    programs.controlMain,
+    '--name', node.name,
+    '--data-dir', node.paths.controlDir,
+    '--listen-peer', node.peerAddress,
+    '--listen-api', node.apiAddress,
+    '--initial-cluster', initial.join(','),
+  ];
+}
+
+export function agentArgv(plan: ClusterPlan, node: NodePlan, programs: Programs): string[] {
+  return [
+    programs.node,
+    programs.agentMain,
+    '--node-name', node.name,
+    '--api', plan.apiEndpoints.join(','),
+    '--containerd', node.paths.containerdSocket,
+    '--node-ip', node.ip,
+    '--data-dir', node.paths.agentDir,
+    '--listen', node.agentAddress,
+    '--cni-conf-dir', node.paths.cniConfDir,
+    '--cni-data-dir', node.paths.cniDataDir,
+    '--cgroup-parent', node.cgroupParent,
+  ];
+}
+
+/** launchSpecs lists the processes of one role on every node that runs it. */
+export function launchSpecs(plan: ClusterPlan, role: Role, programs: Programs): LaunchSpec[] {
+  const nodes = role === 'control' ? plan.nodes.filter((n) => n.control) : plan.nodes;
+  return nodes.map((node) => {
+    const argv = role === 'containerd' ? containerdArgv(node, programs) : role === 'control' ? controlArgv(plan, node, programs) : agentArgv(plan, node, programs);
+    return { node: node.name, role, argv: inNetns(node, argv), logFile: logFileOf(node, role) };
+  });
+}

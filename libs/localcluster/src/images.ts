@@ -1,0 +1,47 @@
+// images.ts: the offline images (pause, web) built once from busybox-static, cached as OCI
+// tarballs under /var/lib/tugboat/images, and imported into the nodes' containerds.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildTugboatImages } from '../../../deploy/images/images.ts';
+
+/** ensureImageTars returns the cached pause and web tarballs, building them if missing. */
+export function ensureImageTars(cacheDir: string): string[] {
+  const tars = [join(cacheDir, 'pause.tar'), join(cacheDir, 'web.tar')];
+  if (tars.every((t) => existsSync(t))) return tars;
+  let images;
+  try {
+    images = buildTugboatImages();
+  } catch (err) {
+    throw new Error(`cannot build the offline images from /bin/busybox (install busybox-static: deploy/setup.sh): ${(err as Error).message}`, { cause: err });
+  }
+  mkdirSync(cacheDir, { recursive: true });
+  for (const [path, image] of [[tars[0]!, images.pause], [tars[1]!, images.web]] as const) {
+    writeFileSync(`${path}.tmp`, image.archive);
+    renameSync(`${path}.tmp`, path);
+  }
+  return tars;
+}
+
+/** ctrImport imports one tarball into the k8s.io namespace of the containerd at socket. */
+export function ctrImport(socket: string, tar: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ctr', ['--address', socket, '-n', 'k8s.io', 'images', 'import', tar], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', (err) => reject(new Error(`ctr images import ${tar} into ${socket}: ${err.message}`)));
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`ctr images import ${tar} into ${socket} failed (exit ${code}): ${stderr.trim()}`));
+    });
+  });
+}
+
+/** importImages imports the tarballs into every containerd, the containerds in parallel. */
+export async function importImages(sockets: readonly string[], tars: readonly string[]): Promise<void> {
+  await Promise.all(
+    sockets.map(async (socket) => {
+      for (const tar of tars) await ctrImport(socket, tar);
+    }),
+  );
+}

@@ -1,0 +1,27 @@
+// @tugboat/localcluster: a multi-node tugboat cluster on one Linux machine (root): each node a
+// network namespace on a host bridge with its own containerd, tug-agent and, on control
+// nodes, tug-control. upCluster / downCluster / loadImage / leftovers are what `tug cluster
+// up|down|load-image` and the e2e tests call.
+export { upCluster, AGENT_MAIN, CONTROL_MAIN, ClusterExistsError, ReadinessError, nodeProblem } from './up.ts';
+export type { UpOptions, ClusterInfo, NodeInfo } from './up.ts';
+export { downCluster, roleOf } from './down.ts';
+export type { DownOptions, DownResult } from './down.ts';
+export { leftovers } from './leftovers.ts';
+export { loadImage, existingPlan, NoClusterError } from './existing.ts';
+export { HostError, checkHost } from './host.ts';
+export {
+  planCluster,
+  clusterNames,
+  subnetForName,
+  checkClusterName,
+  PlanError,
+  isPlanError,
+  DEFAULT_CLUSTER_NAME,
+  DEFAULT_STATE_ROOT,
+  MAX_NODES,
+} from './plan.ts';
+export type { ClusterPlan, NodePlan, NodePaths, PlanOptions, ClusterNames } from './plan.ts';
+export { killProcess, startProcess, restartProcess } from './restart.ts';
+export type { RestartOptions } from './restart.ts';
+export type { Role } from './commands.ts';
+export type { ProcessRecord } from './state.ts';
