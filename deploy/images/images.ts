@@ -5,7 +5,8 @@
 //                               the shell traps it and kills its sleep child).
 //   tugboat.local/web:latest    busybox (sh, wget, sleep, ...) and an HTTP server on $PORT
 //                               (default 8080) answering with the pod's hostname; it stops
-//                               promptly on SIGTERM/SIGINT.
+//                               promptly on SIGTERM/SIGINT. Debian 12's busybox wget crashes
+//                               on its -T option: bound a fetch with `timeout 5 wget ...`.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { buildImage } from './oci.ts';
@@ -34,6 +35,7 @@ mkdir -p /tmp/www
 echo "$name" > /tmp/www/index.html
 httpd -f -p "$port" -h /tmp/www &
 pid=$!
+echo "web: serving $name on port $port"
 trap 'kill $pid 2>/dev/null; exit 0' TERM INT
 wait $pid
 `;

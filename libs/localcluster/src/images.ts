@@ -1,14 +1,15 @@
-// images.ts: the offline images (pause, web) built once from busybox-static, cached as OCI
-// tarballs under /var/lib/tugboat/images, and imported into the nodes' containerds.
+// images.ts: the offline images (pause, web) built from busybox-static, kept as OCI tarballs
+// under /var/lib/tugboat/images, and imported into the nodes' containerds.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildTugboatImages } from '../../../deploy/images/images.ts';
 
-/** ensureImageTars returns the cached pause and web tarballs, building them if missing. */
+/** ensureImageTars builds the pause and web images (a fraction of a second: the builds are
+ *  deterministic) and writes each tarball unless the one on disk has the same bytes, so an
+ *  image changed by a newer checkout replaces the old one. Returns the tarballs' paths. */
 export function ensureImageTars(cacheDir: string): string[] {
   const tars = [join(cacheDir, 'pause.tar'), join(cacheDir, 'web.tar')];
-  if (tars.every((t) => existsSync(t))) return tars;
   let images;
   try {
     images = buildTugboatImages();
@@ -17,6 +18,7 @@ export function ensureImageTars(cacheDir: string): string[] {
   }
   mkdirSync(cacheDir, { recursive: true });
   for (const [path, image] of [[tars[0]!, images.pause], [tars[1]!, images.web]] as const) {
+    if (existsSync(path) && readFileSync(path).equals(image.archive)) continue;
     writeFileSync(`${path}.tmp`, image.archive);
     renameSync(`${path}.tmp`, path);
   }
