@@ -11,10 +11,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigMap, Container, Pod, Secret } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
+import { cri as criApi } from '@tugboat/proto';
 import { parseCidr, cidrContains } from '@tugboat/netconf';
 import { run as tug } from '@tugboat/cli';
 import type { Io } from '@tugboat/cli';
-import { downCluster, leftovers, restartProcess, upCluster } from '@tugboat/localcluster';
+import { downCluster, killProcess, leftovers, restartProcess, startProcess, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
 
 const NAME = `e2e${process.pid % 1000}`;
@@ -270,6 +271,29 @@ describe('a local 3-node cluster', { timeout: 600_000 }, () => {
     assert.ok(c?.state?.running !== undefined);
     const r = await cli('exec', 'web-1', '--', 'wget', '-qO-', `http://${ips.get('web-2')}:8080/`);
     assert.equal(r.stdout.trim(), 'web-2');
+  });
+
+  it('keeps pods running and serving while the whole control plane is down', async () => {
+    const controls = info.nodes.filter((n) => n.control).map((n) => n.name);
+    for (const n of controls) await killProcess(NAME, n, 'control', { signal: 'SIGKILL' });
+    try {
+      await sleep(3_000); // several agent heartbeats and sync rounds without an API
+      // exec goes to the agent directly, but finds the pod through the API: ask the node's CRI.
+      const node1 = info.nodes.find((n) => n.name === 'node-1')!;
+      const cri = new CriClient(node1.containerdSocket);
+      try {
+        const [c] = await cri.listContainers({ labelSelector: { 'tugboat.io/pod-name': 'web-1', 'tugboat.io/container-name': 'web' }, state: { state: criApi.ContainerState.CONTAINER_RUNNING } });
+        assert.ok(c !== undefined, 'web-1 still runs on node-1');
+        const r = await cri.execSync(c.id, ['wget', '-qO-', `http://${ips.get('web-2')}:8080/`], 10);
+        assert.equal(r.stdout.toString().trim(), 'web-2');
+      } finally {
+        cri.close();
+      }
+    } finally {
+      for (const n of controls) startProcess(NAME, n, 'control');
+    }
+    const p = await waitFor('web-1', 'Running after the control plane is back', running, 60_000);
+    assert.equal(restarts(p), 0);
   });
 
   it('deleting a pod removes its sandbox and containers and frees its IP', async () => {
