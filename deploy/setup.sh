@@ -97,7 +97,7 @@ if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ]; then
   done
 fi
 # Put the programs on PATH, as links to this checkout (Node runs their sources directly).
-for prog in tug:apps/cli/src/main.ts tug-control:apps/control/src/main.ts; do
+for prog in tug:apps/cli/src/main.ts tug-control:apps/control/src/main.ts tug-agent:apps/agent/src/main.ts; do
   target="$PWD/${prog#*:}" link="/usr/local/bin/${prog%%:*}"
   if [ "$(readlink "$link" 2>/dev/null)" != "$target" ]; then
     ln -sf "$target" "$link"
