@@ -36,7 +36,7 @@ SIGINT stops the agent and leaves its pods running. Logs (JSON lines, pino) go t
   --cni-data-dir DIR      host-local IP allocations (default ${defaultCniDataDir})
   --cgroup-parent PATH    cgroup (cgroupfs) under which pods run (default ${defaultCgroupParent})
   --heartbeat-seconds N   how often the Node's Ready condition is renewed (default ${defaultHeartbeatSeconds})
-  --log-level LEVEL       trace, debug, info, warn, error (default info)
+  --log-level LEVEL       trace, debug, info, warn, error, fatal, silent (default info)
   --help                  print this and exit`;
 
 export class FlagError extends Error {

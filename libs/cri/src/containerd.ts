@@ -75,7 +75,7 @@ state = ${q(opts.state)}
   stream_server_port = "0"
   enable_selinux = false
   disable_apparmor = true
-  restrict_oom_score_adj = true
+  restrict_oom_score_adj = false
   netns_mounts_under_state_dir = ${opts.netnsUnderStateDir === true}
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"

@@ -405,6 +405,7 @@ describe('PodManager', () => {
     const pod = makePod('u1');
     m.setPods([pod]);
     await waitFor('ContainerCreating', () => h.lastStatus('u1')?.containerStatuses?.[0]?.state?.waiting?.reason === 'ContainerCreating');
+    assert.match(h.lastStatus('u1')?.containerStatuses?.[0]?.state?.waiting?.message ?? '', /the pod sandbox failed to start: .*no CNI config/);
     await waitFor('running after the retry', async () => (await h.containers(running)).length === 1);
     assert.equal(h.runtime.callsOf('runPodSandbox').length, 2);
 

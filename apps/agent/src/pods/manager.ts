@@ -125,6 +125,8 @@ interface PodEntry {
   writeFailing: boolean;
   /** sandboxRetryAtMs: a failed RunPodSandbox is not tried again before this. */
   sandboxRetryAtMs: number;
+  /** sandboxError: why the last RunPodSandbox failed ('' once one succeeds). */
+  sandboxError: string;
   /** removed: everything of the pod is gone (it may still be listed, being deleted). */
   removed: boolean;
 }
@@ -311,6 +313,7 @@ export class PodManager implements ContainerLookup {
         writeRetryAtMs: 0,
         writeFailing: false,
         sandboxRetryAtMs: 0,
+        sandboxError: '',
         removed: false,
       };
       this.#entries.set(uid, entry);
@@ -589,13 +592,25 @@ export class PodManager implements ContainerLookup {
       const sandboxAttempt = plan.createSandbox.attempt;
       const key = backoffKey(entry.uid, SANDBOX_BACKOFF_NAME);
       const started = await attempt('start sandbox', { attempt: sandboxAttempt }, async () => {
-        const id = await this.#runtime.runPodSandbox(this.#setup.sandboxConfig(pod, this.#settings, sandboxAttempt));
-        const ip = (await this.#runtime.podSandboxStatus(id)).status?.network?.ip ?? '';
-        sandbox = { id, attempt: sandboxAttempt, ip };
-        this.#log.info({ ...fields, sandbox: id, attempt: sandboxAttempt, ip }, 'sandbox started');
+        try {
+          const id = await this.#runtime.runPodSandbox(this.#setup.sandboxConfig(pod, this.#settings, sandboxAttempt));
+          const ip = (await this.#runtime.podSandboxStatus(id)).status?.network?.ip ?? '';
+          sandbox = { id, attempt: sandboxAttempt, ip };
+          this.#log.info({ ...fields, sandbox: id, attempt: sandboxAttempt, ip }, 'sandbox started');
+        } catch (err) {
+          entry.sandboxError = errorText(err);
+          throw err;
+        }
       });
-      if (started) this.#startBackoff.reset(key);
-      else entry.sandboxRetryAtMs = this.#now() + this.#startBackoff.next(key);
+      if (started) {
+        this.#startBackoff.reset(key);
+        entry.sandboxError = '';
+      } else entry.sandboxRetryAtMs = this.#now() + this.#startBackoff.next(key);
+    }
+    if (sandbox === undefined && entry.sandboxError !== '') {
+      // The containers wait for the sandbox: say why in their status, not only in the log.
+      const message = `the pod sandbox failed to start: ${entry.sandboxError}`;
+      for (const c of pod.spec.containers) failed.set(c.name, { reason: 'ContainerCreating', message });
     }
     if (sandbox === undefined) return { acted, errors, failed };
 

@@ -146,6 +146,24 @@ describe('VolumeManager configMap', () => {
     assert.ok(lstatSync(join(dir, '..data')).isSymbolicLink());
   });
 
+  it('keeps the files it has when the source cannot be read (control plane down), and fails without them', async () => {
+    source.putConfigMap('cfg', { a: 'one' });
+    source.putSecret('sec', { s: 'hidden' });
+    const p = pod([
+      { name: 'config', configMap: { name: 'cfg' } },
+      { name: 'secret', secret: { secretName: 'sec' } },
+    ]);
+    await vm.setUp(p, source);
+    const unreachable: ObjectSource = {
+      configMap: () => Promise.reject(new Error('no endpoint reachable')),
+      secret: () => Promise.reject(new Error('no endpoint reachable')),
+    };
+    const paths = await vm.setUp(p, unreachable);
+    assert.equal(readFileSync(join(paths.get('config')!, 'a'), 'utf8'), 'one');
+    assert.equal(readFileSync(join(paths.get('secret')!, 's'), 'utf8'), 'hidden');
+    await assert.rejects(vm.setUp(pod([{ name: 'config', configMap: { name: 'cfg' } }], 'uid-2'), unreachable), /no endpoint reachable/);
+  });
+
   it('fails for a missing ConfigMap or key unless optional', async () => {
     await assert.rejects(
       vm.setUp(pod([{ name: 'config', configMap: { name: 'cfg' } }]), source),

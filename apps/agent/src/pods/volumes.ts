@@ -25,7 +25,7 @@ import type { Container, KeyToPath, Pod, Volume } from '@tugboat/api';
 import type { cri } from '@tugboat/proto';
 import type { Logger } from 'pino';
 import { podDir, podsRoot, volumeDir } from '../paths.ts';
-import { configMapValues, ContainerConfigError, podRef, secretValues } from './env.ts';
+import { configMapValues, ContainerConfigError, isContainerConfigError, podRef, secretValues } from './env.ts';
 import type { ObjectSource } from './env.ts';
 
 const execFileAsync = promisify(execFile);
@@ -35,6 +35,8 @@ export type MountInit = MessageInitShape<typeof cri.MountSchema>;
 
 const DATA_LINK = '..data';
 const DATA_LINK_TMP = '..data_tmp';
+/** KEEP: keep a volume's files as they are (its source could not be read). */
+const KEEP = Symbol('keep');
 const EMPTY_DIR_MODE = 0o777;
 const PAYLOAD_DIR_MODE = 0o755;
 const HOST_PATH_CREATE_DIR_MODE = 0o755;
@@ -125,7 +127,8 @@ export class VolumeManager {
     const dir = volumeDir(this.#dataDir, uid, volume.name);
     if (volume.configMap !== undefined) {
       const src = volume.configMap;
-      const cm = await source.configMap(namespace, src.name);
+      const cm = await this.#readOrKeep(dir, what, () => source.configMap(namespace, src.name));
+      if (cm === KEEP) return dir;
       if (cm === undefined && src.optional !== true) {
         throw new ContainerConfigError(`${what}: configmap "${namespace}/${src.name}" not found`);
       }
@@ -137,7 +140,8 @@ export class VolumeManager {
     }
     if (volume.secret !== undefined) {
       const src = volume.secret;
-      const secret = await source.secret(namespace, src.secretName);
+      const secret = await this.#readOrKeep(dir, what, () => source.secret(namespace, src.secretName));
+      if (secret === KEEP) return dir;
       if (secret === undefined && src.optional !== true) {
         throw new ContainerConfigError(`${what}: secret "${namespace}/${src.secretName}" not found`);
       }
@@ -158,6 +162,21 @@ export class VolumeManager {
       await chmod(dir, EMPTY_DIR_MODE);
     }
     return dir;
+  }
+
+  /**
+   * readOrKeep reads a volume's source object. When the read fails (the control plane is
+   * unreachable) and the volume already holds files from an earlier set-up, it answers KEEP:
+   * a container restarted during an outage gets the files it had, as pods keep running then.
+   */
+  async #readOrKeep<T>(dir: string, what: string, read: () => Promise<T>): Promise<T | typeof KEEP> {
+    try {
+      return await read();
+    } catch (err) {
+      if (isContainerConfigError(err) || !existsSync(join(dir, DATA_LINK))) throw err;
+      this.#log.warn({ volume: what, err: (err as Error).message }, 'cannot read the volume source; keeping the files it has');
+      return KEEP;
+    }
   }
 
   async #mountTmpfs(dir: string, mode: number, sizeBytes: number | undefined, what: string): Promise<void> {
