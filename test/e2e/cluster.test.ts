@@ -173,10 +173,13 @@ describe('a local 3-node cluster', { timeout: 600_000 }, () => {
             { name: 'MY_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
           ],
           envFrom: [{ prefix: 'CFG_', configMapRef: { name: 'app-config' } }],
+          // Limits alone make the requests too: a Guaranteed pod (oom_score_adj -998 where the host allows it).
+          resources: { limits: { cpu: '100m', memory: '32Mi' } },
         }),
       ]),
     );
     const p = await waitFor('env', 'Running', running);
+    assert.equal(p.status?.qosClass, 'Guaranteed');
     const r = await cli('exec', 'env', '--', 'sh', '-c', 'echo "$GREETING|$PASSWORD|$CFG_MODE|$MY_POD_IP"');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), `hello from a configmap|s3cr3t|e2e|${p.status?.podIP}`);

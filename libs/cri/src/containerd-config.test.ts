@@ -57,12 +57,15 @@ describe('renderContainerdConfig', () => {
       debugSocket: '/x/d.sock',
       streamServerAddress: '172.29.0.11',
       netnsUnderStateDir: true,
+      restrictOomScoreAdj: false,
     });
     assert.equal(setting(t, 'ttrpc', 'address'), '"/x/t.sock"');
     assert.equal(setting(t, 'debug', 'address'), '"/x/d.sock"');
     const cri = 'plugins."io.containerd.grpc.v1.cri"';
     assert.equal(setting(t, cri, 'stream_server_address'), '"172.29.0.11"');
     assert.equal(setting(t, cri, 'netns_mounts_under_state_dir'), 'true');
+    assert.equal(setting(t, cri, 'restrict_oom_score_adj'), 'false');
+    assert.equal(setting(renderContainerdConfig({ ...base, restrictOomScoreAdj: true }), cri, 'restrict_oom_score_adj'), 'true');
   });
 
   it('quotes paths as TOML strings', () => {

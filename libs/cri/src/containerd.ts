@@ -44,6 +44,17 @@ export interface ContainerdConfigOptions {
   readonly netnsUnderStateDir?: boolean;
   /** streamServerAddress is where exec/attach streams listen (default 127.0.0.1, any port). */
   readonly streamServerAddress?: string;
+  /** restrictOomScoreAdj makes containerd raise a container's oom_score_adj to its own when
+   *  lower: needed where lowering a score is refused (some containers and sandboxes), where
+   *  runc would otherwise fail to start a Guaranteed pod (-998). Default: oomScoreAdjRestricted(). */
+  readonly restrictOomScoreAdj?: boolean;
+}
+
+/** oomScoreAdjRestricted tells whether this host refuses to lower a process's oom_score_adj
+ *  (it asks a child shell to lower its own by one). */
+export function oomScoreAdjRestricted(): boolean {
+  const r = spawnSync('sh', ['-c', 'echo $(( $(cat /proc/self/oom_score_adj) - 1 )) > /proc/self/oom_score_adj'], { stdio: 'ignore' });
+  return r.status !== 0;
 }
 
 /** tomlString quotes a value as a TOML basic string. */
@@ -75,7 +86,7 @@ state = ${q(opts.state)}
   stream_server_port = "0"
   enable_selinux = false
   disable_apparmor = true
-  restrict_oom_score_adj = false
+  restrict_oom_score_adj = ${opts.restrictOomScoreAdj ?? oomScoreAdjRestricted()}
   netns_mounts_under_state_dir = ${opts.netnsUnderStateDir === true}
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"

@@ -1,4 +1,4 @@
 // @tugboat/cri: a typed client of the Kubernetes CRI (runtime.v1) over containerd's socket.
 export * from './client.ts';
-export { renderContainerdConfig } from './containerd.ts';
+export { renderContainerdConfig, oomScoreAdjRestricted } from './containerd.ts';
 export type { ContainerdConfigOptions } from './containerd.ts';
