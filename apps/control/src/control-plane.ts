@@ -55,6 +55,9 @@ import type { WriteVerb } from './api/errors.ts';
 import { objectService } from './api/objects.ts';
 import type { ObjectBackend } from './api/objects.ts';
 import { NodeIpamLoop } from './node-ipam-loop.ts';
+import { LeaderLoops } from '@tugboat/controllers';
+import type { ControllerSettings } from '@tugboat/controllers';
+import { controllers } from './controllers.ts';
 
 /** forwardedMetadataKey marks a call one member forwarded to another (value: the sender's name). */
 export const forwardedMetadataKey = 'tug-forwarded';
@@ -72,6 +75,8 @@ export interface ControlPlaneOptions extends RaftMemberOptions {
   readonly housekeepingMs?: number;
   /** Most events the store keeps for watches. Default: the store's (100,000). */
   readonly historyMaxEvents?: number;
+  /** Tunables of the leader-only control loops. Default: DEFAULT_CONTROLLER_SETTINGS. */
+  readonly controllerSettings?: ControllerSettings;
 }
 
 /** maxRequestBytes is the largest request message the API accepts (grpc-js answers RESOURCE_EXHAUSTED beyond). */
@@ -122,6 +127,7 @@ export class ControlPlane implements ObjectBackend {
   private readonly writeTimeoutMs: number;
   private readonly maxInflightWrites: number;
   private readonly maxWatches: number;
+  private readonly controllerSettings: ControllerSettings | undefined;
   private readonly peers = new Map<string, PeerClients>();
   /** Rejecters of writes waiting on this member as leader; failed at once when it steps down. */
   private readonly inflight = new Set<(e: GrpcError) => void>();
@@ -132,7 +138,7 @@ export class ControlPlane implements ObjectBackend {
   private housekeepingTimer: NodeJS.Timeout | undefined;
   private housekeepingRunning = false;
   private housekeepingFailures = 0;
-  private leaderLoops: { client: TugClient; nodeIpam: NodeIpamLoop } | undefined;
+  private leaderLoops: { client: TugClient; nodeIpam: NodeIpamLoop; loops: LeaderLoops } | undefined;
   private closed: Promise<void> | undefined;
 
   private constructor(opts: ControlPlaneOptions, node: RaftNode, store: ObjectStore, server: Server) {
@@ -150,6 +156,7 @@ export class ControlPlane implements ObjectBackend {
     this.writeTimeoutMs = opts.writeTimeoutMs ?? 10_000;
     this.maxInflightWrites = opts.maxInflightWrites ?? 10_000;
     this.maxWatches = opts.maxWatches ?? 10_000;
+    this.controllerSettings = opts.controllerSettings;
   }
 
   /** start recovers or creates the Raft node, then serves the API. */
@@ -188,6 +195,7 @@ export class ControlPlane implements ObjectBackend {
     this.closed ??= (async () => {
       clearInterval(this.housekeepingTimer);
       await this.leaderLoops?.nodeIpam.stop();
+      await this.leaderLoops?.loops.stop();
       this.leaderLoops?.client.close();
       await this.handOverLeadership();
       this.closingController.abort();
@@ -498,7 +506,16 @@ export class ControlPlane implements ObjectBackend {
       log: this.log.child({ loop: 'node-ipam' }),
     });
     nodeIpam.start();
-    this.leaderLoops = { client, nodeIpam };
+    const loops = new LeaderLoops({
+      controllers: controllers(),
+      isLeader: () => this.isLeader(),
+      onLeadershipChange: (listener) => this.node.onStateChange(listener),
+      client,
+      log: this.log.child({ part: 'control-loops' }),
+      ...(this.controllerSettings === undefined ? {} : { settings: this.controllerSettings }),
+    });
+    loops.start();
+    this.leaderLoops = { client, nodeIpam, loops };
   }
 
   /** proposeInternal writes the control plane's own objects (leader only); throws StoreError or driver errors. */
