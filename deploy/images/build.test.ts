@@ -2,7 +2,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
-import { buildTugboatImages, PAUSE_IMAGE, WEB_IMAGE } from './images.ts';
+import { buildTugboatImages, PAUSE_IMAGE, WEB_IMAGE, WEB_V2_IMAGE } from './images.ts';
 import { sha256, untar } from './oci.ts';
 
 it('builds deterministic, well-formed OCI image layouts', () => {
@@ -11,6 +11,7 @@ it('builds deterministic, well-formed OCI image layouts', () => {
   for (const [img, again, name, entry] of [
     [a.pause, b.pause, PAUSE_IMAGE, 'pause.sh'],
     [a.web, b.web, WEB_IMAGE, 'web.sh'],
+    [a.webV2, b.webV2, WEB_V2_IMAGE, 'web.sh'],
   ] as const) {
     assert.equal(img.name, name);
     assert.equal(sha256(img.archive), sha256(again.archive), 'same bytes twice');

@@ -2,7 +2,7 @@
 //
 //   node deploy/images/build.ts --out DIR [--busybox /bin/busybox]
 //
-// Writes DIR/pause.tar and DIR/web.tar (import with `ctr -n k8s.io images import FILE`) and
+// Writes DIR/pause.tar, DIR/web.tar and DIR/web-v2.tar (import with `ctr -n k8s.io images import FILE`) and
 // prints each image's name and manifest digest. Output is deterministic: two builds from the
 // same busybox give identical files.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ try {
   process.exit(1);
 }
 mkdirSync(out, { recursive: true });
-for (const [file, image] of [['pause.tar', images.pause], ['web.tar', images.web]] as const) {
+for (const [file, image] of [['pause.tar', images.pause], ['web.tar', images.web], ['web-v2.tar', images.webV2]] as const) {
   writeFileSync(join(out, file), image.archive);
   console.log(`${image.name} ${image.manifestDigest} ${join(out, file)}`);
 }

@@ -7,6 +7,9 @@
 //                               (default 8080) answering with the pod's hostname; it stops
 //                               promptly on SIGTERM/SIGINT. Debian 12's busybox wget crashes
 //                               on its -T option: bound a fetch with `timeout 5 wget ...`.
+//   tugboat.local/web:v2        the same server as another image (WEB_VERSION=v2 in its
+//                               environment, which its start-up log line shows), so rolling
+//                               updates have a second image to roll to.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { buildImage } from './oci.ts';
@@ -14,6 +17,7 @@ import type { BuiltImage, TarEntry } from './oci.ts';
 
 export const PAUSE_IMAGE = 'tugboat.local/pause:latest';
 export const WEB_IMAGE = 'tugboat.local/web:latest';
+export const WEB_V2_IMAGE = 'tugboat.local/web:v2';
 export const DEFAULT_BUSYBOX = '/bin/busybox';
 
 // The pause entrypoint: the shell is PID 1; the trap ends it on TERM or INT even while it
@@ -35,7 +39,7 @@ mkdir -p /tmp/www
 echo "$name" > /tmp/www/index.html
 httpd -f -p "$port" -h /tmp/www &
 pid=$!
-echo "web: serving $name on port $port"
+echo "web: serving $name on port $port\${WEB_VERSION:+ (version $WEB_VERSION)}"
 trap 'kill $pid 2>/dev/null; exit 0' TERM INT
 wait $pid
 `;
@@ -65,7 +69,7 @@ export function busyboxRootfs(busybox: string = DEFAULT_BUSYBOX): TarEntry[] {
 }
 
 /** buildTugboatImages builds the pause and web images from the given busybox binary. */
-export function buildTugboatImages(busybox: string = DEFAULT_BUSYBOX): { pause: BuiltImage; web: BuiltImage } {
+export function buildTugboatImages(busybox: string = DEFAULT_BUSYBOX): { pause: BuiltImage; web: BuiltImage; webV2: BuiltImage } {
   const base = busyboxRootfs(busybox);
   const pause = buildImage({
     name: PAUSE_IMAGE,
@@ -80,5 +84,13 @@ export function buildTugboatImages(busybox: string = DEFAULT_BUSYBOX): { pause: 
     exposedPorts: ['8080/tcp'],
     stopSignal: 'SIGTERM',
   });
-  return { pause, web };
+  const webV2 = buildImage({
+    name: WEB_V2_IMAGE,
+    rootfs: [...base, { type: 'file', path: 'web.sh', mode: 0o755, data: WEB_SCRIPT }],
+    entrypoint: ['/bin/sh', '/web.sh'],
+    env: ['PATH=/bin:/sbin:/usr/bin:/usr/sbin', 'WEB_VERSION=v2'],
+    exposedPorts: ['8080/tcp'],
+    stopSignal: 'SIGTERM',
+  });
+  return { pause, web, webV2 };
 }

@@ -5,11 +5,11 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { buildTugboatImages } from '../../../deploy/images/images.ts';
 
-/** ensureImageTars builds the pause and web images (a fraction of a second: the builds are
+/** ensureImageTars builds the pause, web and web:v2 images (a fraction of a second: the builds are
  *  deterministic) and writes each tarball unless the one on disk has the same bytes, so an
  *  image changed by a newer checkout replaces the old one. Returns the tarballs' paths. */
 export function ensureImageTars(cacheDir: string): string[] {
-  const tars = [join(cacheDir, 'pause.tar'), join(cacheDir, 'web.tar')];
+  const tars = [join(cacheDir, 'pause.tar'), join(cacheDir, 'web.tar'), join(cacheDir, 'web-v2.tar')];
   let images;
   try {
     images = buildTugboatImages();
@@ -17,7 +17,7 @@ export function ensureImageTars(cacheDir: string): string[] {
     throw new Error(`cannot build the offline images from /bin/busybox (install busybox-static: deploy/setup.sh): ${(err as Error).message}`, { cause: err });
   }
   mkdirSync(cacheDir, { recursive: true });
-  for (const [path, image] of [[tars[0]!, images.pause], [tars[1]!, images.web]] as const) {
+  for (const [path, image] of [[tars[0]!, images.pause], [tars[1]!, images.web], [tars[2]!, images.webV2]] as const) {
     if (existsSync(path) && readFileSync(path).equals(image.archive)) continue;
     writeFileSync(`${path}.tmp`, image.archive);
     renameSync(`${path}.tmp`, path);
