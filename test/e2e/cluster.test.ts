@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigMap, Container, Pod, Secret } from '@tugboat/api';
-import { TugClient } from '@tugboat/client';
+import { TugClient, isNotFound } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
 import { cri as criApi } from '@tugboat/proto';
 import { parseCidr, cidrContains } from '@tugboat/netconf';
@@ -299,7 +299,7 @@ describe('a local 3-node cluster', { timeout: 600_000 }, () => {
     assert.equal(restarts(p), 0);
   });
 
-  it('deleting a pod removes its sandbox and containers and frees its IP', async () => {
+  it('deleting a pod removes its sandbox and containers, frees its IP, and its agent then deletes it for good', async () => {
     const p = await client.pods.get(NS, 'web-3');
     const ip = p.status?.podIP ?? '';
     const uid = p.metadata.uid ?? '';
@@ -307,15 +307,23 @@ describe('a local 3-node cluster', { timeout: 600_000 }, () => {
     const ipamDir = join(info.baseDir, 'node-3', 'cni', 'data');
     const allocated = (): boolean => existsSync(ipamDir) && readdirSync(ipamDir, { recursive: true }).some((f) => String(f).endsWith(ip));
     assert.ok(allocated(), `host-local holds ${ip} before the delete (in ${ipamDir})`);
-    await client.pods.delete(NS, 'web-3');
+    const marked = await client.pods.delete(NS, 'web-3');
+    assert.ok(marked?.metadata.deletionTimestamp, 'a pod on a node is marked (graceful deletion), not removed at once');
     const cri = new CriClient(node.containerdSocket);
     try {
       const deadline = Date.now() + 30_000;
       for (;;) {
         const sandboxes = await cri.listPodSandbox({ labelSelector: { 'tugboat.io/pod-uid': uid } });
         const containers = await cri.listContainers({ labelSelector: { 'tugboat.io/pod-uid': uid } });
-        if (sandboxes.length === 0 && containers.length === 0 && !allocated()) break;
-        assert.ok(Date.now() < deadline, `pod web-3 still has ${sandboxes.length} sandboxes, ${containers.length} containers, IP allocated: ${allocated()}`);
+        const stored = await client.pods.get(NS, 'web-3').then(
+          (p) => p.metadata.uid === uid,
+          (err: unknown) => (isNotFound(err) ? false : Promise.reject(err as Error)),
+        );
+        if (sandboxes.length === 0 && containers.length === 0 && !allocated() && !stored) break;
+        assert.ok(
+          Date.now() < deadline,
+          `pod web-3 still has ${sandboxes.length} sandboxes, ${containers.length} containers, IP allocated: ${allocated()}, object stored: ${stored}`,
+        );
         await sleep(250);
       }
     } finally {

@@ -85,10 +85,21 @@ test('tug-control API: every kind through the CLI and the client, errors, CAS an
       const o = structuredClone(raw) as unknown as Json;
       const created = await client.create(o as ObjectLike);
       assert.equal(created.metadata.name, o.metadata.name);
-      const live = await other.get<Json>({ kind: o.kind, namespace: created.metadata.namespace ?? '', name: o.metadata.name });
-      assert.equal(live.metadata.resourceVersion, created.metadata.resourceVersion, `${o.kind}: a linearizable read at another member sees the write`);
-      const labels = { ...((live.metadata as { labels?: Record<string, string> }).labels ?? {}), touched: 'yes' };
-      const updated = await other.update({ ...live, metadata: { ...live.metadata, labels } } as ObjectLike);
+      const ref = { kind: o.kind, namespace: created.metadata.namespace ?? '', name: o.metadata.name };
+      const live = await other.get<Json>(ref);
+      // The control loops may write the object too (a Pod's scheduling status, a Deployment's
+      // ReplicaSet and status): the read sees this write or a later one.
+      assert.ok(Number(live.metadata.resourceVersion) >= Number(created.metadata.resourceVersion), `${o.kind}: a linearizable read at another member sees the write`);
+      let updated: ObjectLike | undefined;
+      for (let attempt = 0; updated === undefined; attempt++) {
+        const cur = attempt === 0 ? live : await other.get<Json>(ref);
+        const labels = { ...((cur.metadata as { labels?: Record<string, string> }).labels ?? {}), touched: 'yes' };
+        try {
+          updated = await other.update({ ...cur, metadata: { ...cur.metadata, labels } } as ObjectLike);
+        } catch (err) {
+          if (!isConflict(err) || attempt >= 5) throw err;
+        }
+      }
       assert.ok(Number(updated.metadata.resourceVersion) > Number(live.metadata.resourceVersion), `${o.kind}: update gets a new resourceVersion`);
     }
     for (const raw of [...manifest].reverse()) {

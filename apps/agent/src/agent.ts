@@ -3,10 +3,11 @@
  *
  *   containerd (CRI) <- PodManager <- pods informer (spec.nodeName = this node) <- API
  *                          |  ^
- *                ProbeManager  statuses -> API (status-only updates, uid-checked)
+ *                ProbeManager  statuses -> API (status-only updates, uid-checked), and the
+ *                              final delete of a terminating pod once it is stopped (grace 0, uid-checked)
  *   NodeRegistration: the Node object and its heartbeat (Ready condition)
  *   NodeNetwork: waits for the pod CIDR, writes the CNI config, keeps host-gw routes
- *   AgentServer: logs and exec for `tug logs` / `tug exec`
+ *   AgentServer: logs, exec and usage for `tug logs` / `tug exec` / `tug top`
  *
  * Nothing here stops containers on its own: when the control plane is unreachable the
  * informer keeps its last view and the pods keep running; on shutdown the agent leaves them
@@ -19,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { ConfigMap, Pod, PodStatus, Secret } from '@tugboat/api';
-import { TugClient, isNotFound } from '@tugboat/client';
+import { TugClient, isConflict, isNotFound } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
 import { isFlagError, parseFlags, usage } from './flags.ts';
@@ -30,6 +31,8 @@ import type { ObjectSource } from './pods/env.ts';
 import { PodManager } from './pods/manager.ts';
 import { ProbeManager } from './probes/prober.ts';
 import { AgentServer } from './server.ts';
+import { UsageSampler } from './stats/sampler.ts';
+import { agentUsageSources } from './stats/sources.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -115,6 +118,16 @@ export class Agent {
         const { name = '', namespace = '', uid = '' } = pod.metadata;
         await client.pods.updateStatus({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, uid }, spec: pod.spec, status });
       },
+      podDeleter: async (pod: Pod) => {
+        // The end of a graceful deletion: at once, and only this pod (not one made again under
+        // its name). Gone already, or another uid: someone else finished it.
+        const { name = '', namespace = '', uid = '' } = pod.metadata;
+        try {
+          await client.pods.delete(namespace, name, { gracePeriodSeconds: 0, expectedUid: uid });
+        } catch (err) {
+          if (!isNotFound(err) && !isConflict(err)) throw err;
+        }
+      },
       prober,
       settings: { dataDir: flags.dataDir, cgroupParent: flags.cgroupParent, nodeName: flags.nodeName, nodeIP: flags.nodeIP },
       log: log.child({ part: 'pods' }),
@@ -122,15 +135,17 @@ export class Agent {
     this.#parts.push({ stop: () => pods.stop() });
     await pods.start();
 
+    const usage = new UsageSampler(agentUsageSources(cri));
     const server = new AgentServer({
       listen: flags.listen,
       lookup: pods,
       exec: (id, cmd, timeoutSeconds) => cri.execSync(id, cmd, timeoutSeconds),
+      stats: (namespace) => usage.sample(namespace),
       log: log.child({ part: 'server' }),
     });
     const served = await server.start();
     this.#parts.push({ stop: () => server.stop() });
-    log.info({ address: served.address }, 'serving logs and exec');
+    log.info({ address: served.address }, 'serving logs, exec and stats');
 
     const registration = new NodeRegistration({
       client,

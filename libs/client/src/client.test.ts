@@ -211,6 +211,45 @@ describe('TugClient', () => {
     assert.equal(c.resource('Node').kind, 'Node');
   });
 
+  test('delete options: a bound pod is marked, shortened, then removed with grace 0; expectedUid; Orphan', async () => {
+    const c = client([server.address]);
+    const bound = await c.pods.create({ ...pod('bound'), spec: { ...pod('bound').spec, nodeName: 'n1', terminationGracePeriodSeconds: 60 } });
+    const t0 = Date.now();
+    const marked = await c.pods.delete('default', 'bound');
+    const at = Date.parse(marked?.metadata.deletionTimestamp ?? '');
+    assert.ok(at >= t0 + 59_000 && at <= Date.now() + 60_000, `deletionTimestamp ${marked?.metadata.deletionTimestamp} is about now + 60 s`);
+    assert.equal(marked?.metadata.deletionGracePeriodSeconds, 60);
+    const live = await c.pods.get('default', 'bound');
+    assert.equal(live.metadata.deletionTimestamp, marked?.metadata.deletionTimestamp);
+    const { deletionTimestamp: _t, deletionGracePeriodSeconds: _g, ...meta } = live.metadata;
+    const relabeled = await c.pods.update({ ...live, metadata: { ...meta, labels: { app: 'x' } } });
+    assert.equal(relabeled.metadata.deletionTimestamp, marked?.metadata.deletionTimestamp, 'an update keeps the deletion fields');
+    const shorter = await c.pods.delete('default', 'bound', { gracePeriodSeconds: 20 });
+    assert.equal(Date.parse(shorter?.metadata.deletionTimestamp ?? ''), at - 40_000);
+    assert.ok(isConflict(await c.pods.delete('default', 'bound', { gracePeriodSeconds: 0, expectedUid: 'another' }).catch((e: unknown) => e)));
+    await c.pods.delete('default', 'bound', { gracePeriodSeconds: 0, expectedUid: bound.metadata.uid });
+    assert.ok(isNotFound(await c.pods.get('default', 'bound').catch((e: unknown) => e)));
+
+    // Not bound: removed at once whatever the grace.
+    await c.pods.create(pod('loose'));
+    await c.pods.delete('default', 'loose', { gracePeriodSeconds: 30 });
+    assert.ok(isNotFound(await c.pods.get('default', 'loose').catch((e: unknown) => e)));
+
+    // Orphan: the dependents lose the owner's entry.
+    const owner = await c.replicaSets.create({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: { name: 'owner', namespace: 'default' },
+      spec: { replicas: 1, selector: { matchLabels: { app: 'dep' } }, template: { metadata: { labels: { app: 'dep' } }, spec: pod('x').spec } },
+    });
+    const ownerRef = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'owner', uid: owner.metadata.uid ?? '', controller: true };
+    await c.pods.create({ ...pod('dep', { app: 'dep' }), metadata: { name: 'dep', namespace: 'default', labels: { app: 'dep' }, ownerReferences: [ownerRef] } });
+    await c.replicaSets.delete('default', 'owner', { propagationPolicy: 'Orphan' });
+    assert.equal((await c.pods.get('default', 'dep')).metadata.ownerReferences, undefined);
+    await c.pods.delete('default', 'dep');
+    await assert.rejects(c.pods.delete('default', 'dep', { gracePeriodSeconds: -1 }), /gracePeriodSeconds must be a whole number >= 0/);
+  });
+
   test('cluster status, health and membership', async () => {
     api.members = [
       { name: 'c1', peerAddress: '127.0.0.1:7401', apiAddress: server.address, role: 'leader', term: 3, commit: 42, applied: 42, leader: 'c1', reachable: true, error: '' },

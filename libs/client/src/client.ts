@@ -198,13 +198,21 @@ export class TugClient {
   }
 
   /** delete removes an object and returns it as it was (undefined when the server did not say,
-   *  as for a retried delete). Deleting a Namespace deletes everything in it. */
+   *  as for a retried delete). Deleting a Namespace deletes everything in it. A Pod bound to a
+   *  node with a grace period is only marked: the answer is the pod with its deletionTimestamp. */
   async delete<T extends ObjectLike = ObjectLike>(ref: ObjectRef, opts?: DeleteOptions): Promise<T | undefined> {
     const requestId = requestIdOf(opts);
+    const grace = opts?.gracePeriodSeconds;
+    if (grace !== undefined && !(Number.isSafeInteger(grace) && grace >= 0)) {
+      throw new TypeError(`delete: gracePeriodSeconds must be a whole number >= 0, got ${grace}`);
+    }
     const req = {
       ref: { kind: ref.kind, namespace: ref.namespace ?? '', name: ref.name },
       expectedResourceVersion: opts?.expectedResourceVersion ?? '',
       requestId,
+      ...(grace === undefined ? {} : { gracePeriodSeconds: BigInt(grace) }),
+      propagationPolicy: opts?.propagationPolicy ?? '',
+      expectedUid: opts?.expectedUid ?? '',
     };
     const res = await this.pool.call((ep, o) => ep.objects.delete(req, o), {
       safety: 'idempotent',

@@ -8,6 +8,9 @@
 // proto/tug/v1/api.proto: validation and defaulting by @tugboat/api (INVALID_ARGUMENT naming
 // every field), ALREADY_EXISTS, NOT_FOUND, ABORTED for a resourceVersion mismatch, OUT_OF_RANGE
 // for a watch from before the kept history (see compact()), exactly-once writes by request id.
+// Deletes follow it too: a Pod bound to a node with a grace above 0 is marked (deletionTimestamp,
+// deletionGracePeriodSeconds; a shorter grace later moves the time earlier) and stays until
+// deleted with grace 0 (no agent here does that: a test does); expected_uid; "Orphan".
 //
 // Faults for tests: failNext() fails the next calls of a method (before or after applying
 // them), breakWatches() ends every open watch stream with an error, and watchFault makes the
@@ -97,7 +100,18 @@ type Answer = { ok: true; objects: (Obj | null)[] } | { ok: false; err: GrpcErro
 export type FakeOp =
   | { op: 'create'; object: Obj }
   | { op: 'update'; object: Obj; expected: string; statusOnly: boolean }
-  | { op: 'delete'; kind: string; namespace: string; name: string; expected: string };
+  | {
+      op: 'delete';
+      kind: string;
+      namespace: string;
+      name: string;
+      expected: string;
+      /** graceful: present for a Delete call, whose bound pods are marked with `requested` grace
+       *  (undefined: the pod's own); absent (txn deletes), the object is removed at once. */
+      graceful?: { requested: number | undefined } | undefined;
+      expectedUid?: string | undefined;
+      orphan?: boolean | undefined;
+    };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -126,8 +140,16 @@ function canonical(v: unknown): unknown {
   return v;
 }
 
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+function now(ms = Date.now()): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** podGrace is the grace a delete gives a stored pod: undefined when it is removed at once. */
+function podGrace(o: Obj, requested: number | undefined): number | undefined {
+  const spec = o['spec'] as { nodeName?: unknown; terminationGracePeriodSeconds?: unknown } | undefined;
+  if (o.kind !== 'Pod' || typeof spec?.nodeName !== 'string' || spec.nodeName === '') return undefined;
+  const grace = requested ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
+  return grace > 0 ? grace : undefined;
 }
 
 /** FakeApi is the shared state of a fake control plane. */
@@ -282,6 +304,13 @@ export class FakeApi {
       const cur = read(k);
       if (cur === undefined) throw new GrpcError(Status.NOT_FOUND, `${plural(op.kind)} "${op.name}" not found`);
       this.checkVersion(cur, op.expected);
+      const uid = String(cur.metadata['uid']);
+      if (op.expectedUid !== undefined && op.expectedUid !== '' && op.expectedUid !== uid) {
+        throw new GrpcError(Status.ABORTED, `Precondition failed on ${plural(op.kind)} "${op.name}": expected uid ${op.expectedUid}, stored ${uid}`);
+      }
+      if (op.orphan === true) this.orphan(uid, k, rev, read, staged, events);
+      const grace = op.graceful === undefined ? undefined : podGrace(cur, op.graceful.requested);
+      if (grace !== undefined) return this.mark(cur, k, grace, rev, staged, events);
       const gone = { ...cur, metadata: { ...cur.metadata, resourceVersion: String(rev) } };
       staged.set(k, null);
       if (op.kind === 'Namespace') {
@@ -332,11 +361,15 @@ export class FakeApi {
       next = { ...obj, status: obj['status'] ?? cur['status'] };
       if (obj['status'] === undefined) delete next['status'];
       const m = cur.metadata;
+      // The deletion fields are the server's: kept as stored, whatever the update says.
+      const { deletionTimestamp: _t, deletionGracePeriodSeconds: _g, ...given } = obj.metadata;
       next.metadata = {
-        ...obj.metadata,
+        ...given,
         uid: m['uid'],
         creationTimestamp: m['creationTimestamp'],
         generation: (m['generation'] as number) + (same(cur['spec'], obj['spec']) ? 0 : 1),
+        ...(m['deletionTimestamp'] === undefined ? {} : { deletionTimestamp: m['deletionTimestamp'] }),
+        ...(m['deletionGracePeriodSeconds'] === undefined ? {} : { deletionGracePeriodSeconds: m['deletionGracePeriodSeconds'] }),
       };
     }
     const strip = (o: Obj) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
@@ -345,6 +378,36 @@ export class FakeApi {
     staged.set(k, next);
     events.push({ type: 'MODIFIED', object: next });
     return next;
+  }
+
+  /** mark starts or shortens a pod's graceful deletion (as the control plane does). */
+  private mark(cur: Obj, k: string, grace: number, rev: number, staged: Map<string, Obj | null>, events: Omit<StoredEvent, 'revision'>[]): Obj {
+    const m = cur.metadata;
+    let at = now(Date.now() + grace * 1000);
+    if (m['deletionTimestamp'] !== undefined) {
+      const had = Number(m['deletionGracePeriodSeconds']);
+      if (grace >= had) return cur;
+      at = now(Date.parse(String(m['deletionTimestamp'])) - (had - grace) * 1000);
+    }
+    const next = { ...cur, metadata: { ...m, deletionTimestamp: at, deletionGracePeriodSeconds: grace, resourceVersion: String(rev) } };
+    staged.set(k, next);
+    events.push({ type: 'MODIFIED', object: next });
+    return next;
+  }
+
+  /** orphan drops owner `uid` from the ownerReferences of every other object that lists it. */
+  private orphan(uid: string, ownerKey: string, rev: number, read: (k: string) => Obj | undefined, staged: Map<string, Obj | null>, events: Omit<StoredEvent, 'revision'>[]): void {
+    for (const k of new Set([...this.objects.keys(), ...staged.keys()])) {
+      const o = read(k);
+      const refs = o?.metadata['ownerReferences'];
+      if (o === undefined || k === ownerKey || !Array.isArray(refs)) continue;
+      const kept = refs.filter((r) => (r as { uid?: unknown }).uid !== uid);
+      if (kept.length === refs.length) continue;
+      const { ownerReferences: _dropped, ...meta } = o.metadata;
+      const next = { ...o, metadata: { ...meta, ...(kept.length > 0 ? { ownerReferences: kept } : {}), resourceVersion: String(rev) } };
+      staged.set(k, next);
+      events.push({ type: 'MODIFIED', object: next });
+    }
   }
 
   private checkVersion(cur: Obj, expected: string): void {
@@ -518,7 +581,25 @@ function objectService(api: FakeApi, endpoint: () => string): ServiceImpl<typeof
       return guard('delete', req.requestId, () => {
         const ref = req.ref;
         if (ref === undefined) throw new GrpcError(Status.INVALID_ARGUMENT, 'ref: required');
-        const res = write([{ op: 'delete', kind: ref.kind, namespace: ref.namespace, name: ref.name, expected: req.expectedResourceVersion }], req.requestId);
+        const policy = req.propagationPolicy;
+        if (policy !== '' && policy !== 'Background' && policy !== 'Orphan') {
+          throw new GrpcError(Status.INVALID_ARGUMENT, `propagation_policy: must be "Background" or "Orphan", got ${JSON.stringify(policy)}`);
+        }
+        const res = write(
+          [
+            {
+              op: 'delete',
+              kind: ref.kind,
+              namespace: ref.namespace,
+              name: ref.name,
+              expected: req.expectedResourceVersion,
+              graceful: { requested: req.gracePeriodSeconds === undefined ? undefined : Number(req.gracePeriodSeconds) },
+              expectedUid: req.expectedUid,
+              orphan: policy === 'Orphan',
+            },
+          ],
+          req.requestId,
+        );
         return { object: bytes(res[0]) };
       });
     },

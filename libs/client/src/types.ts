@@ -42,10 +42,19 @@ export interface WriteOptions extends RequestOptions {
   readonly requestId?: string | undefined;
 }
 
-/** DeleteOptions make a delete conditional. */
+/** DeleteOptions make a delete conditional, graceful, or leave what the object owns. */
 export interface DeleteOptions extends WriteOptions {
   /** expectedResourceVersion: delete only if the stored object has this resourceVersion. */
   readonly expectedResourceVersion?: string | undefined;
+  /** gracePeriodSeconds: how long a Pod bound to a node gets to stop (default: its
+   *  spec.terminationGracePeriodSeconds). Above 0 such a pod is only marked (deletionTimestamp)
+   *  and its agent deletes it once stopped; 0 removes it at once. Other objects go at once. */
+  readonly gracePeriodSeconds?: number | undefined;
+  /** propagationPolicy: 'Background' (default) leaves the garbage collector to delete what the
+   *  object owns; 'Orphan' removes it from their ownerReferences in the same write. */
+  readonly propagationPolicy?: 'Background' | 'Orphan' | undefined;
+  /** expectedUid: delete only if the stored object has this uid (a ConflictError otherwise). */
+  readonly expectedUid?: string | undefined;
 }
 
 /** Selection picks objects of a kind. */

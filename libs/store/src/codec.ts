@@ -118,6 +118,19 @@ function checkPrecondition(v: unknown, path: string): void {
   if (v !== undefined && v !== 'exists' && v !== 'notExists') fail(path, `must be "exists" or "notExists", got ${JSON.stringify(v)}`);
 }
 
+/** checkGraceful checks a delete's `graceful`: an RFC 3339 deletionTimestamp and a positive whole grace. */
+function checkGraceful(v: unknown, path: string): void {
+  if (v === undefined) return;
+  if (!isPlainObject(v)) fail(path, 'must be an object');
+  onlyKeys(v, ['deletionTimestamp', 'gracePeriodSeconds'], path);
+  const ts = v['deletionTimestamp'];
+  if (typeof ts !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(ts) || Number.isNaN(Date.parse(ts))) {
+    fail(`${path}.deletionTimestamp`, `must be an RFC 3339 time, got ${JSON.stringify(ts)}`);
+  }
+  const g = v['gracePeriodSeconds'];
+  if (!Number.isSafeInteger(g) || (g as number) <= 0) fail(`${path}.gracePeriodSeconds`, `must be a positive integer, got ${JSON.stringify(g)}`);
+}
+
 function checkOp(v: unknown, path: string): asserts v is Op {
   if (!isPlainObject(v)) fail(path, 'must be an object');
   const kind = v['op'];
@@ -136,9 +149,14 @@ function checkOp(v: unknown, path: string): asserts v is Op {
       if (v['precondition'] === 'notExists') fail(`${path}.precondition`, 'update implies "exists"');
       return;
     case 'delete':
-      onlyKeys(v, ['op', 'ref', 'expectedResourceVersion', 'precondition'], path);
+      onlyKeys(v, ['op', 'ref', 'expectedResourceVersion', 'expectedUid', 'graceful', 'orphanDependents', 'precondition'], path);
       checkRef(v['ref'], `${path}.ref`);
       checkResourceVersion(v['expectedResourceVersion'], `${path}.expectedResourceVersion`);
+      if (v['expectedUid'] !== undefined && (typeof v['expectedUid'] !== 'string' || v['expectedUid'] === '')) {
+        fail(`${path}.expectedUid`, 'must be a non-empty string');
+      }
+      checkGraceful(v['graceful'], `${path}.graceful`);
+      if (v['orphanDependents'] !== undefined && typeof v['orphanDependents'] !== 'boolean') fail(`${path}.orphanDependents`, 'must be a boolean');
       if (v['precondition'] === 'notExists') fail(`${path}.precondition`, 'delete implies "exists"');
       return;
     case 'check':

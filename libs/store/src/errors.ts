@@ -16,6 +16,8 @@ export interface StoreErrorDetails {
   /** Conflict: the resourceVersion (or uid) the caller expected, and the stored one. */
   readonly expected?: string;
   readonly actual?: string;
+  /** Conflict: 'uid' when `expected` and `actual` are uids (absent: resourceVersions). */
+  readonly field?: 'uid';
   /** Expired: the revision asked for, and the oldest revision a watch may start from now. */
   readonly requested?: number;
   readonly oldestRevision?: number;

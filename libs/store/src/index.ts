@@ -13,6 +13,7 @@ export type {
   CreateOp,
   UpdateOp,
   DeleteOp,
+  GracefulDeletion,
   CheckOp,
   Op,
   Command,
@@ -32,7 +33,7 @@ export {
 } from './errors.ts';
 export type { StoreErrorReason, StoreErrorDetails } from './errors.ts';
 export { encodeCommand, decodeCommand, maxCommandBytes, maxTxnOps, maxRequestIdLength, maxNameLength } from './codec.ts';
-export { ObjectStore, unwrapApplyResult, namespaceKind } from './store.ts';
+export { ObjectStore, unwrapApplyResult, namespaceKind, rfc3339 } from './store.ts';
 export type { ObjectStoreOptions, ApplyResult, ListOptions, ListResult, StoreStats } from './store.ts';
 export { Watch } from './watch.ts';
 export type { WatchOptions } from './watch.ts';

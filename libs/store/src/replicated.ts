@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { encodeCommand } from './codec.ts';
 import { NotFoundError } from './errors.ts';
-import { unwrapApplyResult } from './store.ts';
+import { rfc3339, unwrapApplyResult } from './store.ts';
 import type { ListOptions, ListResult, ObjectStore } from './store.ts';
 import type { Command, KubeObject, ObjectRef, Op, StoredObject, TxnResult } from './types.ts';
 import type { Watch, WatchOptions } from './watch.ts';
@@ -56,11 +56,6 @@ export interface UpdateOptions extends WriteOptions {
 export interface DeleteOptions extends WriteOptions {
   /** Compare-and-swap: fail with ConflictError unless the stored resourceVersion is this. */
   readonly expectedResourceVersion?: string;
-}
-
-/** rfc3339 formats ms since the epoch as Kubernetes does: UTC, whole seconds. */
-function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 export class ReplicatedStore {

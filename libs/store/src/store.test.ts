@@ -100,7 +100,7 @@ test('update with a matching resourceVersion succeeds (compare-and-swap); a stal
   assert.ok(isStoreError(storeError(() => f.update(pod('ghost'), '1')), 'NotFound'));
 });
 
-test('update keeps server fields: uid, creationTimestamp; a different uid is a Conflict; deletionTimestamp sticks once set', () => {
+test('update keeps server fields: uid, creationTimestamp, deletion fields; a different uid is a Conflict', () => {
   const f = setup();
   const v1 = f.create(pod('web-1'));
   const v2 = f.update({ ...v1, metadata: { ...v1.metadata, uid: '', creationTimestamp: '1999-01-01T00:00:00Z', labels: { app: 'x' } } });
@@ -110,11 +110,15 @@ test('update keeps server fields: uid, creationTimestamp; a different uid is a C
   const e = storeError(() => f.update({ ...v1, metadata: { ...v1.metadata, uid: 'someone-else' } }));
   assert.ok(isStoreError(e, 'Conflict'));
   assert.match(e.message, /uid/);
-  const v3 = f.update({ ...v2, metadata: { ...v2.metadata, deletionTimestamp: '2025-02-02T00:00:00Z' } });
-  assert.equal(v3.metadata.deletionTimestamp, '2025-02-02T00:00:00Z');
-  const { deletionTimestamp: _dropped, ...rest } = v3.metadata;
+  // Only a graceful delete sets the deletion fields; an update neither sets nor drops them.
+  const same = f.update({ ...v2, metadata: { ...v2.metadata, deletionTimestamp: '2025-02-02T00:00:00Z', deletionGracePeriodSeconds: 5 } });
+  assert.equal(same, v2, 'nothing to write');
+  const graceful = { deletionTimestamp: '2025-02-02T00:00:00Z', gracePeriodSeconds: 30 };
+  const v3 = f.txn([{ op: 'delete', ref: { kind: 'Pod', namespace: 'default', name: 'web-1' }, graceful }]).objects[0]!;
+  const { deletionTimestamp: _dropped, deletionGracePeriodSeconds: _grace, ...rest } = v3.metadata;
   const v4 = f.update({ ...v3, metadata: { ...rest, labels: { app: 'y' } } });
   assert.equal(v4.metadata.deletionTimestamp, '2025-02-02T00:00:00Z');
+  assert.equal(v4.metadata.deletionGracePeriodSeconds, 30);
 });
 
 test('generation: 1 on create, +1 on spec change, unchanged on status, metadata or key-order-only changes', () => {

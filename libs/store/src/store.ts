@@ -10,13 +10,16 @@
  * - create: fails AlreadyExists if the object exists, NotFound if its namespace does not.
  *   `metadata.uid` and `creationTimestamp` must come filled by the proposer; `generation` is 1.
  * - update: fails NotFound if missing, Conflict if `expectedResourceVersion` (when given) or
- *   `metadata.uid` (when given) differs from the stored one. `uid` and `creationTimestamp` are
- *   kept; `deletionTimestamp` once set is kept; `generation` is bumped when `spec` changes
- *   (deep compare; key order does not matter). An update that changes nothing writes nothing
- *   (no new resourceVersion, no event), as in Kubernetes. `subresource: 'status'` replaces only
- *   `status`.
- * - delete: fails NotFound / Conflict like update. Deleting a Namespace deletes every object in
- *   it in the same entry (their DELETED events first, ordered by kind then name).
+ *   `metadata.uid` (when given) differs from the stored one. `uid`, `creationTimestamp`,
+ *   `deletionTimestamp` and `deletionGracePeriodSeconds` are kept as stored (only a graceful
+ *   delete sets the last two); `generation` is bumped when `spec` changes (deep compare; key
+ *   order does not matter). An update that changes nothing writes nothing (no new
+ *   resourceVersion, no event), as in Kubernetes. `subresource: 'status'` replaces only `status`.
+ * - delete: fails NotFound / Conflict like update (and Conflict when `expectedUid` differs).
+ *   Deleting a Namespace deletes every object in it in the same entry (their DELETED events
+ *   first, ordered by kind then name). A `graceful` delete marks the object instead (see
+ *   DeleteOp). `orphanDependents` first drops the object from the ownerReferences of the
+ *   objects that list its uid (their MODIFIED events come before the owner's event).
  * - A command with a `requestId` seen among the last `requestIdWindow` ones is not applied
  *   again: it answers the first outcome (`duplicate: true`). Ids are evicted oldest first.
  * - Malformed data answers InvalidError; entries with empty data (leader no-ops) only advance
@@ -32,7 +35,7 @@ import { InvalidError, NotFoundError, AlreadyExistsError, ConflictError, isStore
 import type { StoreError, StoreErrorDetails } from './errors.ts';
 import { History } from './history.ts';
 import { canonicalJson, compareStrings, deepEqual, deepFreeze } from './json.ts';
-import type { Command, KubeObject, ObjectRef, Op, StoredObject, TxnResult, WatchEvent, WatchEventType } from './types.ts';
+import type { Command, DeleteOp, GracefulDeletion, KubeObject, ObjectRef, Op, StoredObject, TxnResult, WatchEvent, WatchEventType } from './types.ts';
 import { Watch } from './watch.ts';
 import type { WatchOptions, WatchSource } from './watch.ts';
 
@@ -106,6 +109,8 @@ interface StateView {
   lookup(kind: string, ns: string, name: string): Stored | undefined;
   /** Committed objects of namespace `ns`, of every kind. */
   objectsIn(ns: string): { kind: string; name: string; stored: Stored }[];
+  /** Every committed object. */
+  allObjects(): { kind: string; ns: string; name: string; stored: Stored }[];
 }
 
 /** RequestRecord: the revision a requestId was applied at, and its error if it failed. */
@@ -119,7 +124,21 @@ interface ErrorRecord extends StoreErrorDetails {
 const SNAPSHOT_FORMAT = 'tugboat.store/1';
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-const serverMetaKeys = new Set(['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp']);
+const serverMetaKeys = new Set([
+  'name',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+]);
+
+/** rfc3339 formats ms since the epoch as Kubernetes does: UTC, whole seconds. */
+export function rfc3339(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
 
 function positiveInt(name: string, v: number | undefined, def: number): number {
   const n = v ?? def;
@@ -187,6 +206,13 @@ export class ObjectStore implements StateMachine, WatchSource {
           const names = t.get(ns);
           if (names === undefined) continue;
           for (const [name, stored] of names) out.push({ kind, name, stored });
+        }
+        return out;
+      },
+      allObjects: () => {
+        const out: { kind: string; ns: string; name: string; stored: Stored }[] = [];
+        for (const [kind, t] of this.tables) {
+          for (const [ns, names] of t) for (const [name, stored] of names) out.push({ kind, ns, name, stored });
         }
         return out;
       },
@@ -593,7 +619,7 @@ class Txn {
           out.push(this.update(op.object, op.expectedResourceVersion, op.subresource === 'status'));
           break;
         case 'delete':
-          out.push(this.delete(op.ref, op.expectedResourceVersion));
+          out.push(this.delete(op));
           break;
         case 'check':
           out.push(this.check(op.ref, op.expectedResourceVersion, op.precondition));
@@ -616,7 +642,7 @@ class Txn {
     if (this.find(kind, ns, name) !== undefined) {
       throw new AlreadyExistsError(`create ${describe(kind, ns, name)}: it already exists`, this.details());
     }
-    const m = buildMeta(meta, ns, meta.uid, this.rv, 1, meta.creationTimestamp, undefined);
+    const m = buildMeta(meta, ns, meta.uid, this.rv, 1, meta.creationTimestamp, {});
     const o = deepFreeze({ ...obj, metadata: m }) as unknown as StoredObject;
     this.put(kind, ns, name, o, 'ADDED');
     return o;
@@ -629,12 +655,7 @@ class Txn {
     const old = cur.object;
     this.checkVersion('update', old, expected);
     const uid = obj.metadata.uid;
-    if (uid !== undefined && uid !== '' && uid !== old.metadata.uid) {
-      throw new ConflictError(
-        `update ${describe(kind, ns, name)}: uid ${uid} does not match the stored object's ${old.metadata.uid} (it was deleted and created again)`,
-        { ...this.details(), expected: uid, actual: old.metadata.uid },
-      );
-    }
+    if (uid !== undefined && uid !== '') this.checkUid('update', old, uid);
     let next: Record<string, unknown>;
     if (statusOnly) {
       next = { ...old, metadata: { ...old.metadata } };
@@ -643,7 +664,7 @@ class Txn {
     } else {
       const om = old.metadata;
       const generation = deepEqual(old.spec, obj.spec) ? om.generation : om.generation + 1;
-      const m = buildMeta(obj.metadata, ns, om.uid, om.resourceVersion, generation, om.creationTimestamp, om.deletionTimestamp ?? obj.metadata.deletionTimestamp);
+      const m = buildMeta(obj.metadata, ns, om.uid, om.resourceVersion, generation, om.creationTimestamp, om);
       next = { ...obj, metadata: m };
     }
     // Nothing changed: nothing to write (next still carries the old resourceVersion).
@@ -654,13 +675,73 @@ class Txn {
     return o;
   }
 
-  private delete(ref: ObjectRef, expected: string | undefined): StoredObject {
-    const { kind, ns, name } = this.resolve(ref.kind, ref.namespace, ref.name);
+  private delete(op: DeleteOp): StoredObject {
+    const { kind, ns, name } = this.resolve(op.ref.kind, op.ref.namespace, op.ref.name);
     const cur = this.find(kind, ns, name);
     if (cur === undefined) throw new NotFoundError(`delete ${describe(kind, ns, name)}: not found`, this.details());
-    this.checkVersion('delete', cur.object, expected);
+    this.checkVersion('delete', cur.object, op.expectedResourceVersion);
+    if (op.expectedUid !== undefined) this.checkUid('delete', cur.object, op.expectedUid);
+    if (op.orphanDependents === true) this.orphanDependents(kind, ns, name, cur.object.metadata.uid);
+    if (op.graceful !== undefined) return this.mark(kind, ns, name, cur, op.graceful);
     if (kind === namespaceKind) this.deleteContents(name);
     return this.remove(kind, ns, name, cur);
+  }
+
+  /** mark starts a graceful deletion of a stored object, or shortens one under way (see DeleteOp.graceful). */
+  private mark(kind: string, ns: string, name: string, cur: Stored, g: GracefulDeletion): StoredObject {
+    const old = cur.object;
+    const om = old.metadata;
+    let deletionTimestamp = g.deletionTimestamp;
+    if (om.deletionTimestamp !== undefined) {
+      const had = om.deletionGracePeriodSeconds;
+      if (had !== undefined && g.gracePeriodSeconds >= had) return old;
+      const was = Date.parse(om.deletionTimestamp);
+      if (had !== undefined && !Number.isNaN(was)) {
+        deletionTimestamp = rfc3339(was - (had - g.gracePeriodSeconds) * 1000);
+      } else if (!(Date.parse(g.deletionTimestamp) < was)) {
+        // Marked without a grace period: keep the earlier of the two times.
+        deletionTimestamp = om.deletionTimestamp;
+      }
+    }
+    const m = buildMeta(om, ns, om.uid, this.rv, om.generation, om.creationTimestamp, {
+      deletionTimestamp,
+      deletionGracePeriodSeconds: g.gracePeriodSeconds,
+    });
+    const o = deepFreeze({ ...old, metadata: m }) as unknown as StoredObject;
+    this.put(kind, ns, name, o, 'MODIFIED', cur);
+    return o;
+  }
+
+  /**
+   * orphanDependents drops the entries with `uid` from the ownerReferences of every object that
+   * lists it (in namespace `ns`, or anywhere for a cluster-scoped owner), ordered by kind,
+   * namespace, name. An empty list is removed.
+   */
+  private orphanDependents(ownerKind: string, ownerNs: string, ownerName: string, uid: string): void {
+    const seen = new Set<string>();
+    const candidates: { kind: string; ns: string; name: string; stored: Stored }[] = [];
+    const consider = (kind: string, ns: string, name: string, stored: Stored | null): void => {
+      const key = `${kind}/${ns}/${name}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      if (stored !== null && !(kind === ownerKind && ns === ownerNs && name === ownerName)) candidates.push({ kind, ns, name, stored });
+    };
+    // Staged writes first: they hide the committed objects they replace or delete.
+    for (const s of this.overlay.values()) if (ownerNs === '' || s.ns === ownerNs) consider(s.kind, s.ns, s.name, s.stored);
+    const committed = ownerNs === '' ? this.store.allObjects() : this.store.objectsIn(ownerNs).map((v) => ({ ...v, ns: ownerNs }));
+    for (const v of committed) if (v.ns === '' || !this.deletedNs.has(v.ns)) consider(v.kind, v.ns, v.name, v.stored);
+    candidates.sort((a, b) => compareStrings(a.kind, b.kind) || compareStrings(a.ns, b.ns) || compareStrings(a.name, b.name));
+    for (const c of candidates) {
+      const old = c.stored.object;
+      const refs = old.metadata.ownerReferences;
+      if (!Array.isArray(refs)) continue;
+      const kept = refs.filter((r) => (r as { uid?: unknown } | null)?.uid !== uid);
+      if (kept.length === refs.length) continue;
+      const { ownerReferences: _dropped, ...rest } = old.metadata;
+      const meta = kept.length === 0 ? rest : { ...rest, ownerReferences: kept };
+      const o = deepFreeze({ ...old, metadata: { ...meta, resourceVersion: this.rv } }) as unknown as StoredObject;
+      this.put(c.kind, c.ns, c.name, o, 'MODIFIED', c.stored);
+    }
   }
 
   private check(ref: ObjectRef, expected: string | undefined, precondition: 'exists' | 'notExists' | undefined): StoredObject | null {
@@ -699,6 +780,16 @@ class Txn {
         { ...this.details(), expected, actual },
       );
     }
+  }
+
+  private checkUid(verb: string, cur: StoredObject, expected: string): void {
+    const actual = cur.metadata.uid;
+    if (actual === expected) return;
+    const m = cur.metadata;
+    throw new ConflictError(
+      `${verb} ${describe(cur.kind, m.namespace ?? '', m.name)}: uid ${expected} does not match the stored object's ${actual} (it was deleted and created again)`,
+      { ...this.details(), expected, actual, field: 'uid' },
+    );
   }
 
   private details(): StoreErrorDetails {
@@ -767,7 +858,7 @@ function buildMeta(
   rv: string,
   generation: number,
   creationTimestamp: string,
-  deletionTimestamp: string | undefined,
+  deletion: Pick<KubeObject['metadata'], 'deletionTimestamp' | 'deletionGracePeriodSeconds'>,
 ): Record<string, unknown> {
   const m: Record<string, unknown> = { name: meta.name as string };
   if (ns !== '') m['namespace'] = ns;
@@ -775,7 +866,8 @@ function buildMeta(
   m['resourceVersion'] = rv;
   m['generation'] = generation;
   m['creationTimestamp'] = creationTimestamp;
-  if (deletionTimestamp !== undefined) m['deletionTimestamp'] = deletionTimestamp;
+  if (deletion.deletionTimestamp !== undefined) m['deletionTimestamp'] = deletion.deletionTimestamp;
+  if (deletion.deletionGracePeriodSeconds !== undefined) m['deletionGracePeriodSeconds'] = deletion.deletionGracePeriodSeconds;
   const rest = meta as Readonly<Record<string, unknown>>;
   for (const k of Object.keys(rest)) {
     if (!serverMetaKeys.has(k) && rest[k] !== undefined) setOwn(m, k, rest[k]);

@@ -25,13 +25,17 @@ export interface ObjectMeta {
   readonly generation?: number;
   /** Server (filled by the proposer on create, RFC 3339, kept by the store on update). */
   readonly creationTimestamp?: string;
-  /** Set once (by an update) when graceful deletion starts; never cleared or changed after. */
+  /**
+   * Server: set by a graceful delete (DeleteOp `graceful`) and kept by every update; a later
+   * graceful delete with a shorter grace may move it earlier, nothing moves it later or clears it.
+   */
   readonly deletionTimestamp?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly annotations?: Readonly<Record<string, string>>;
   readonly ownerReferences?: readonly unknown[];
   readonly finalizers?: readonly string[];
   readonly generateName?: string;
+  /** Server: the grace period of the graceful delete that set `deletionTimestamp`; kept like it. */
   readonly deletionGracePeriodSeconds?: number;
 }
 
@@ -90,13 +94,41 @@ export interface UpdateOp {
   readonly precondition?: Precondition;
 }
 
-/** DeleteOp removes an object (NotFound if missing); CAS with `expectedResourceVersion`. Deleting a Namespace deletes its contents. */
+/**
+ * DeleteOp removes an object (NotFound if missing); CAS with `expectedResourceVersion`, and
+ * Conflict unless the stored uid is `expectedUid` when given. Deleting a Namespace deletes its
+ * contents.
+ */
 export interface DeleteOp {
   readonly op: 'delete';
   readonly ref: ObjectRef;
   readonly expectedResourceVersion?: string;
+  readonly expectedUid?: string;
+  /**
+   * graceful marks the object instead of removing it. Not marked yet: `deletionTimestamp` and
+   * `deletionGracePeriodSeconds` are set to these (a MODIFIED event). Marked with a longer
+   * grace: the grace becomes this one and `deletionTimestamp` moves earlier by the difference.
+   * Marked with this grace or a shorter one: nothing changes. The proposer decides which
+   * objects are deleted gracefully (libs/api's kinds: Pods bound to a node).
+   */
+  readonly graceful?: GracefulDeletion;
+  /**
+   * orphanDependents removes the deleted object's entries (by uid) from the
+   * `metadata.ownerReferences` of every object that lists it, in the same entry, so that they
+   * outlive it. Dependents are looked for in the object's namespace, or everywhere for a
+   * cluster-scoped object.
+   */
+  readonly orphanDependents?: boolean;
   /** Only 'exists' (implied) is allowed. */
   readonly precondition?: Precondition;
+}
+
+/** GracefulDeletion is when a graceful delete started to count (RFC 3339) and how long it gives. */
+export interface GracefulDeletion {
+  /** deletionTimestamp: the deletion time (the proposer's now + gracePeriodSeconds), RFC 3339. */
+  readonly deletionTimestamp: string;
+  /** gracePeriodSeconds: a positive whole number of seconds. */
+  readonly gracePeriodSeconds: number;
 }
 
 /** CheckOp writes nothing; it fails the transaction unless the object is as stated. Give at least one guard. */

@@ -94,6 +94,9 @@ class Harness {
   readonly prober = new FakeProber();
   readonly written: { pod: Pod; status: PodStatus }[] = [];
   readonly tornDown: string[] = [];
+  /** deleted: the pods podDeleter was called for, in order (also the failed calls). */
+  readonly deleted: Pod[] = [];
+  deleterDown = false;
   writerDown = false;
   writeAttempts = 0;
   readonly managers: PodManager[] = [];
@@ -118,6 +121,10 @@ class Harness {
         this.writeAttempts++;
         if (this.writerDown) throw new Error('control plane unreachable');
         this.written.push({ pod, status: structuredClone(status) });
+      },
+      podDeleter: async (pod) => {
+        this.deleted.push(pod);
+        if (this.deleterDown) throw new Error('control plane unreachable');
       },
       prober: this.prober,
       settings: { dataDir: this.dataDir, cgroupParent: '/tugboat', nodeName: 'n1', nodeIP: '192.168.50.2' },
@@ -397,7 +404,7 @@ describe('PodManager', () => {
     await waitFor('running', async () => (await h.containers(running)).length === 1, 5000);
   });
 
-  it('retries a sandbox that failed to start, and writes the status of a pod being deleted no more', async () => {
+  it('retries a sandbox that failed to start, then stops a terminating pod with its grace and deletes it for good', async () => {
     h = new Harness();
     h.runtime.failNext('runPodSandbox', new Error('failed to setup network for sandbox: no CNI config'));
     const m = h.manager();
@@ -410,12 +417,57 @@ describe('PodManager', () => {
     assert.equal(h.runtime.callsOf('runPodSandbox').length, 2);
 
     const writes = h.written.length;
-    m.setPods([{ ...pod, metadata: { ...pod.metadata, deletionTimestamp: '2024-01-02T15:04:05Z', deletionGracePeriodSeconds: 1 } }]);
+    const deadline = new Date(Date.now() + 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const terminating = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: deadline, deletionGracePeriodSeconds: 1 } };
+    h.deleterDown = true;
+    m.setPods([terminating]);
     await waitFor('removed', async () => (await h.runtime.listPodSandbox()).length === 0);
     assert.deepEqual(h.runtime.callsOf('stopContainer').map((a) => a.split(':')[1]), ['1']);
+    await waitFor('the final delete retried', () => h.deleted.length >= 2);
+    h.deleterDown = false;
+    await waitFor('deleted for good', () => h.deleted.length >= 3);
+    assert.ok(h.deleted.every((p) => p.metadata.uid === 'u1' && p.metadata.name === 'pod-u1'));
     await new Promise((r) => setTimeout(r, 250));
+    const calls = h.deleted.length;
+    m.resync('u1');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(h.deleted.length, calls, 'deleted once it succeeded, though the pod is still listed');
     assert.equal(h.written.length, writes, 'no status for a pod being deleted');
     assert.deepEqual(h.tornDown, ['u1'], 'torn down once, though the pod is still listed');
+    // Gone from the list: forgotten.
+    m.setPods([]);
+    await waitFor('forgotten', () =>
+      m.find('default', 'pod-u1', '', false).then(
+        () => false,
+        (err: unknown) => /not on this node/.test((err as Error).message),
+      ),
+    );
+  });
+
+  it('kills a terminating pod whose deletion time has passed at once', async () => {
+    h = new Harness();
+    const m = h.manager();
+    await m.start();
+    const pod = makePod('u1', { grace: 30 });
+    m.setPods([pod]);
+    await waitFor('running', async () => (await h.containers(running)).length === 1);
+    m.setPods([{ ...pod, metadata: { ...pod.metadata, deletionTimestamp: '2024-01-02T15:04:05Z', deletionGracePeriodSeconds: 30 } }]);
+    await waitFor('deleted for good', () => h.deleted.length === 1);
+    assert.deepEqual(h.runtime.callsOf('stopContainer').map((a) => a.split(':')[1]), ['0']);
+    assert.equal((await h.runtime.listPodSandbox()).length, 0);
+    assert.equal((await h.containers()).length, 0);
+  });
+
+  it('does not delete a pod that is gone rather than terminating', async () => {
+    h = new Harness();
+    const m = h.manager();
+    await m.start();
+    m.setPods([makePod('u1')]);
+    await waitFor('running', async () => (await h.containers(running)).length === 1);
+    m.setPods([]);
+    await waitFor('removed', async () => (await h.runtime.listPodSandbox()).length === 0);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(h.deleted.length, 0);
   });
 
   it('reports ErrImageNeverPull for a missing image with pull policy Never', async () => {

@@ -12,6 +12,11 @@
 // On start the manager adopts what the runtime already has under MANAGED_LABEL and changes
 // nothing until the first setPods: then pods that are wanted go on as they are (running
 // containers with an unchanged spec hash are kept) and everything else is removed.
+//
+// A pod with metadata.deletionTimestamp is terminating: its containers are stopped with what
+// is left of its grace period (none once the deletion time has passed), everything of it is
+// removed, and then the pod is deleted for good through podDeleter (grace 0, checked against
+// its uid), which ends its graceful deletion.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -77,6 +82,10 @@ export interface PodManagerOptions {
   source: ObjectSource;
   /** statusWriter writes a pod's status (the agent: client.pods.updateStatus). */
   statusWriter: (pod: Pod, status: PodStatus) => Promise<void>;
+  /** podDeleter deletes a terminating pod for good once everything of it is removed (the agent:
+   *  client.pods.delete with grace 0 and the pod's uid). It resolves as well when the pod is
+   *  gone already or has another uid: someone else finished it. */
+  podDeleter: (pod: Pod) => Promise<void>;
   prober: PodProber;
   settings: RuntimeSettings & { nodeIP: string };
   log: Logger;
@@ -129,6 +138,8 @@ interface PodEntry {
   sandboxError: string;
   /** removed: everything of the pod is gone (it may still be listed, being deleted). */
   removed: boolean;
+  /** deleted: the terminating pod was deleted for good (podDeleter succeeded). */
+  deleted: boolean;
 }
 
 /** StartError is a failed container start with its status reason. */
@@ -142,6 +153,19 @@ class StartError extends Error {
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const isNotFound = (err: unknown): boolean => isCriError(err, Status.NOT_FOUND);
+/** sameIntent tells whether two versions of a pod ask the same of the agent: the same spec
+ *  (generation) and the same deletion request. */
+function sameIntent(a: Pod, b: Pod): boolean {
+  const x = a.metadata;
+  const y = b.metadata;
+  return (
+    x.generation === y.generation &&
+    x.deletionTimestamp === y.deletionTimestamp &&
+    x.deletionGracePeriodSeconds === y.deletionGracePeriodSeconds &&
+    (x.generation !== undefined || x.resourceVersion === y.resourceVersion)
+  );
+}
+
 /** configReason is the waiting reason of an error from env or volume resolution. */
 const configReason = (err: unknown): string => {
   const reason = (err as { reason?: unknown } | undefined)?.reason;
@@ -153,6 +177,7 @@ export class PodManager implements ContainerLookup {
   readonly #runtime: RuntimeClient;
   readonly #source: ObjectSource;
   readonly #statusWriter: (pod: Pod, status: PodStatus) => Promise<void>;
+  readonly #podDeleter: (pod: Pod) => Promise<void>;
   readonly #prober: PodProber;
   readonly #settings: RuntimeSettings & { nodeIP: string };
   readonly #log: Logger;
@@ -178,6 +203,7 @@ export class PodManager implements ContainerLookup {
     this.#runtime = opts.runtime;
     this.#source = opts.source;
     this.#statusWriter = opts.statusWriter;
+    this.#podDeleter = opts.podDeleter;
     this.#prober = opts.prober;
     this.#settings = opts.settings;
     this.#log = opts.log;
@@ -217,8 +243,8 @@ export class PodManager implements ContainerLookup {
     this.#desiredUids = new Set(wanted.map((p) => p.metadata.uid ?? ''));
     for (const pod of wanted) {
       const entry = this.#entry(pod.metadata.uid ?? '');
-      const version = pod.metadata.resourceVersion;
-      const changed = entry.desired === undefined || version === undefined || entry.desired.metadata.resourceVersion !== version;
+      // Only what the agent acts on: its own status writes come back here and need no sync.
+      const changed = entry.desired === undefined || !sameIntent(entry.desired, pod);
       if (entry.desired === undefined && entry.writtenKey === undefined && pod.status !== undefined) {
         entry.writtenKey = statusKey(pod.status);
       }
@@ -315,6 +341,7 @@ export class PodManager implements ContainerLookup {
         sandboxRetryAtMs: 0,
         sandboxError: '',
         removed: false,
+        deleted: false,
       };
       this.#entries.set(uid, entry);
     }
@@ -706,16 +733,29 @@ export class PodManager implements ContainerLookup {
     }
   }
 
-  /** #remove stops and removes everything of a pod that is no longer wanted. */
+  /**
+   * #remove stops and removes everything of a pod that is no longer wanted, then deletes a
+   * terminating pod for good.
+   */
   async #remove(entry: PodEntry, observation: PodObservation): Promise<void> {
     const had = observation.sandboxes.length + observation.containers.length > 0;
-    if (entry.removed && !had) return;
+    if (!entry.removed || had) await this.#removeAll(entry, observation, had);
+    const pod = entry.desired;
+    if (pod !== undefined && pod.metadata.deletionTimestamp !== undefined && !entry.deleted) {
+      await this.#podDeleter(pod);
+      entry.deleted = true;
+      this.#log.info({ ...this.#podFields(entry) }, 'pod deleted');
+    }
+    if (entry.desired === undefined) this.#entries.delete(entry.uid);
+  }
+
+  async #removeAll(entry: PodEntry, observation: PodObservation, had: boolean): Promise<void> {
     const last = entry.lastSeen;
     const annotated = [...observation.containers, ...observation.sandboxes]
       .map((o) => o.graceSeconds)
       .filter((g) => g !== undefined);
     const graceSeconds =
-      last?.metadata.deletionGracePeriodSeconds ??
+      remainingGraceSeconds(last, this.#now()) ??
       last?.spec.terminationGracePeriodSeconds ??
       (annotated.length > 0 ? Math.max(...annotated) : DEFAULT_GRACE_SECONDS);
     const plan = planPod({
@@ -738,7 +778,6 @@ export class PodManager implements ContainerLookup {
     this.#observer.forget(entry.uid);
     if (had || last !== undefined) this.#log.info({ ...this.#podFields(entry) }, 'pod removed');
     entry.removed = true;
-    if (entry.desired === undefined) this.#entries.delete(entry.uid);
   }
 
   async #removeLogDirs(uid: string): Promise<void> {
@@ -792,6 +831,19 @@ export class PodManager implements ContainerLookup {
       }),
     );
   }
+}
+
+/**
+ * remainingGraceSeconds is what is left of a terminating pod's grace period at nowMs: whole
+ * seconds until its deletionTimestamp, at most its deletionGracePeriodSeconds, 0 once the time
+ * has passed. Undefined for a pod that is not terminating (or has no readable time).
+ */
+export function remainingGraceSeconds(pod: Pod | undefined, nowMs: number): number | undefined {
+  const at = Date.parse(pod?.metadata.deletionTimestamp ?? '');
+  if (pod === undefined || Number.isNaN(at)) return undefined;
+  const left = Math.max(0, Math.ceil((at - nowMs) / 1000));
+  const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds;
+  return grace === undefined ? left : Math.min(left, grace);
 }
 
 /** placeholderPod stands for a pod the agent never saw (an orphan found in the runtime or on disk). */

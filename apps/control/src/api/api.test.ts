@@ -19,6 +19,7 @@ test('store errors map to the status api.proto names, with messages a user can r
     [new NotFoundError('update ConfigMap default/web: not found', { ref, opIndex: 0 }), 'update', Status.NOT_FOUND, /^configmaps "web" in namespace "default" not found$/],
     [new ConflictError('update ...', { ref, opIndex: 0, expected: '5', actual: '7' }), 'update', Status.ABORTED, /expected resourceVersion 5, stored 7/],
     [new ConflictError('delete ...', { ref, opIndex: 2, expected: '5', actual: '7' }), 'txn', Status.ABORTED, /^ops\[2\]: Operation cannot be fulfilled on configmaps "web"/],
+    [new ConflictError('delete ...', { ref, opIndex: 0, expected: 'u1', actual: 'u2', field: 'uid' }), 'delete', Status.ABORTED, /^Precondition failed on configmaps "web" in namespace "default": expected uid u1, stored u2/],
     [new InvalidError('ops[0]: metadata.uid must be filled by the proposer', {}), 'create', Status.INVALID_ARGUMENT, /metadata\.uid/],
     [new ExpiredError('watch from revision 3: history starts after revision 9', {}), 'create', Status.OUT_OF_RANGE, /history starts/],
   ];

@@ -43,6 +43,12 @@ function storeMessage(e: StoreError, verb: WriteVerb | 'read'): string {
       if (e.message.startsWith('create ')) return `${prefix}namespaces "${ns}" not found (create the Namespace first)`;
       return `${prefix}${describeRef(ref.kind, ns, ref.name)} not found`;
     case 'Conflict':
+      if (e.details.field === 'uid') {
+        return (
+          `${prefix}Precondition failed on ${describeRef(ref.kind, ns, ref.name)}: expected uid ${e.details.expected ?? '?'}, ` +
+          `stored ${e.details.actual ?? '?'} (it was deleted and created again)`
+        );
+      }
       return (
         `${prefix}Operation cannot be fulfilled on ${describeRef(ref.kind, ns, ref.name)}: the object has been modified; ` +
         `expected resourceVersion ${e.details.expected ?? '?'}, stored ${e.details.actual ?? '?'}; read it again and retry`

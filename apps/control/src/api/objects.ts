@@ -2,7 +2,8 @@
  * ObjectService (proto/tug/v1/api.proto) as every tug-control member serves it.
  *
  * - Writes: the leader admits them (libs/api validation naming every field, defaulting,
- *   `validateUpdate` against the stored object, generateName) and proposes one store command
+ *   `validateUpdate` against the stored object, generateName; for a Delete, graceful deletion
+ *   of bound pods and the delete options, deletion.ts) and proposes one store command
  *   carrying the request id; any other member forwards the request unchanged to the leader's
  *   API (one hop). A request id applied before answers the first outcome; its object is empty
  *   when the object changed since.
@@ -37,6 +38,7 @@ import type { CallContext, ObjectRef as ProtoRef, ServiceImpl, WatchResponseSche
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { isExpiredError, maxCommandBytes, maxRequestIdLength, maxTxnOps } from '@tugboat/store';
 import type { KubeObject, ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
+import { deleteOp } from './deletion.ts';
 import { describeRef } from './errors.ts';
 import type { WriteVerb } from './errors.ts';
 
@@ -250,13 +252,9 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       if (ref.kind === 'Namespace' && PROTECTED_NAMESPACES.includes(ref.name)) {
         throw new GrpcError(Status.FAILED_PRECONDITION, `namespaces "${ref.name}" is protected and cannot be deleted`);
       }
-      const expected = req.expectedResourceVersion;
-      const [o] = await b.propose(
-        [{ op: 'delete', ref: storeRef(ref), ...(expected === '' ? {} : { expectedResourceVersion: expected }) }],
-        req.requestId,
-        ctx,
-        'delete',
-      );
+      // Decided here on the leader against the stored object: mark (graceful) or remove.
+      const sref = storeRef(ref);
+      const [o] = await b.propose([deleteOp(sref, b.get(sref), req, Date.now())], req.requestId, ctx, 'delete');
       return { object: encodeObject(o) };
     },
 

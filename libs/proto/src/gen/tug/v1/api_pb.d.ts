@@ -165,6 +165,39 @@ export declare type DeleteRequest = Message<"tug.v1.DeleteRequest"> & {
    * @generated from field: string request_id = 3;
    */
   requestId: string;
+
+  /**
+   * grace_period_seconds is how long a Pod bound to a node gets to stop. Unset: the pod's
+   * spec.terminationGracePeriodSeconds (default 30). 0: removed at once. A bound pod with a
+   * grace above 0 is only marked (metadata.deletionTimestamp = now + grace, whole seconds, and
+   * metadata.deletionGracePeriodSeconds; a MODIFIED watch event): its node's agent stops its
+   * containers and then deletes it with grace 0. Deleting a pod that is terminating already
+   * with a smaller grace moves its deletionTimestamp earlier by the difference; a larger or
+   * equal grace changes nothing. Other kinds, and pods not bound to a node, are removed at
+   * once whatever the grace. Must not be negative.
+   *
+   * @generated from field: optional int64 grace_period_seconds = 4;
+   */
+  gracePeriodSeconds?: bigint | undefined;
+
+  /**
+   * propagation_policy says what becomes of the objects this one owns (those whose
+   * metadata.ownerReferences list its uid). "" or "Background": the garbage collector deletes
+   * them once their owners are gone. "Orphan": in the same transaction as the delete, this
+   * object's entry is removed from the ownerReferences of every object that lists it, so they
+   * live on.
+   *
+   * @generated from field: string propagation_policy = 5;
+   */
+  propagationPolicy: string;
+
+  /**
+   * expected_uid, when set, deletes only if the stored object has this uid (ABORTED
+   * otherwise): an object of the same name created again is another object.
+   *
+   * @generated from field: string expected_uid = 6;
+   */
+  expectedUid: string;
 };
 
 /**
@@ -178,7 +211,7 @@ export declare const DeleteRequestSchema: GenMessage<DeleteRequest>;
  */
 export declare type DeleteResponse = Message<"tug.v1.DeleteResponse"> & {
   /**
-   * object is the object as it was when deleted.
+   * object is the object as it was when deleted, or as marked when graceful deletion started.
    *
    * @generated from field: bytes object = 1;
    */
@@ -214,6 +247,8 @@ export declare type TxnOp = Message<"tug.v1.TxnOp"> & {
     case: "update";
   } | {
     /**
+     * delete removes the object at once (no graceful deletion, no options).
+     *
      * @generated from field: tug.v1.ObjectRef delete = 3;
      */
     value: ObjectRef;
@@ -759,7 +794,8 @@ export declare const ObjectService: GenService<{
     output: typeof UpdateResponseSchema;
   },
   /**
-   * Delete removes an object (and, for a Namespace, everything in it).
+   * Delete removes an object (and, for a Namespace, everything in it), or, for a Pod bound to a
+   * node, marks it for graceful deletion (see DeleteRequest.grace_period_seconds).
    *
    * @generated from rpc tug.v1.ObjectService.Delete
    */
