@@ -2,8 +2,17 @@
 // @tugboat/controllers). Each is a level-triggered reconcile loop over the term's shared
 // informers; their order here is the order they start in.
 import type { Controller } from '@tugboat/controllers';
+import { NodeLifecycleController } from '@tugboat/controllers';
+import { DeploymentController, GarbageCollector, ReplicaSetController } from '@tugboat/controllers';
+import { Scheduler } from '@tugboat/scheduler';
 
 /** controllers returns a fresh set of the control loops. */
 export function controllers(): Controller[] {
-  return [];
+  return [
+    new Scheduler(),
+    new NodeLifecycleController(),
+    new ReplicaSetController(),
+    new DeploymentController(),
+    new GarbageCollector(),
+  ];
 }

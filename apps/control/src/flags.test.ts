@@ -17,6 +17,15 @@ test('defaults: loopback, ports 7401/7400, tick 50 ms, election 10 ticks', () =>
   assert.equal(f.initialCluster, undefined);
 });
 
+test('node lifecycle settings: grace 5 s and eviction 2 s unless given; eviction 0 is allowed', () => {
+  const d = parseFlags(base);
+  assert.equal(d.nodeMonitorGraceSeconds, 5);
+  assert.equal(d.defaultEvictionSeconds, 2);
+  const f = parseFlags([...base, '--node-monitor-grace', '40', '--default-eviction-seconds', '0']);
+  assert.equal(f.nodeMonitorGraceSeconds, 40);
+  assert.equal(f.defaultEvictionSeconds, 0);
+});
+
 test('--initial-cluster gives this member its peer address', () => {
   const f = parseFlags([...base, '--initial-cluster', 'c1=127.0.0.2:9001,c2=127.0.0.3']);
   assert.deepEqual(f.initialCluster, [
@@ -47,6 +56,8 @@ const bad: [string[], RegExp][] = [
   [[...base, '--listen-api', '0.0.0.0:7400'], /^--advertise-api: .*cannot be dialled/],
   [[...base, '--log-level', 'loud'], /^--log-level: "loud" is not one of/],
   [[...base, '--bogus'], /^--bogus: Unknown option/],
+  [[...base, '--node-monitor-grace', '0'], /^--node-monitor-grace: must be a whole number of seconds from 1/],
+  [[...base, '--default-eviction-seconds', '1.5'], /^--default-eviction-seconds: must be a whole number of seconds from 0/],
 ];
 for (const [argv, want] of bad) {
   test(`bad flags are refused naming the flag: ${argv.slice(4).join(' ') || argv.join(' ')}`, () => {

@@ -11,6 +11,10 @@ export const defaultHost = '127.0.0.1';
 /** Default tick length, ms, and election timeout, ticks: elections start 0.5 to 1 s after the leader is lost. */
 export const defaultTickMs = 50;
 export const defaultElectionTicks = 10;
+/** Defaults of the node lifecycle controller: with the agents' 2 s heartbeat, the pods of a
+ *  dead node are deleted about 7 s after it died. */
+export const defaultNodeMonitorGraceSeconds = 5;
+export const defaultEvictionSeconds = 2;
 
 export const usage = `usage: tug-control --name NAME --data-dir DIR [--initial-cluster N=ADDR,... | --join APIADDR] [options]
 
@@ -32,6 +36,13 @@ SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr
   --tick-ms MS                Raft tick (default ${defaultTickMs})
   --election-ticks N          election timeout in ticks, drawn from [N, 2N) (default ${defaultElectionTicks})
   --snapshot-entries N        snapshot and compact every N applied entries (default 10000)
+  --node-monitor-grace SECONDS
+                              a Node whose heartbeat is older than this becomes Ready=Unknown
+                              and gets the node.kubernetes.io/unreachable taints (default ${defaultNodeMonitorGraceSeconds})
+  --default-eviction-seconds SECONDS
+                              how long pods without a toleration of their own stay on a Node
+                              tainted unreachable or not-ready before they are deleted
+                              (default ${defaultEvictionSeconds}; 0: at once)
   --log-level LEVEL           trace, debug, info, warn, error (default info)
   --help                      print this and exit
 
@@ -62,6 +73,8 @@ export interface Flags {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly snapshotEntries: number;
+  readonly nodeMonitorGraceSeconds: number;
+  readonly defaultEvictionSeconds: number;
   readonly logLevel: string;
   readonly help: boolean;
 }
@@ -96,6 +109,15 @@ function positiveInt(flag: string, value: string | undefined, def: number, max: 
   return Number(value);
 }
 
+function wholeSeconds(flag: string, value: string | undefined, def: number, min: number): number {
+  if (value === undefined) return def;
+  const max = 86_400;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new FlagError(flag, `must be a whole number of seconds from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
 function isWildcard(hostPort: string): boolean {
   const host = hostPort.slice(0, hostPort.lastIndexOf(':'));
   return host === '0.0.0.0' || host === '[::]' || host === '::';
@@ -121,6 +143,8 @@ export function parseFlags(argv: readonly string[]): Flags {
         'tick-ms': { type: 'string' },
         'election-ticks': { type: 'string' },
         'snapshot-entries': { type: 'string' },
+        'node-monitor-grace': { type: 'string' },
+        'default-eviction-seconds': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -175,6 +199,8 @@ export function parseFlags(argv: readonly string[]): Flags {
   const electionTicks = positiveInt('election-ticks', v['election-ticks'], defaultElectionTicks, 1_000);
   if (electionTicks < 2) throw new FlagError('election-ticks', 'must be at least 2 (the heartbeat is 1 tick)');
   const snapshotEntries = positiveInt('snapshot-entries', v['snapshot-entries'], 10_000, 100_000_000);
+  const nodeMonitorGraceSeconds = wholeSeconds('node-monitor-grace', v['node-monitor-grace'], defaultNodeMonitorGraceSeconds, 1);
+  const defaultEviction = wholeSeconds('default-eviction-seconds', v['default-eviction-seconds'], defaultEvictionSeconds, 0);
   const logLevel = v['log-level'] ?? 'info';
   if (!logLevels.has(logLevel)) throw new FlagError('log-level', `${JSON.stringify(logLevel)} is not one of ${[...logLevels].join(', ')}`);
 
@@ -190,6 +216,8 @@ export function parseFlags(argv: readonly string[]): Flags {
     tickMs,
     electionTicks,
     snapshotEntries,
+    nodeMonitorGraceSeconds,
+    defaultEvictionSeconds: defaultEviction,
     logLevel,
     help,
   };

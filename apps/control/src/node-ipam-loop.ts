@@ -46,6 +46,8 @@ export class NodeIpamLoop {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private warnedFull = '';
+  /** Nodes the last round could not give a CIDR (the pod network is full). */
+  private unserved = new Set<string>();
 
   constructor(opts: NodeIpamLoopOptions) {
     this.opts = opts;
@@ -84,8 +86,15 @@ export class NodeIpamLoop {
     const term: Term = { informer, abort: new AbortController() };
     this.term = term;
     // Most Node changes are heartbeats: only a Node without a pod CIDR calls for a round.
-    informer.addHandler(() => {
-      if (informer.list().some((n) => !n.spec?.podCIDR && n.metadata.deletionTimestamp === undefined)) this.kick();
+    // Wake for a Node that needs a CIDR, but not for the ones a full pod network cannot serve
+    // (a round already warned of them): only a deleted Node, which frees a CIDR, wakes for
+    // those. Heartbeats of served Nodes never wake it.
+    informer.addHandler({
+      onAdd: (key) => this.wakeFor(informer.get(key)),
+      onUpdate: (key) => this.wakeFor(informer.get(key)),
+      onDelete: () => {
+        if (this.unserved.size > 0) this.kick();
+      },
     });
     informer.start();
     log.info('node IPAM: started (this member leads)');
@@ -101,6 +110,13 @@ export class NodeIpamLoop {
     await term.informer.stop();
     await this.round;
     if (!this.stopped) this.opts.log.info('node IPAM: stopped (this member no longer leads)');
+  }
+
+  /** wakeFor kicks a round when node lacks a pod CIDR that the pool can still give. */
+  private wakeFor(node: Node | undefined): void {
+    if (node === undefined || node.spec?.podCIDR || node.metadata.deletionTimestamp !== undefined) return;
+    if (this.unserved.has(node.metadata.name ?? '')) return;
+    this.kick();
   }
 
   /** kick runs a round now, or once more after the one under way. */
@@ -131,7 +147,9 @@ export class NodeIpamLoop {
     try {
       const { items } = await client.nodes.list({ signal });
       const plan = assignPodCidrs(items);
-      const full = unassignable(items, plan).join(',');
+      const unserved = unassignable(items, plan);
+      this.unserved = new Set(unserved);
+      const full = unserved.join(',');
       if (full !== '' && full !== this.warnedFull) log.warn({ nodes: full }, 'node IPAM: the pod network is full; these Nodes get no pod CIDR');
       this.warnedFull = full;
       let ok = true;

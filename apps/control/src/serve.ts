@@ -91,7 +91,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     log.info({ why: pending.why }, 'stopped before starting');
     return 0;
   }
-  const plane = await ControlPlane.start(memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers));
+  const plane = await ControlPlane.start({
+    ...memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers),
+    controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
+  });
   const stopper = stopperOf(plane, pending, log);
 
   if (file.joining !== undefined && stopper.stopping === undefined) {

@@ -1,0 +1,173 @@
+// node-lifecycle.test.ts: NodeLifecycleController against an in-memory API (FakeServer), with a
+// 1 s grace period and 1 s eviction: a Node that stops heartbeating becomes Ready=Unknown and
+// tainted at the moment its heartbeat ages past the grace period (a timer, no watch event
+// needed), its pods are deleted after their toleration, one tolerating forever stays, and a
+// heartbeat makes it Ready and untainted again.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import type { Node, Pod, Toleration } from '@tugboat/api';
+import { TugClient } from '@tugboat/client';
+import type { ObjectLike } from '@tugboat/client';
+import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { NodeLifecycleController, SharedInformers, TAINT_UNREACHABLE } from '@tugboat/controllers';
+import type { ControllerContext, EventRecorder, EventType } from '@tugboat/controllers';
+
+let server: FakeServer;
+let client: TugClient;
+
+before(async () => {
+  server = await FakeServer.start(new FakeApi());
+  client = new TugClient({ endpoints: [server.address], retryBudgetMs: 5_000 });
+});
+
+after(async () => {
+  client.close();
+  await server.stop();
+});
+
+interface Recorded {
+  object: string;
+  type: EventType;
+  reason: string;
+  message: string;
+}
+
+class RecordingEvents implements EventRecorder {
+  readonly events: Recorded[] = [];
+  record(obj: ObjectLike, type: EventType, reason: string, message: string): void {
+    this.events.push({ object: `${obj.kind}/${obj.metadata.name ?? ''}`, type, reason, message });
+  }
+}
+
+function readyNode(name: string, heartbeat: Date): Node {
+  const at = heartbeat.toISOString();
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name },
+    status: { conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', lastHeartbeatTime: at, lastTransitionTime: at }] },
+  };
+}
+
+function boundPod(name: string, nodeName: string, tolerations?: Toleration[]): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
+    spec: { nodeName, containers: [{ name: 'c', image: 'busybox' }], ...(tolerations === undefined ? {} : { tolerations }) },
+  };
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const giveUp = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > giveUp) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+async function podNames(): Promise<string[]> {
+  return (await client.pods.list({ namespace: 'default' })).items.map((p) => p.metadata.name ?? '').sort();
+}
+
+test('a silent Node: Unknown and tainted on time, its pods evicted after their toleration, Ready again after a heartbeat', { timeout: 30_000 }, async () => {
+  const start = Date.now();
+  await client.nodes.create(readyNode('n1', new Date(start)));
+  await client.nodes.create(readyNode('n2', new Date(start + 60_000)));
+  const unreachable = (seconds?: number): Toleration => ({ key: TAINT_UNREACHABLE, operator: 'Exists', effect: 'NoExecute', ...(seconds === undefined ? {} : { tolerationSeconds: seconds }) });
+  await client.pods.create(boundPod('plain', 'n1'));
+  await client.pods.create(boundPod('patient', 'n1', [unreachable(2)]));
+  await client.pods.create(boundPod('forever', 'n1', [unreachable()]));
+  await client.pods.create(boundPod('elsewhere', 'n2'));
+
+  const abort = new AbortController();
+  const log = pino({ level: 'silent' });
+  const informers = new SharedInformers(client, log);
+  const events = new RecordingEvents();
+  const ctx: ControllerContext = {
+    client,
+    informers,
+    events,
+    log,
+    signal: abort.signal,
+    settings: { nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 },
+    now: Date.now,
+  };
+  const running = new NodeLifecycleController().run(ctx);
+  try {
+    const tainted = await waitFor('n1 to be Unknown and tainted', 5_000, async () => {
+      const n = await client.nodes.get('n1');
+      return n.spec?.taints?.some((t) => t.effect === 'NoExecute') === true ? n : undefined;
+    });
+    const markedAfter = Date.now() - start;
+    assert.ok(markedAfter >= 1_000 && markedAfter < 1_800, `marked ${markedAfter} ms after the last heartbeat (grace 1 s; no event but the timer)`);
+    const ready = tainted.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.status, 'Unknown');
+    assert.equal(ready?.reason, 'NodeStatusUnknown');
+    assert.equal(ready?.lastHeartbeatTime, new Date(start).toISOString(), 'the heartbeat time is kept');
+    assert.deepEqual(tainted.spec?.taints?.map((t) => `${t.key}:${t.effect}`), [`${TAINT_UNREACHABLE}:NoSchedule`, `${TAINT_UNREACHABLE}:NoExecute`]);
+    const added = Date.parse(tainted.spec!.taints![0]!.timeAdded!);
+
+    await waitFor('pod plain to be evicted', 4_000, async () => ((await podNames()).includes('plain') ? undefined : true));
+    const plainGone = Date.now() - added;
+    assert.ok(plainGone >= 900, `plain evicted ${plainGone} ms after the taint (default eviction 1 s)`);
+    assert.deepEqual(await podNames(), ['elsewhere', 'forever', 'patient']);
+    await waitFor('pod patient to be evicted', 4_000, async () => ((await podNames()).includes('patient') ? undefined : true));
+    assert.ok(Date.now() - added >= 1_900, 'patient stays for its 2 s');
+    await sleep(300);
+    assert.deepEqual(await podNames(), ['elsewhere', 'forever'], 'a pod tolerating forever stays, and so do pods of other Nodes');
+
+    // The agent is back: its heartbeat (an unconditional status write) makes the Node Ready.
+    await client.nodes.updateStatus(readyNode('n1', new Date()));
+    const untainted = await waitFor('the taints to go', 3_000, async () => {
+      const n = await client.nodes.get('n1');
+      return n.spec?.taints === undefined ? n : undefined;
+    });
+    assert.equal(untainted.status?.conditions?.[0]?.status, 'True', 'the controller does not fight the agent');
+
+    const reasons = events.events.map((e) => `${e.object} ${e.reason}`);
+    assert.deepEqual(reasons, ['Node/n1 NodeNotReady', 'Pod/plain TaintManagerEviction', 'Pod/patient TaintManagerEviction', 'Node/n1 NodeReady']);
+    const n2 = await client.nodes.get('n2');
+    assert.equal(n2.spec?.taints, undefined, 'a Node with a fresh heartbeat is left alone');
+  } finally {
+    abort.abort();
+    await running;
+    await informers.stop();
+  }
+});
+
+test('with no Node Ready, evictions wait (a full disruption), and a new leader counts from its start', { timeout: 30_000 }, async () => {
+  for (const n of (await client.nodes.list()).items) await client.nodes.delete(n.metadata.name ?? '');
+  for (const p of (await client.pods.list({ namespace: 'default' })).items) await client.pods.delete('default', p.metadata.name ?? '', { gracePeriodSeconds: 0 });
+  // Its last heartbeat is an hour old: the new leader still gives it a full grace period.
+  await client.nodes.create(readyNode('lone', new Date(Date.now() - 3_600_000)));
+  await client.pods.create(boundPod('kept', 'lone'));
+  const abort = new AbortController();
+  const log = pino({ level: 'silent' });
+  const informers = new SharedInformers(client, log);
+  const ctx: ControllerContext = {
+    client,
+    informers,
+    events: new RecordingEvents(),
+    log,
+    signal: abort.signal,
+    settings: { nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 0 },
+    now: Date.now,
+  };
+  const start = Date.now();
+  const running = new NodeLifecycleController().run(ctx);
+  try {
+    await waitFor('lone to be tainted', 5_000, async () => ((await client.nodes.get('lone')).spec?.taints?.length === 2 ? true : undefined));
+    assert.ok(Date.now() - start >= 900, 'tainted a grace period after the controller started, not at once');
+    await sleep(1_500);
+    assert.deepEqual(await podNames(), ['kept'], 'no Ready Node: its pod is not evicted');
+  } finally {
+    abort.abort();
+    await running;
+    await informers.stop();
+  }
+});
