@@ -4,3 +4,5 @@ export { parseFlags, usage } from './flags.ts';
 export type { AgentFlags } from './flags.ts';
 export { AgentServer, ContainerNotFoundError, isContainerNotFoundError } from './server.ts';
 export type { AgentServerOptions, ContainerInstance, ContainerLookup } from './server.ts';
+export { UsageSampler } from './stats/sampler.ts';
+export type { UsageReport, UsageSources } from './stats/sampler.ts';

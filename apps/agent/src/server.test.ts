@@ -1,16 +1,20 @@
 // server.test.ts: AgentServer on 127.0.0.1 with a fake container lookup, temp log files and a
 // fake exec: logs (all, tail, timestamps, previous, follow to the container's exit, cancel),
-// exec (output, exit codes, timeout) and the gRPC codes of errors.
+// exec (output, exit codes, timeout), stats (a UsageSampler over a fake CRI runtime and a fake
+// /proc) and the gRPC codes of errors.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { AgentService, GrpcError, Status, createClient } from '@tugboat/proto';
+import { create } from '@bufbuild/protobuf';
+import { AgentService, GrpcError, Status, createClient, cri } from '@tugboat/proto';
 import type { ServiceClient } from '@tugboat/proto';
 import { AgentServer, ContainerNotFoundError, chunkLines } from './server.ts';
 import type { ContainerInstance, ContainerLookup } from './server.ts';
+import { FIRST_WINDOW_MS, UsageSampler } from './stats/sampler.ts';
+import { readContainers } from './stats/sources.ts';
 
 const T1 = '2024-05-01T10:00:00.000000001Z';
 const T2 = '2024-05-01T10:00:05.000000000Z';
@@ -33,6 +37,47 @@ const lookup: ContainerLookup = {
 };
 
 const execCalls: { id: string; cmd: string[]; timeout: number }[] = [];
+
+/** The fake runtime's clock and counters: every container uses a quarter of a core (but
+ *  web's "side", of which the runtime gives no CPU figure), the machine 1.5 cores; time moves
+ *  only when the sampler sleeps. */
+const SEC = 1_000_000_000n;
+let clockNs = 1_700_000_000n * SEC;
+let statsFail = false;
+const fakeCri = {
+  async listContainerStats(filter?: { labelSelector?: Record<string, string> }) {
+    const ns = filter?.labelSelector?.['tugboat.io/pod-namespace'];
+    const all = [
+      ['c-web', 'default', 'web', 'app'],
+      ['c-side', 'default', 'web', 'side'],
+      ['c-db', 'data', 'db', 'db'],
+    ].filter(([, namespace]) => ns === undefined || namespace === ns);
+    return all.map(([id, namespace, pod, container]) =>
+      create(cri.ContainerStatsSchema, {
+        attributes: {
+          id: id!,
+          labels: { 'tugboat.io/pod-namespace': namespace!, 'tugboat.io/pod-name': pod!, 'tugboat.io/pod-uid': `uid-${pod}`, 'tugboat.io/container-name': container! },
+        },
+        ...(id === 'c-side' ? {} : { cpu: { timestamp: clockNs, usageCoreNanoSeconds: { value: (clockNs - 1_700_000_000n * SEC) / 4n } } }),
+        memory: { workingSetBytes: { value: 64n * 1024n * 1024n } },
+      }),
+    );
+  },
+  async listContainers() {
+    return ['c-web', 'c-side', 'c-db'].map((id) => create(cri.ContainerSchema, { id }));
+  },
+};
+const sampler = new UsageSampler({
+  node: async () => {
+    if (statsFail) throw new Error('/proc/stat: EACCES');
+    return { cpu: { atNs: clockNs, usedNs: ((clockNs - 1_700_000_000n * SEC) * 3n) / 2n }, memoryUsedBytes: 3 * 1024 ** 3 };
+  },
+  containers: (namespace) => readContainers(fakeCri, namespace),
+  nowNs: () => clockNs,
+  sleep: async (ms) => {
+    clockNs += BigInt(ms) * 1_000_000n;
+  },
+});
 let server: AgentServer;
 let client: ServiceClient<typeof AgentService>;
 
@@ -46,6 +91,7 @@ before(async () => {
     lookup,
     log: pino({ level: 'silent' }),
     logPollMs: 20,
+    stats: (namespace) => sampler.sample(namespace),
     exec: async (id, cmd, timeout) => {
       execCalls.push({ id, cmd, timeout });
       switch (cmd[0]) {
@@ -192,5 +238,48 @@ describe('Exec', () => {
     err = await failure(client.exec({ namespace: 'default', pod: 'db', command: ['ls'] }));
     assert.equal(err.code, Status.NOT_FOUND);
     assert.equal(err.message, 'pod default/db is not on this node');
+  });
+});
+
+describe('Stats', () => {
+  test('the node and every pod, CPU measured over two readings FIRST_WINDOW_MS apart', async () => {
+    const res = await client.stats({});
+    assert.equal(res.node?.cpuNanoCores, 1_500_000_000n);
+    assert.equal(res.node?.cpuWindowMs, FIRST_WINDOW_MS);
+    assert.equal(res.node?.memoryUsedBytes, 3n * 1024n ** 3n);
+    assert.deepEqual(
+      res.pods.map((p) => [p.namespace, p.name, p.uid, p.containers.map((c) => [c.name, c.cpuNanoCores, c.memoryWorkingSetBytes])]),
+      [
+        ['data', 'db', 'uid-db', [['db', 250_000_000n, 64n * 1024n * 1024n]]],
+        [
+          'default',
+          'web',
+          'uid-web',
+          [
+            ['app', 250_000_000n, 64n * 1024n * 1024n],
+            ['side', undefined, 64n * 1024n * 1024n],
+          ],
+        ],
+      ],
+    );
+  });
+
+  test('a namespace filter; later calls measure over the gap since the previous reading', async () => {
+    clockNs += 4n * SEC;
+    const res = await client.stats({ namespace: 'default' });
+    assert.deepEqual(res.pods.map((p) => p.name), ['web']);
+    assert.equal(res.pods[0]!.containers[0]!.cpuNanoCores, 250_000_000n);
+    assert.equal(res.node?.cpuWindowMs, 4000);
+  });
+
+  test('a failed reading is INTERNAL, saying what failed', async () => {
+    statsFail = true;
+    try {
+      const err = await failure(client.stats({}));
+      assert.equal(err.code, Status.INTERNAL);
+      assert.equal(err.message, 'reading usage: /proc/stat: EACCES');
+    } finally {
+      statsFail = false;
+    }
   });
 });

@@ -1,12 +1,14 @@
-// server.ts: AgentServer, tug-agent's gRPC service (proto/tug/v1/agent.proto) for `tug logs`
-// and `tug exec`: container logs read from the CRI log files, and commands run through CRI
-// ExecSync. Which container a request means is the ContainerLookup's business (the pod
-// manager knows the pods of this node and their containers).
+// server.ts: AgentServer, tug-agent's gRPC service (proto/tug/v1/agent.proto) for `tug logs`,
+// `tug exec` and `tug top`: container logs read from the CRI log files, commands run through
+// CRI ExecSync, and the usage of the node and its pods (stats/sampler.ts). Which container a
+// request means is the ContainerLookup's business (the pod manager knows the pods of this node
+// and their containers).
 import type { Logger } from 'pino';
 import { AgentService, GrpcError, Server, Status, addService, bindServer, shutdownServer } from '@tugboat/proto';
-import type { CallContext, ExecRequest, LogsRequest, ServiceImpl } from '@tugboat/proto';
+import type { CallContext, ExecRequest, LogsRequest, ServiceImpl, StatsRequest } from '@tugboat/proto';
 import { readCriLog } from './logs/crilog.ts';
 import type { ExecInContainer } from './probes/probe.ts';
+import type { UsageReport } from './stats/sampler.ts';
 
 /** ContainerNotFoundError: the lookup knows no such pod on this node, container or previous
  *  instance; the message says which, and what there is instead. */
@@ -47,6 +49,9 @@ export interface AgentServerOptions {
   lookup: ContainerLookup;
   /** exec runs a command in a container (CRI ExecSync). */
   exec: ExecInContainer;
+  /** stats measures the node and the pods of a namespace ("" for all), for Stats
+   *  (UsageSampler.sample). */
+  stats: (namespace: string) => Promise<UsageReport>;
   log: Logger;
   /** logPollMs is how often a followed log is checked for new lines (default 200). */
   logPollMs?: number;
@@ -99,6 +104,7 @@ export class AgentServer {
     const impl: ServiceImpl<typeof AgentService> = {
       logs: (req, ctx) => this.#logs(req, ctx),
       exec: (req, ctx) => this.#exec(req, ctx),
+      stats: (req) => this.#stats(req),
     };
     addService(this.#server, AgentService, impl, {
       onInternalError: (err, method) => this.#log.error({ err, method: method.name }, 'agent call failed'),
@@ -188,5 +194,26 @@ export class AgentServer {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** #stats answers Stats; a rate the sampler could not measure is left out (unset). */
+  async #stats(req: StatsRequest) {
+    let report: UsageReport;
+    try {
+      report = await this.#opts.stats(req.namespace);
+    } catch (err) {
+      this.#log.warn({ err, namespace: req.namespace }, 'reading usage failed');
+      throw new GrpcError(Status.INTERNAL, `reading usage: ${(err as Error).message}`);
+    }
+    const nanoCores = (n: number | undefined) => (n === undefined ? {} : { cpuNanoCores: BigInt(n) });
+    return {
+      node: { ...nanoCores(report.node.cpuNanoCores), cpuWindowMs: report.node.cpuWindowMs, memoryUsedBytes: BigInt(report.node.memoryUsedBytes) },
+      pods: report.pods.map((p) => ({
+        namespace: p.namespace,
+        name: p.name,
+        uid: p.uid,
+        containers: p.containers.map((c) => ({ name: c.name, ...nanoCores(c.cpuNanoCores), memoryWorkingSetBytes: BigInt(c.memoryWorkingSetBytes) })),
+      })),
+    };
   }
 }

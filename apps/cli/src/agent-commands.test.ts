@@ -85,6 +85,7 @@ before(async () => {
     listen: '127.0.0.1:0',
     log: pino({ level: 'silent' }),
     logPollMs: 20,
+    stats: async () => ({ node: { cpuNanoCores: undefined, cpuWindowMs: 0, memoryUsedBytes: 0 }, pods: [] }),
     lookup: {
       async find(namespace, podName, container, prev) {
         const found = instances.get(`${namespace}/${podName}/${container}/${prev}`);

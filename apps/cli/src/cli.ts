@@ -19,7 +19,14 @@ import { parseDuration, resolveTarget } from './config.ts';
 import type { Target } from './config.ts';
 import { addLocalClusterCommands } from './local-commands.ts';
 import { addAgentCommands } from './agent-commands.ts';
+import { addRolloutCommands } from './rollout-commands.ts';
+import { addTopCommands } from './top-commands.ts';
+import { addNodeCommands } from './node-commands.ts';
+import { addChaosCommands } from './chaos-commands.ts';
+import { planDelete, waitUntilGone } from './delete-options.ts';
+import type { DeleteFlags } from './delete-options.ts';
 import { describe, eventsFor } from './describe.ts';
+import { eventsAbout, sortEvents } from './events.ts';
 import { CliError, ReportedError, UsageError, formatError, isExitCodeError, isReportedError, isUsageError } from './errors.ts';
 import { formatProblems, loadObjects, manifestForApply, planApply, readSources, summarizeProblems } from './manifests.ts';
 import type { Json } from './manifests.ts';
@@ -193,6 +200,7 @@ interface GetOptions {
   selector?: string;
   fieldSelector?: string;
   watch?: boolean;
+  for?: string;
 }
 
 async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts: GetOptions): Promise<void> {
@@ -206,6 +214,10 @@ async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts:
   }
   if (names.length > 0 && all) throw new UsageError('-A lists every namespace: give no NAME with it', 'get');
   checkSelectors(opts.selector, opts.fieldSelector, 'get');
+  if (opts.for !== undefined && info.kind !== 'Event') throw new UsageError('--for picks events: use it with "tug get events"', 'get');
+  const about = opts.for === undefined ? () => true : eventsAbout(opts.for, 'get');
+  // Events come oldest first by when they were last seen; every other kind by name.
+  const arrange = info.kind === 'Event' ? (objs: readonly Obj[]) => sortEvents(objs).filter(about) : (objs: readonly Obj[]) => [...objs];
   const namespace = info.namespaced && !all ? ns.namespace : '';
   const withNamespace = info.namespaced && all;
   const client = s.client();
@@ -218,6 +230,7 @@ async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts:
       fieldSelector: names.length === 1 ? `metadata.name=${names[0]}` : opts.fieldSelector,
       output,
       withNamespace,
+      arrange,
     });
     return;
   }
@@ -237,6 +250,7 @@ async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts:
       }
     }
   }
+  objs = arrange(objs);
   const failed = missing.length > 0;
   if (output === undefined || output === 'wide') {
     if (objs.length === 0) {
@@ -254,11 +268,20 @@ async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts:
 async function watchCommand(
   s: Session,
   info: KindInfo,
-  w: { namespace: string; labelSelector: string | undefined; fieldSelector: string | undefined; output: string | undefined; withNamespace: boolean },
+  w: {
+    namespace: string;
+    labelSelector: string | undefined;
+    fieldSelector: string | undefined;
+    output: string | undefined;
+    withNamespace: boolean;
+    /** arrange orders (and may filter) each batch of objects before it is printed. */
+    arrange: (objs: readonly Obj[]) => Obj[];
+  },
 ): Promise<void> {
   const table = new Table(columnsFor(info.kind, { wide: w.output === 'wide', withNamespace: w.withNamespace }), s.io.now());
   let header = true;
-  const print = (objs: readonly Obj[]) => {
+  const print = (batch: readonly Obj[]) => {
+    const objs = w.arrange(batch);
     if (objs.length === 0) return;
     if (w.output === undefined || w.output === 'wide') {
       s.out(
@@ -413,9 +436,10 @@ async function deleteCommand(
   s: Session,
   kindArg: string | undefined,
   nameArgs: string[],
-  opts: { filename?: string[]; ignoreNotFound?: boolean },
+  opts: { filename?: string[]; ignoreNotFound?: boolean } & DeleteFlags,
 ): Promise<void> {
   const output = s.output(['name'], 'delete');
+  const plan = planDelete(opts);
   const ns = s.namespace();
   const targets: { ref: ObjectRef; label: string }[] = [];
   if (opts.filename !== undefined) {
@@ -439,16 +463,26 @@ async function deleteCommand(
     for (const n of names) targets.push({ ref: refOf(info, ns.namespace, n), label: typeName(info.kind) });
   }
   const client = s.client();
+  if (plan.warning !== undefined) s.err(plan.warning);
   let failed = false;
+  const deleted: { ref: ObjectRef; label: string; uid: string | undefined }[] = [];
   for (const t of targets) {
     try {
-      await client.delete(t.ref);
+      const o = await client.delete(t.ref, plan.options);
       s.out(output === 'name' ? `${t.label}/${t.ref.name}\n` : `${t.label} "${t.ref.name}" deleted\n`);
+      deleted.push({ ...t, uid: o?.metadata.uid });
     } catch (err) {
       if (isNotFound(err) && opts.ignoreNotFound === true) continue;
       if (!isNotFound(err)) throw err;
       failed = true;
       s.err(formatError(err));
+    }
+  }
+  if (plan.wait !== undefined) {
+    const deadline = plan.wait.timeoutMs === undefined ? undefined : Date.now() + plan.wait.timeoutMs;
+    for (const d of deleted) {
+      const left = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+      await waitUntilGone(client, d.ref, d.uid, d.label, left, s.io.signal);
     }
   }
   if (failed) throw new ReportedError('some objects were not found');
@@ -541,6 +575,7 @@ endpoint could be reached (each is named with the reason); 2 a usage error.`,
     .option('-l, --selector <selector>', 'label selector: app=web,tier!=db,env in (a,b),!legacy')
     .option('--field-selector <selector>', 'field selector: metadata.name=x,spec.nodeName=n1,status.phase!=Running')
     .option('-w, --watch', 'after the current objects, print each change as it happens (Ctrl-C stops)')
+    .option('--for <kind/name>', 'events only: those about this object (deploy/web, pod/web-1); events are listed oldest first')
     .addHelpText('after', `\nKinds (names accepted: kind, plural, short names):\n${kindsHelp()}`)
     .action(async (kind: string, names: string[], opts: GetOptions, cmd: Command) => getCommand(s.use(cmd), kind, names, opts));
 
@@ -565,16 +600,27 @@ endpoint could be reached (each is named with the reason); 2 a usage error.`,
   program
     .command('delete')
     .summary('delete objects by kind and name, or those of manifests')
-    .description('Delete the named objects of a kind, or the objects of manifests (-f). Deleting a namespace deletes everything in it.')
+    .description(
+      'Delete the named objects of a kind, or the objects of manifests (-f). Deleting a namespace deletes everything in it. ' +
+        'A pod running on a node is terminated gracefully: it is marked (STATUS Terminating) and its node stops its containers within the grace period, then removes it; --wait waits for that.',
+    )
     .argument('[kind]', 'kind, plural or short name, or KIND/NAME')
     .argument('[names...]', 'names of the objects to delete')
     .option('-f, --filename <path>', 'delete the objects of this manifest file, directory or - (stdin); repeatable', collect)
     .option('--ignore-not-found', 'do not fail for objects that do not exist')
-    .action(async (kind: string | undefined, names: string[], opts: { filename?: string[]; ignoreNotFound?: boolean }, cmd: Command) =>
+    .option('--grace-period <seconds>', "seconds a pod gets to stop; -1 for the pod's own terminationGracePeriodSeconds, 0 at once", '-1')
+    .option('--force', 'delete pods at once (--grace-period 0), without waiting for their node to stop them')
+    .option('--cascade <policy>', 'background: the garbage collector deletes what the objects own; orphan: it lives on, without them as owners', 'background')
+    .option('--wait', 'wait until each object is gone (a terminating pod: until its node removed it)')
+    .option('--timeout <duration>', 'give up --wait after this long: 30s, 2m; 0 for no limit')
+    .action(async (kind: string | undefined, names: string[], opts: { filename?: string[]; ignoreNotFound?: boolean } & DeleteFlags, cmd: Command) =>
       deleteCommand(s.use(cmd), kind, names, opts),
     );
 
   addAgentCommands(program, s);
+  addRolloutCommands(program, s);
+  addTopCommands(program, s);
+  addNodeCommands(program, s);
 
   const cluster = program
     .command('cluster')
@@ -615,6 +661,7 @@ endpoint could be reached (each is named with the reason); 2 a usage error.`,
       else s.out(`member "${name}" removed\n${membersTable(members, output === 'wide')}`);
     });
   addLocalClusterCommands(cluster, s.io);
+  addChaosCommands(program, s.io);
 
   program
     .command('version')

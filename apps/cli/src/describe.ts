@@ -18,7 +18,7 @@ import type {
   Service,
 } from '@tugboat/api';
 import { LAST_APPLIED } from './manifests.ts';
-import { ageOf, heartbeatStale, nodeRoles, nodeStatus, podStatus } from './table.ts';
+import { ageOf, heartbeatStale, humanAge, nodeRoles, nodeStatus, podStatus } from './table.ts';
 import type { Obj } from './table.ts';
 
 const none = '<none>';
@@ -79,6 +79,13 @@ function time(ts: string | undefined, now: number): string {
   return ts === undefined || ts === '' ? none : `${ts} (${ageOf(ts, now)} ago)`;
 }
 
+/** deadline is a time that may lie ahead (a deletion time): "(in 25s)" or "(3s ago)". */
+function deadline(ts: string, now: number): string {
+  const t = Date.parse(ts);
+  if (Number.isNaN(t)) return ts;
+  return t > now ? `${ts} (in ${humanAge(t - now)})` : `${ts} (${humanAge(now - t)} ago)`;
+}
+
 function metadata(l: Lines, kind: string, meta: ObjectMeta, now: number): void {
   l.field('Name', meta.name);
   if (isKind(kind) && isNamespaced(kind)) l.field('Namespace', meta.namespace);
@@ -87,7 +94,10 @@ function metadata(l: Lines, kind: string, meta: ObjectMeta, now: number): void {
   delete annotations[LAST_APPLIED];
   l.map('Annotations', annotations, 0, ': ');
   l.field('Created', time(meta.creationTimestamp, now));
-  if (meta.deletionTimestamp !== undefined) l.field('Deleting since', time(meta.deletionTimestamp, now));
+  if (meta.deletionTimestamp !== undefined) {
+    l.field('Deletion Time', deadline(meta.deletionTimestamp, now));
+    if (meta.deletionGracePeriodSeconds !== undefined) l.field('Deletion Grace', `${meta.deletionGracePeriodSeconds}s`);
+  }
   const owner = meta.ownerReferences?.find((o) => o.controller === true);
   if (owner !== undefined) l.field('Controlled By', `${owner.kind}/${owner.name}`);
 }
@@ -129,7 +139,15 @@ function containers(l: Lines, list: readonly Container[] | undefined, pod: Pod |
 function template(l: Lines, t: PodTemplateSpec | undefined): void {
   l.heading('Pod Template:');
   l.map('Labels', t?.metadata?.labels, 2);
+  if (Object.keys(t?.metadata?.annotations ?? {}).length > 0) l.map('Annotations', t?.metadata?.annotations, 2, ': ');
   containers(l, t?.spec?.containers, undefined, 2);
+}
+
+/** describeTemplate renders a pod template as describe shows it ("Pod Template:" and below). */
+export function describeTemplate(t: PodTemplateSpec): string {
+  const l = new Lines();
+  template(l, t);
+  return l.toString();
 }
 
 function conditions(l: Lines, list: readonly { type: string; status: string; reason?: string; message?: string }[] | undefined): void {

@@ -270,7 +270,9 @@ export const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
       header: 'LAST SEEN',
       value: (o, now) => {
         const e = o as unknown as Event;
-        return ageOf(e.lastTimestamp ?? e.firstTimestamp ?? e.metadata.creationTimestamp, now);
+        const age = ageOf(e.lastTimestamp ?? e.firstTimestamp ?? e.metadata.creationTimestamp, now);
+        // An event seen several times says how often, and since when.
+        return (e.count ?? 1) > 1 && e.firstTimestamp !== undefined ? `${age} (x${e.count} over ${ageOf(e.firstTimestamp, now)})` : age;
       },
     },
     { header: 'TYPE', value: (o) => (o as unknown as Event).type ?? 'Normal' },

@@ -47,6 +47,7 @@ export type PodSandboxConfigInit = MessageInitShape<typeof cri.PodSandboxConfigS
 export type ContainerConfigInit = MessageInitShape<typeof cri.ContainerConfigSchema>;
 export type PodSandboxFilterInit = MessageInitShape<typeof cri.PodSandboxFilterSchema>;
 export type ContainerFilterInit = MessageInitShape<typeof cri.ContainerFilterSchema>;
+export type ContainerStatsFilterInit = MessageInitShape<typeof cri.ContainerStatsFilterSchema>;
 export type ImageFilterInit = MessageInitShape<typeof cri.ImageFilterSchema>;
 export type AuthConfigInit = MessageInitShape<typeof cri.AuthConfigSchema>;
 
@@ -234,6 +235,15 @@ export class CriClient {
       this.#runtime.containerStats({ containerId }, o),
     );
     return res.stats ?? create(cri.ContainerStatsSchema);
+  }
+
+  /** listContainerStats returns the stats of the running containers the filter picks (all
+   *  of them without one): cumulative CPU time and memory, each with its reading's time. */
+  async listContainerStats(filter?: ContainerStatsFilterInit): Promise<cri.ContainerStats[]> {
+    const res = await this.#call('ListContainerStats', '', (o) =>
+      this.#runtime.listContainerStats(filter === undefined ? {} : { filter }, o),
+    );
+    return res.stats;
   }
 
   // ---- images ----

@@ -95,6 +95,12 @@ describe('CriClient on a private containerd', () => {
       assert.deepEqual(list.map((x) => x.id), [id]);
       const stats = await c.containerStats(id);
       assert.equal(stats.attributes?.id, id);
+      const listed = await c.listContainerStats({ podSandboxId: podId });
+      assert.deepEqual(listed.map((x) => x.attributes?.id), [id]);
+      assert.ok((listed[0]?.memory?.workingSetBytes?.value ?? 0n) > 0n, 'a running container has a working set');
+      // The agent's UsageSampler relies on this time being wall-clock nanoseconds.
+      const readAtMs = Number((listed[0]?.cpu?.timestamp ?? 0n) / 1_000_000n);
+      assert.ok(Math.abs(readAtMs - Date.now()) < 60_000, `a CPU reading carries its wall-clock time in ns (got ${readAtMs} ms)`);
 
       const t0 = Date.now();
       await c.stopContainer(id, 10);

@@ -61,7 +61,7 @@ function clusterProcesses(names: ClusterNames, state: ClusterState | undefined):
 
 /** shimSockets lists the shim sockets under /run/containerd/s that the processes' network
  *  namespaces hold (a SIGKILLed shim leaves its socket file behind). */
-function shimSockets(pids: readonly number[]): string[] {
+export function shimSockets(pids: readonly number[]): string[] {
   const found = new Set<string>();
   for (const pid of pids) {
     try {

@@ -22,6 +22,8 @@ export {
 } from './plan.ts';
 export type { ClusterPlan, NodePlan, NodePaths, PlanOptions, ClusterNames } from './plan.ts';
 export { killProcess, startProcess, restartProcess } from './restart.ts';
+export { killNode, startNode, nodeProcesses } from './chaos.ts';
+export type { ChaosOptions, KillResult, NodeProcess } from './chaos.ts';
 export type { RestartOptions } from './restart.ts';
 export type { Role } from './commands.ts';
 export type { ProcessRecord } from './state.ts';

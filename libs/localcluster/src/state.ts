@@ -30,6 +30,8 @@ export interface ClusterState {
   readonly createdAt: string;
   readonly processes: readonly ProcessRecord[];
   readonly iptablesRules: readonly IptablesRule[];
+  /** Nodes stopped by `tug chaos kill-node` and not started again since (absent: none). */
+  readonly downNodes?: readonly string[];
 }
 
 const roles: readonly string[] = ['containerd', 'control', 'agent'];
@@ -79,6 +81,8 @@ export function parseState(text: string, path: string): ClusterState {
     if (!Array.isArray(spec) || !spec.every((s) => typeof s === 'string')) return bad(`${at}spec`, 'must be a list of strings');
     return { table: str(r, 'table', at), chain: str(r, 'chain', at), spec: spec as string[] };
   });
+  const down = doc['downNodes'];
+  if (down !== undefined && !(Array.isArray(down) && down.every((n) => typeof n === 'string'))) bad('downNodes', 'must be a list of node names');
   return {
     version: 1,
     name: str(doc, 'name', ''),
@@ -88,6 +92,7 @@ export function parseState(text: string, path: string): ClusterState {
     createdAt: str(doc, 'createdAt', ''),
     processes,
     iptablesRules,
+    ...(down === undefined ? {} : { downNodes: down as string[] }),
   };
 }
 

@@ -1,6 +1,6 @@
 // agent.proto: what every tug-agent serves on its agent address (the Node's InternalIP and
 // status.daemonEndpoints.agentEndpoint.port): container logs and exec, for `tug logs` and
-// `tug exec`. Containers are named by pod (namespace, name) and container name; an empty
+// `tug exec`, and resource usage, for `tug top`. Containers are named by pod (namespace, name) and container name; an empty
 // container name means the pod's only container (an error names the choices when it has
 // several).
 //
@@ -156,6 +156,149 @@ export declare type ExecResponse = Message<"tug.v1.ExecResponse"> & {
 export declare const ExecResponseSchema: GenMessage<ExecResponse>;
 
 /**
+ * @generated from message tug.v1.StatsRequest
+ */
+export declare type StatsRequest = Message<"tug.v1.StatsRequest"> & {
+  /**
+   * namespace, when set, limits the pods reported to that namespace.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+};
+
+/**
+ * Describes the message tug.v1.StatsRequest.
+ * Use `create(StatsRequestSchema)` to create a new message.
+ */
+export declare const StatsRequestSchema: GenMessage<StatsRequest>;
+
+/**
+ * @generated from message tug.v1.StatsResponse
+ */
+export declare type StatsResponse = Message<"tug.v1.StatsResponse"> & {
+  /**
+   * @generated from field: tug.v1.NodeUsage node = 1;
+   */
+  node?: NodeUsage | undefined;
+
+  /**
+   * pods are the pods of this node that have running containers, with their usage.
+   *
+   * @generated from field: repeated tug.v1.PodUsage pods = 2;
+   */
+  pods: PodUsage[];
+};
+
+/**
+ * Describes the message tug.v1.StatsResponse.
+ * Use `create(StatsResponseSchema)` to create a new message.
+ */
+export declare const StatsResponseSchema: GenMessage<StatsResponse>;
+
+/**
+ * NodeUsage is the usage of the whole machine the agent runs on (from /proc/stat and
+ * /proc/meminfo), not only of its pods. Nodes of a local cluster share one machine, so each
+ * reports that machine.
+ *
+ * @generated from message tug.v1.NodeUsage
+ */
+export declare type NodeUsage = Message<"tug.v1.NodeUsage"> & {
+  /**
+   * cpu_nano_cores is the CPU time used per second over the reading's window, in billionths
+   * of a core, all cores summed; absent when it could not be measured.
+   *
+   * @generated from field: optional uint64 cpu_nano_cores = 1;
+   */
+  cpuNanoCores?: bigint | undefined;
+
+  /**
+   * memory_used_bytes is MemTotal less MemAvailable.
+   *
+   * @generated from field: uint64 memory_used_bytes = 2;
+   */
+  memoryUsedBytes: bigint;
+
+  /**
+   * cpu_window_ms is the time the CPU rate was measured over.
+   *
+   * @generated from field: uint32 cpu_window_ms = 3;
+   */
+  cpuWindowMs: number;
+};
+
+/**
+ * Describes the message tug.v1.NodeUsage.
+ * Use `create(NodeUsageSchema)` to create a new message.
+ */
+export declare const NodeUsageSchema: GenMessage<NodeUsage>;
+
+/**
+ * @generated from message tug.v1.PodUsage
+ */
+export declare type PodUsage = Message<"tug.v1.PodUsage"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string uid = 3;
+   */
+  uid: string;
+
+  /**
+   * @generated from field: repeated tug.v1.ContainerUsage containers = 4;
+   */
+  containers: ContainerUsage[];
+};
+
+/**
+ * Describes the message tug.v1.PodUsage.
+ * Use `create(PodUsageSchema)` to create a new message.
+ */
+export declare const PodUsageSchema: GenMessage<PodUsage>;
+
+/**
+ * ContainerUsage is one running container's usage, from the runtime's CRI stats.
+ *
+ * @generated from message tug.v1.ContainerUsage
+ */
+export declare type ContainerUsage = Message<"tug.v1.ContainerUsage"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * cpu_nano_cores is the CPU time used per second since the previous reading, in
+   * billionths of a core; absent when there is no earlier reading to compare with.
+   *
+   * @generated from field: optional uint64 cpu_nano_cores = 2;
+   */
+  cpuNanoCores?: bigint | undefined;
+
+  /**
+   * memory_working_set_bytes is the container's working set (memory in use less what the
+   * kernel can reclaim at once), as the runtime reports it.
+   *
+   * @generated from field: uint64 memory_working_set_bytes = 3;
+   */
+  memoryWorkingSetBytes: bigint;
+};
+
+/**
+ * Describes the message tug.v1.ContainerUsage.
+ * Use `create(ContainerUsageSchema)` to create a new message.
+ */
+export declare const ContainerUsageSchema: GenMessage<ContainerUsage>;
+
+/**
  * AgentService reads container logs and runs commands in containers on one node.
  *
  * @generated from service tug.v1.AgentService
@@ -183,6 +326,18 @@ export declare const AgentService: GenService<{
     methodKind: "unary";
     input: typeof ExecRequestSchema;
     output: typeof ExecResponseSchema;
+  },
+  /**
+   * Stats reports what the node and the containers of its pods use now: CPU as a rate over
+   * the time since the previous reading (the first call waits about a second for a second
+   * reading), memory as a point-in-time figure. For `tug top`.
+   *
+   * @generated from rpc tug.v1.AgentService.Stats
+   */
+  stats: {
+    methodKind: "unary";
+    input: typeof StatsRequestSchema;
+    output: typeof StatsResponseSchema;
   },
 }>;
 

@@ -1,6 +1,6 @@
 // agent.proto: what every tug-agent serves on its agent address (the Node's InternalIP and
 // status.daemonEndpoints.agentEndpoint.port): container logs and exec, for `tug logs` and
-// `tug exec`. Containers are named by pod (namespace, name) and container name; an empty
+// `tug exec`, and resource usage, for `tug top`. Containers are named by pod (namespace, name) and container name; an empty
 // container name means the pod's only container (an error names the choices when it has
 // several).
 //
@@ -18,7 +18,7 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
  * Describes the file tug/v1/agent.proto.
  */
 export const file_tug_v1_agent = /*@__PURE__*/
-  fileDesc("ChJ0dWcvdjEvYWdlbnQucHJvdG8SBnR1Zy52MSKKAQoLTG9nc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA3BvZBgCIAEoCRIRCgljb250YWluZXIYAyABKAkSDgoGZm9sbG93GAQgASgIEhIKCnRhaWxfbGluZXMYBSABKAUSEAoIcHJldmlvdXMYBiABKAgSEgoKdGltZXN0YW1wcxgHIAEoCCIcCgxMb2dzUmVzcG9uc2USDAoEZGF0YRgBIAEoDCJqCgtFeGVjUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDcG9kGAIgASgJEhEKCWNvbnRhaW5lchgDIAEoCRIPCgdjb21tYW5kGAQgAygJEhcKD3RpbWVvdXRfc2Vjb25kcxgFIAEoDSJBCgxFeGVjUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDBIRCglleGl0X2NvZGUYAyABKAUydgoMQWdlbnRTZXJ2aWNlEjMKBExvZ3MSEy50dWcudjEuTG9nc1JlcXVlc3QaFC50dWcudjEuTG9nc1Jlc3BvbnNlMAESMQoERXhlYxITLnR1Zy52MS5FeGVjUmVxdWVzdBoULnR1Zy52MS5FeGVjUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChJ0dWcvdjEvYWdlbnQucHJvdG8SBnR1Zy52MSKKAQoLTG9nc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA3BvZBgCIAEoCRIRCgljb250YWluZXIYAyABKAkSDgoGZm9sbG93GAQgASgIEhIKCnRhaWxfbGluZXMYBSABKAUSEAoIcHJldmlvdXMYBiABKAgSEgoKdGltZXN0YW1wcxgHIAEoCCIcCgxMb2dzUmVzcG9uc2USDAoEZGF0YRgBIAEoDCJqCgtFeGVjUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDcG9kGAIgASgJEhEKCWNvbnRhaW5lchgDIAEoCRIPCgdjb21tYW5kGAQgAygJEhcKD3RpbWVvdXRfc2Vjb25kcxgFIAEoDSJBCgxFeGVjUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDBIRCglleGl0X2NvZGUYAyABKAUiIQoMU3RhdHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJQCg1TdGF0c1Jlc3BvbnNlEh8KBG5vZGUYASABKAsyES50dWcudjEuTm9kZVVzYWdlEh4KBHBvZHMYAiADKAsyEC50dWcudjEuUG9kVXNhZ2UibQoJTm9kZVVzYWdlEhsKDmNwdV9uYW5vX2NvcmVzGAEgASgESACIAQESGQoRbWVtb3J5X3VzZWRfYnl0ZXMYAiABKAQSFQoNY3B1X3dpbmRvd19tcxgDIAEoDUIRCg9fY3B1X25hbm9fY29yZXMiZAoIUG9kVXNhZ2USEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSCwoDdWlkGAMgASgJEioKCmNvbnRhaW5lcnMYBCADKAsyFi50dWcudjEuQ29udGFpbmVyVXNhZ2UicAoOQ29udGFpbmVyVXNhZ2USDAoEbmFtZRgBIAEoCRIbCg5jcHVfbmFub19jb3JlcxgCIAEoBEgAiAEBEiAKGG1lbW9yeV93b3JraW5nX3NldF9ieXRlcxgDIAEoBEIRCg9fY3B1X25hbm9fY29yZXMyrAEKDEFnZW50U2VydmljZRIzCgRMb2dzEhMudHVnLnYxLkxvZ3NSZXF1ZXN0GhQudHVnLnYxLkxvZ3NSZXNwb25zZTABEjEKBEV4ZWMSEy50dWcudjEuRXhlY1JlcXVlc3QaFC50dWcudjEuRXhlY1Jlc3BvbnNlEjQKBVN0YXRzEhQudHVnLnYxLlN0YXRzUmVxdWVzdBoVLnR1Zy52MS5TdGF0c1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * Describes the message tug.v1.LogsRequest.
@@ -47,6 +47,41 @@ export const ExecRequestSchema = /*@__PURE__*/
  */
 export const ExecResponseSchema = /*@__PURE__*/
   messageDesc(file_tug_v1_agent, 3);
+
+/**
+ * Describes the message tug.v1.StatsRequest.
+ * Use `create(StatsRequestSchema)` to create a new message.
+ */
+export const StatsRequestSchema = /*@__PURE__*/
+  messageDesc(file_tug_v1_agent, 4);
+
+/**
+ * Describes the message tug.v1.StatsResponse.
+ * Use `create(StatsResponseSchema)` to create a new message.
+ */
+export const StatsResponseSchema = /*@__PURE__*/
+  messageDesc(file_tug_v1_agent, 5);
+
+/**
+ * Describes the message tug.v1.NodeUsage.
+ * Use `create(NodeUsageSchema)` to create a new message.
+ */
+export const NodeUsageSchema = /*@__PURE__*/
+  messageDesc(file_tug_v1_agent, 6);
+
+/**
+ * Describes the message tug.v1.PodUsage.
+ * Use `create(PodUsageSchema)` to create a new message.
+ */
+export const PodUsageSchema = /*@__PURE__*/
+  messageDesc(file_tug_v1_agent, 7);
+
+/**
+ * Describes the message tug.v1.ContainerUsage.
+ * Use `create(ContainerUsageSchema)` to create a new message.
+ */
+export const ContainerUsageSchema = /*@__PURE__*/
+  messageDesc(file_tug_v1_agent, 8);
 
 /**
  * AgentService reads container logs and runs commands in containers on one node.

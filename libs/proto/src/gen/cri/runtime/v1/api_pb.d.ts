@@ -1691,6 +1691,66 @@ export declare type ContainerStatsResponse = Message<"runtime.v1.ContainerStatsR
 export declare const ContainerStatsResponseSchema: GenMessage<ContainerStatsResponse>;
 
 /**
+ * @generated from message runtime.v1.ListContainerStatsRequest
+ */
+export declare type ListContainerStatsRequest = Message<"runtime.v1.ListContainerStatsRequest"> & {
+  /**
+   * @generated from field: runtime.v1.ContainerStatsFilter filter = 1;
+   */
+  filter?: ContainerStatsFilter | undefined;
+};
+
+/**
+ * Describes the message runtime.v1.ListContainerStatsRequest.
+ * Use `create(ListContainerStatsRequestSchema)` to create a new message.
+ */
+export declare const ListContainerStatsRequestSchema: GenMessage<ListContainerStatsRequest>;
+
+/**
+ * ContainerStatsFilter: every field that is set must match.
+ *
+ * @generated from message runtime.v1.ContainerStatsFilter
+ */
+export declare type ContainerStatsFilter = Message<"runtime.v1.ContainerStatsFilter"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string pod_sandbox_id = 2;
+   */
+  podSandboxId: string;
+
+  /**
+   * @generated from field: map<string, string> label_selector = 3;
+   */
+  labelSelector: { [key: string]: string };
+};
+
+/**
+ * Describes the message runtime.v1.ContainerStatsFilter.
+ * Use `create(ContainerStatsFilterSchema)` to create a new message.
+ */
+export declare const ContainerStatsFilterSchema: GenMessage<ContainerStatsFilter>;
+
+/**
+ * @generated from message runtime.v1.ListContainerStatsResponse
+ */
+export declare type ListContainerStatsResponse = Message<"runtime.v1.ListContainerStatsResponse"> & {
+  /**
+   * @generated from field: repeated runtime.v1.ContainerStats stats = 1;
+   */
+  stats: ContainerStats[];
+};
+
+/**
+ * Describes the message runtime.v1.ListContainerStatsResponse.
+ * Use `create(ListContainerStatsResponseSchema)` to create a new message.
+ */
+export declare const ListContainerStatsResponseSchema: GenMessage<ListContainerStatsResponse>;
+
+/**
  * @generated from message runtime.v1.ImageFilter
  */
 export declare type ImageFilter = Message<"runtime.v1.ImageFilter"> & {
@@ -2189,6 +2249,14 @@ export declare const RuntimeService: GenService<{
     methodKind: "unary";
     input: typeof ContainerStatsRequestSchema;
     output: typeof ContainerStatsResponseSchema;
+  },
+  /**
+   * @generated from rpc runtime.v1.RuntimeService.ListContainerStats
+   */
+  listContainerStats: {
+    methodKind: "unary";
+    input: typeof ListContainerStatsRequestSchema;
+    output: typeof ListContainerStatsResponseSchema;
   },
   /**
    * @generated from rpc runtime.v1.RuntimeService.Status

@@ -1,0 +1,155 @@
+// chaos.ts: a node of a running local cluster dies and comes back. killNode SIGKILLs every
+// process of the node at once, as a power cut would: its tug-agent, its tug-control (on a
+// control node), its containerd, the containerd shims of its containers and every process in
+// its pods' cgroup. Its network namespace, files and mounts stay, as a machine's disk and wiring
+// would. startNode starts containerd, tug-control and tug-agent again with the same command
+// lines; containerd cleans up after its dead shims and the agent finds its pods' sandboxes dead
+// and makes them again (or removes them, for pods no longer bound to it).
+import { existsSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CriClient } from '@tugboat/cri';
+import { roleOf, shimSockets } from './down.ts';
+import { existingPlan } from './existing.ts';
+import { cgroupDirs, cgroupPids, HostError } from './host.ts';
+import { DEFAULT_STATE_ROOT } from './plan.ts';
+import type { ClusterPlan, NodePlan } from './plan.ts';
+import { isRunning, processesNaming, startTicks, waitGone } from './procs.ts';
+import type { ProcessId } from './procs.ts';
+import { startProcess } from './restart.ts';
+import { readState, writeState } from './state.ts';
+import type { ClusterState, ProcessRecord } from './state.ts';
+import { START_ORDER } from './commands.ts';
+
+export interface ChaosOptions {
+  /** Default /var/lib/tugboat. */
+  readonly stateRoot?: string;
+  /** How long startNode waits for containerd to answer, ms. Default 30,000. */
+  readonly timeoutMs?: number;
+}
+
+/** NodeProcess is a process of one node, with what it is. */
+export interface NodeProcess extends ProcessId {
+  /** agent, control, containerd, shim, or container (a process in the node's pod cgroup). */
+  readonly what: 'agent' | 'control' | 'containerd' | 'shim' | 'container';
+}
+
+/** KillResult says what killNode ended. */
+export interface KillResult {
+  readonly node: string;
+  readonly killed: readonly NodeProcess[];
+  /** Shim sockets under /run/containerd/s removed (a SIGKILLed shim leaves its socket behind). */
+  readonly socketsRemoved: readonly string[];
+}
+
+function nodeOf(plan: ClusterPlan, node: string): NodePlan {
+  const n = plan.nodes.find((x) => x.name === node);
+  if (n === undefined) throw new Error(`local cluster ${plan.name} has no node ${node} (its nodes: ${plan.nodes.map((x) => x.name).join(', ')})`);
+  return n;
+}
+
+/** nodeProcesses lists the running processes of a node: those recorded in the state file, those
+ *  whose command line names the node's directory (containerd, tug-control, tug-agent, shims) and
+ *  those in the node's pod cgroup (containers). */
+export function nodeProcesses(node: NodePlan, state: ClusterState | undefined): NodeProcess[] {
+  const found = new Map<number, NodeProcess>();
+  for (const p of state?.processes ?? []) {
+    if (p.node === node.name && isRunning(p)) found.set(p.pid, { pid: p.pid, startTicks: p.startTicks, what: p.role });
+  }
+  for (const p of processesNaming(node.paths.dir)) {
+    if (found.has(p.pid)) continue;
+    const role = roleOf(p.argv);
+    const what = role !== 'other' ? role : basename(p.argv[0] ?? '').startsWith('containerd-shim') ? 'shim' : 'container';
+    found.set(p.pid, { pid: p.pid, startTicks: p.startTicks, what });
+  }
+  for (const pid of cgroupPids(cgroupDirs(node.cgroupParent.replace(/^\//, '')))) {
+    const ticks = startTicks(pid);
+    if (ticks !== undefined && !found.has(pid)) found.set(pid, { pid, startTicks: ticks, what: 'container' });
+  }
+  return [...found.values()];
+}
+
+function markDown(stateFile: string, node: string, down: boolean): void {
+  const state = readState(stateFile);
+  if (state === undefined) return;
+  const others = (state.downNodes ?? []).filter((n) => n !== node);
+  writeState(stateFile, { ...state, downNodes: down ? [...others, node] : others });
+}
+
+/**
+ * killNode SIGKILLs every process of `node` of local cluster `name` (see nodeProcesses), again
+ * until none is left (a container may fork meanwhile), removes the sockets its shims leave and
+ * records the node as down in the state file. Throws when processes survive SIGKILL.
+ */
+export async function killNode(name: string, node: string, opts: ChaosOptions = {}): Promise<KillResult> {
+  const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
+  const n = nodeOf(plan, node);
+  const killed = new Map<number, NodeProcess>();
+  const sockets = new Set<string>();
+  for (let round = 0; round < 5; round++) {
+    const victims = nodeProcesses(n, readState(plan.stateFile));
+    if (victims.length === 0) break;
+    for (const s of shimSockets(victims.filter((v) => v.what === 'shim').map((v) => v.pid))) sockets.add(s);
+    for (const v of victims) {
+      try {
+        process.kill(v.pid, 'SIGKILL');
+        killed.set(v.pid, v);
+      } catch {
+        // ended meanwhile
+      }
+    }
+    const stuck = await waitGone(victims, 5_000);
+    if (stuck.length > 0) throw new HostError(`processes of ${node} (cluster ${name}) did not end after SIGKILL: ${stuck.map((p) => `${p.what} ${p.pid}`).join(', ')}`);
+  }
+  const left = nodeProcesses(n, readState(plan.stateFile));
+  if (left.length > 0) throw new HostError(`${node} (cluster ${name}) still has processes after 5 rounds of SIGKILL: ${left.map((p) => `${p.what} ${p.pid}`).join(', ')}`);
+  const socketsRemoved = [...sockets].filter((s) => existsSync(s));
+  for (const s of socketsRemoved) rmSync(s, { force: true });
+  markDown(plan.stateFile, node, true);
+  return { node, killed: [...killed.values()], socketsRemoved };
+}
+
+async function containerdAnswers(socket: string, timeoutMs: number, logFile: string): Promise<void> {
+  const giveUp = Date.now() + timeoutMs;
+  let why = 'its socket is not there yet';
+  for (;;) {
+    if (existsSync(socket)) {
+      const cri = new CriClient(socket, { timeoutMs: 2_000 });
+      try {
+        await cri.version();
+        return;
+      } catch (err) {
+        why = (err as Error).message.split('\n')[0] ?? 'no answer';
+      } finally {
+        cri.close();
+      }
+    }
+    if (Date.now() > giveUp) throw new HostError(`containerd at ${socket} did not answer within ${Math.round(timeoutMs / 1_000)} s (${why}); see ${logFile}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * startNode starts the processes of `node` that are not running (containerd, then tug-control
+ * on a control node, then tug-agent) with the command lines `up` used, records them, waits
+ * until containerd answers and clears the node's down mark. Returns the records of the
+ * processes it started; throws when the node runs already.
+ */
+export async function startNode(name: string, node: string, opts: ChaosOptions = {}): Promise<ProcessRecord[]> {
+  const stateRoot = opts.stateRoot ?? DEFAULT_STATE_ROOT;
+  const plan = existingPlan(name, stateRoot);
+  const n = nodeOf(plan, node);
+  const state = readState(plan.stateFile);
+  const roles = START_ORDER.filter((r) => r !== 'control' || n.control);
+  const running = (state?.processes ?? []).filter((p) => p.node === node && isRunning(p)).map((p) => p.role);
+  const missing = roles.filter((r) => !running.includes(r));
+  if (missing.length === 0) throw new Error(`${node} of local cluster ${name} is running already (${running.join(', ')})`);
+  const started: ProcessRecord[] = [];
+  for (const role of missing) {
+    const record = startProcess(name, node, role, { stateRoot });
+    started.push(record);
+    if (role === 'containerd') await containerdAnswers(n.paths.containerdSocket, opts.timeoutMs ?? 30_000, record.logFile);
+  }
+  markDown(plan.stateFile, node, false);
+  return started;
+}

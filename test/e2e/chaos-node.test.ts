@@ -1,0 +1,131 @@
+// chaos-node.test.ts: a node of a local cluster dies and comes back (root). On a 2-node cluster
+// with one control node, killNode ends every process of node-2 (tug-agent, containerd, the shim
+// and the container of a pod running there); with the default settings the control plane marks
+// the Node Unknown, taints it and deletes its pod within 10 s; startNode brings the node back
+// Ready. Then `tug chaos kill-node` kills it again and `down` still removes everything.
+// Needs root, containerd, runc and the CNI plugins (deploy/setup.sh); fails naming what is missing.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Node, Pod } from '@tugboat/api';
+import { run } from '@tugboat/cli';
+import { TugClient, isNotFound } from '@tugboat/client';
+import { downCluster, existingPlan, killNode, nodeProcesses, startNode, upCluster } from '@tugboat/localcluster';
+import type { ClusterInfo, NodePlan } from '@tugboat/localcluster';
+
+const NAME = `ch${process.pid % 100000}`;
+const WEB = 'tugboat.local/web:latest';
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const giveUp = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > giveUp) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function readyOf(n: Node): string | undefined {
+  return n.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+}
+
+async function tug(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, {
+    stdout: { write: (s: string | Uint8Array) => (stdout += String(s)) },
+    stderr: { write: (s: string | Uint8Array) => (stderr += String(s)) },
+    readStdin: async () => '',
+    env: {},
+    homedir: '/nonexistent',
+    now: () => Date.now(),
+  });
+  return { code, stdout, stderr };
+}
+
+describe('chaos: kill-node and start-node', { timeout: 300_000 }, () => {
+  let info: ClusterInfo;
+  let client: TugClient;
+  let node2: NodePlan;
+
+  before(async () => {
+    info = await upCluster({ name: NAME, nodes: 2, control: 1, timeoutMs: 90_000 });
+    client = new TugClient({ endpoints: info.endpoints, retryBudgetMs: 10_000 });
+    node2 = existingPlan(NAME).nodes.find((n) => n.name === 'node-2')!;
+  });
+
+  after(async () => {
+    client?.close();
+    const r = await downCluster(NAME);
+    assert.deepEqual(r.left, [], 'down leaves nothing, also after a kill-node');
+  });
+
+  it('kill-node ends every process of the node; its pod is deleted within 10 s; start-node brings it back Ready', async (t) => {
+    const pod: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'victim', namespace: 'default' },
+      spec: { nodeName: 'node-2', terminationGracePeriodSeconds: 2, containers: [{ name: 'web', image: WEB, imagePullPolicy: 'Never' }] },
+    };
+    await client.pods.create(pod);
+    await waitFor('pod victim to run', 60_000, async () => ((await client.pods.get('default', 'victim')).status?.phase === 'Running' ? true : undefined));
+    const before = nodeProcesses(node2, undefined).map((p) => p.what);
+    for (const what of ['agent', 'containerd', 'shim', 'container'] as const) assert.ok(before.includes(what), `node-2 runs a ${what} (found ${before.join(', ')})`);
+
+    const killedAt = Date.now();
+    const r = await killNode(NAME, 'node-2');
+    const killed = new Set(r.killed.map((p) => p.what));
+    assert.deepEqual([...killed].sort(), ['agent', 'container', 'containerd', 'shim']);
+    assert.deepEqual(nodeProcesses(node2, undefined), [], 'nothing of node-2 runs');
+    const state = JSON.parse(readFileSync(existingPlan(NAME).stateFile, 'utf8')) as { downNodes?: string[] };
+    assert.deepEqual(state.downNodes, ['node-2']);
+    const node1 = nodeProcesses(existingPlan(NAME).nodes[0]!, undefined).map((p) => p.what);
+    assert.ok(node1.includes('agent') && node1.includes('control') && node1.includes('containerd'), 'node-1 runs on');
+
+    const unknown = await waitFor('node-2 to be Unknown and tainted', 15_000, async () => {
+      const n = await client.nodes.get('node-2');
+      return readyOf(n) === 'Unknown' && (n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/unreachable' && t.effect === 'NoExecute') ? n : undefined;
+    });
+    assert.ok(unknown);
+    await waitFor('pod victim to be deleted', 15_000, async () => {
+      try {
+        await client.pods.get('default', 'victim');
+        return undefined;
+      } catch (err) {
+        if (isNotFound(err)) return true;
+        throw err;
+      }
+    });
+    const goneAfterMs = Date.now() - killedAt;
+    t.diagnostic(`pod of the killed node deleted ${goneAfterMs} ms after the kill`);
+    assert.ok(goneAfterMs < 10_000, `the pod of the killed node was deleted ${goneAfterMs} ms after the kill (within 10 s)`);
+
+    const started = await startNode(NAME, 'node-2');
+    assert.deepEqual(started.map((p) => p.role), ['containerd', 'agent']);
+    await waitFor('node-2 to be Ready and untainted again', 60_000, async () => {
+      const n = await client.nodes.get('node-2');
+      return readyOf(n) === 'True' && (n.spec?.taints ?? []).length === 0 ? true : undefined;
+    });
+    t.diagnostic(`node-2 Ready again ${Date.now() - killedAt - goneAfterMs} ms after its pod was deleted`);
+    const after = nodeProcesses(node2, undefined).map((p) => p.what);
+    assert.ok(after.includes('agent') && after.includes('containerd'), `node-2 runs again (${after.join(', ')})`);
+    const restarted = JSON.parse(readFileSync(existingPlan(NAME).stateFile, 'utf8')) as { downNodes?: string[] };
+    assert.deepEqual(restarted.downNodes, []);
+  });
+
+  it('tug chaos: start-node refuses a running node; kill-node names what it killed', async () => {
+    const running = await tug(['chaos', 'start-node', 'node-1', '--name', NAME]);
+    assert.equal(running.code, 1);
+    assert.match(running.stderr, /node-1 of local cluster .* is running already/);
+    const missing = await tug(['chaos', 'kill-node', 'node-9', '--name', NAME]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /has no node node-9/);
+    const killed = await tug(['chaos', 'kill-node', 'node-2', '--name', NAME]);
+    assert.equal(killed.code, 0, killed.stderr);
+    assert.match(killed.stdout, /^killed node-2 of local cluster "ch\d+": tug-agent \(pid \d+\), containerd \(pid \d+\)/);
+    assert.deepEqual(nodeProcesses(node2, undefined), []);
+    // `after` runs down with node-2 dead: it must still remove everything.
+  });
+});
