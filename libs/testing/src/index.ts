@@ -19,3 +19,4 @@ export type { SeedJob, SeedOutcome } from './parallel.ts';
 export * from './processes.ts';
 export * from './tug-cluster.ts';
 export { freePort } from './member-process.ts';
+export * from './hollow-nodes.ts';
