@@ -55,7 +55,9 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10
 }
 
 test('tug-control Delete: graceful pod deletion, expected uid, orphan propagation', { timeout: 90_000 }, async (t) => {
-  const cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-api-deletion-' });
+  // The pods here are bound to Nodes that do not exist: a long grace keeps the node-lifecycle
+  // controller from collecting them while the API's deletion semantics are under test.
+  const cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-api-deletion-', extraArgs: ['--node-monitor-grace', '3600'] });
   t.after(() => cluster.stop());
   const leader = await cluster.waitForLeader();
   const follower = cluster.members.map((m) => m.name).find((n) => n !== leader.name)!;

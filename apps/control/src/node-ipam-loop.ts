@@ -130,7 +130,12 @@ export class NodeIpamLoop {
     clearTimeout(this.timer);
     this.round = this.reconcile(term).then((ok) => {
       this.round = undefined;
-      if (this.term !== term) return;
+      if (this.term !== term) {
+        // Leadership was lost (and maybe won again) during the round: start the new term's.
+        this.again = false;
+        if (this.term !== undefined) this.kick();
+        return;
+      }
       if (this.again) {
         this.again = false;
         this.kick();

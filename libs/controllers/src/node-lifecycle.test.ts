@@ -171,3 +171,27 @@ test('with no Node Ready, evictions wait (a full disruption), and a new leader c
     await informers.stop();
   }
 });
+
+test('pods bound to a Node that does not exist are deleted after the grace period', { timeout: 30_000 }, async () => {
+  for (const p of (await client.pods.list({ namespace: 'default' })).items) await client.pods.delete('default', p.metadata.name ?? '', { gracePeriodSeconds: 0 });
+  await client.nodes.create(readyNode('alive', new Date(Date.now() + 60_000)));
+  await client.pods.create(boundPod('ghostly', 'ghost'));
+  await client.pods.create(boundPod('fine', 'alive'));
+  const abort = new AbortController();
+  const log = pino({ level: 'silent' });
+  const informers = new SharedInformers(client, log);
+  const events = new RecordingEvents();
+  const ctx: ControllerContext = { client, informers, events, log, signal: abort.signal, settings: { nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 }, now: Date.now };
+  const start = Date.now();
+  const running = new NodeLifecycleController().run(ctx);
+  try {
+    await waitFor('ghostly to be deleted', 5_000, async () => ((await podNames()).includes('ghostly') ? undefined : true));
+    assert.ok(Date.now() - start >= 900, 'kept for the grace period first');
+    assert.deepEqual(await podNames(), ['fine'], 'pods of an existing Node stay');
+    assert.ok(events.events.some((e) => e.object === 'Pod/ghostly' && e.reason === 'PodGarbageCollected'));
+  } finally {
+    abort.abort();
+    await running;
+    await informers.stop();
+  }
+});

@@ -59,7 +59,12 @@ export class NodeLifecycleController implements Controller {
   /** waiting: evictions are held because no Node is Ready (logged once). */
   private waiting = false;
 
+  /** Names of Nodes that pods are bound to but that do not exist, and since when (this term). */
+  private readonly missingSince = new Map<string, number>();
+
   async run(ctx: ControllerContext): Promise<void> {
+    this.waiting = false;
+    this.missingSince.clear();
     const nodes = ctx.informers.informer('Node');
     const pods = ctx.informers.informer('Pod');
     const queue = new WorkQueue();
@@ -69,7 +74,7 @@ export class NodeLifecycleController implements Controller {
       const nodeName = pods.get(key)?.spec.nodeName;
       if (nodeName === undefined || nodeName === '') return;
       const node = nodes.get(nodeName);
-      if (node !== undefined && hasNoExecute(node)) queue.add(nodeName);
+      if (node === undefined || hasNoExecute(node)) queue.add(nodeName);
     };
     const removePodHandler = pods.addHandler({ onAdd: onPod, onUpdate: onPod });
     try {
@@ -96,7 +101,8 @@ export class NodeLifecycleController implements Controller {
   /** sync brings one Node's condition, taints and pods in line with its health (see the module comment). */
   private async sync(ctx: ControllerContext, nodes: Informer<Node>, pods: Informer<Pod>, queue: WorkQueue, name: string, sinceMs: number): Promise<void> {
     const cached = nodes.get(name);
-    if (cached === undefined) return;
+    if (cached === undefined) return this.collectOrphans(ctx, pods, queue, name);
+    this.missingSince.delete(name);
     const { signal, settings } = ctx;
     const now = ctx.now();
     const nowIso = new Date(now).toISOString();
@@ -140,6 +146,41 @@ export class NodeLifecycleController implements Controller {
       if (plan.nextAtMs !== undefined && (nextAtMs === undefined || plan.nextAtMs < nextAtMs)) nextAtMs = plan.nextAtMs;
     }
     if (nextAtMs !== undefined) queue.addAfter(name, Math.max(1, nextAtMs - ctx.now()));
+  }
+
+  /**
+   * collectOrphans deletes (grace 0) the pods bound to a Node that does not exist, once it has
+   * been missing for the grace period (a Node deleted for good, or a pod bound to a name that
+   * never registered): no agent will ever run or finish them, and their ReplicaSets replace
+   * them only once they are gone.
+   */
+  private async collectOrphans(ctx: ControllerContext, pods: Informer<Pod>, queue: WorkQueue, nodeName: string): Promise<void> {
+    const orphans = pods.list((p) => p.spec.nodeName === nodeName);
+    if (orphans.length === 0) {
+      this.missingSince.delete(nodeName);
+      return;
+    }
+    const graceMs = ctx.settings.nodeMonitorGraceSeconds * 1_000;
+    const since = this.missingSince.get(nodeName) ?? ctx.now();
+    this.missingSince.set(nodeName, since);
+    const dueAt = since + graceMs;
+    if (ctx.now() < dueAt) {
+      queue.addAfter(nodeName, dueAt - ctx.now());
+      return;
+    }
+    for (const pod of orphans) {
+      const namespace = pod.metadata.namespace ?? 'default';
+      const name = pod.metadata.name ?? '';
+      try {
+        await ctx.client.pods.delete(namespace, name, { signal: ctx.signal, gracePeriodSeconds: 0, expectedUid: pod.metadata.uid });
+      } catch (err) {
+        if (isNotFound(err) || isConflict(err)) continue;
+        throw err;
+      }
+      ctx.log.info({ pod: `${namespace}/${name}`, node: nodeName }, 'pod of a Node that does not exist deleted');
+      ctx.events.record(pod, 'Normal', 'PodGarbageCollected', `Deleted pod ${namespace}/${name}: its node ${nodeName} does not exist`);
+    }
+    this.missingSince.delete(nodeName);
   }
 
   /** evict deletes one pod of a tainted Node: with grace 0 when force, else gracefully. */

@@ -191,7 +191,7 @@ class ReplicaSetTerm {
       pods.map(async (p) => {
         const name = p.metadata.name ?? '';
         try {
-          await ctx.client.pods.delete(p.metadata.namespace ?? '', name, { signal: ctx.signal });
+          await ctx.client.pods.delete(p.metadata.namespace ?? '', name, { signal: ctx.signal, ...(p.metadata.uid === undefined ? {} : { expectedUid: p.metadata.uid }) });
           ctx.events.record(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${name}`);
           deleted.add(p.metadata.uid ?? '');
         } catch (err) {

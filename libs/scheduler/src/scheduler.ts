@@ -16,7 +16,8 @@
 //   Unschedulable, the message; only when that changes) and a Warning Event FailedScheduling.
 //   It is tried again when a Node is added or changes in a way that matters to scheduling (not
 //   a heartbeat), when a placed pod is deleted or finishes, and every `retryUnschedulableMs`.
-// - The scheduler never writes a bound pod's status: its node's agent reports it.
+// - Binding also sets the pod's PodScheduled condition True; after that the scheduler never
+//   writes a bound pod's status: its node's agent reports it.
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Node, Pod, PodCondition } from '@tugboat/api';
 import { isConflict, isNotFound, isUnavailable } from '@tugboat/client';
@@ -374,8 +375,11 @@ class SchedulerTerm {
   }
 }
 
-/** bound is the pod of a binding with spec.nodeName set (the rest as the decision saw it). */
+/** bound is the pod of a binding with spec.nodeName set and its PodScheduled condition True
+ *  (the rest as the decision saw it): a pod once unschedulable says so no longer. */
 function bound(b: Binding): Pod {
-  return { ...b.pod, spec: { ...b.pod.spec, nodeName: b.nodeName } };
+  const conditions = (b.pod.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
+  conditions.push({ type: 'PodScheduled', status: 'True', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') });
+  return { ...b.pod, spec: { ...b.pod.spec, nodeName: b.nodeName }, status: { ...b.pod.status, phase: b.pod.status?.phase ?? 'Pending', conditions } };
 }
 
