@@ -50,7 +50,7 @@ test('podStatus words a pod as kubectl does', () => {
 });
 
 test('nodeStatus: Ready, NotReady, Unknown, SchedulingDisabled', () => {
-  const node = (ready: 'True' | 'False' | undefined, unschedulable = false): Node => ({
+  const node = (ready: 'True' | 'False' | 'Unknown' | undefined, unschedulable = false): Node => ({
     apiVersion: 'v1',
     kind: 'Node',
     metadata: { name: 'n' },
@@ -59,7 +59,8 @@ test('nodeStatus: Ready, NotReady, Unknown, SchedulingDisabled', () => {
   });
   assert.equal(nodeStatus(node('True')), 'Ready');
   assert.equal(nodeStatus(node('False')), 'NotReady');
-  assert.equal(nodeStatus(node(undefined)), 'Unknown');
+  assert.equal(nodeStatus(node('Unknown')), 'NotReady', 'a Node the control plane lost touch with');
+  assert.equal(nodeStatus(node(undefined)), 'Unknown', 'a Node that never reported');
   assert.equal(nodeStatus(node('True', true)), 'Ready,SchedulingDisabled');
 });
 

@@ -143,11 +143,12 @@ export function heartbeatStale(n: Node, now: number): boolean {
   return !Number.isNaN(beat) && now - beat > NODE_HEARTBEAT_STALE_MS;
 }
 
-/** nodeStatus is the STATUS column of a node: Ready, NotReady (Ready False, or its heartbeat
- *  is stale at `now` when given) or Unknown, then ",SchedulingDisabled" when cordoned. */
+/** nodeStatus is the STATUS column of a node: Ready, NotReady (Ready False or Unknown, or its
+ *  heartbeat stale at `now` when given) or Unknown (no Ready condition yet), then
+ *  ",SchedulingDisabled" when cordoned. */
 export function nodeStatus(n: Node, now?: number): string {
   const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
-  let s = ready === undefined || ready.status === 'Unknown' ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady';
+  let s = ready === undefined ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady';
   if (s === 'Ready' && now !== undefined && heartbeatStale(n, now)) s = 'NotReady';
   if (n.spec?.unschedulable === true) s += ',SchedulingDisabled';
   return s;
