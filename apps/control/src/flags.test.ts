@@ -17,10 +17,10 @@ test('defaults: loopback, ports 7401/7400, tick 50 ms, election 10 ticks', () =>
   assert.equal(f.initialCluster, undefined);
 });
 
-test('node lifecycle settings: grace 5 s and eviction 2 s unless given; eviction 0 is allowed', () => {
+test('node lifecycle settings: grace 5 s and eviction 1 s unless given; eviction 0 is allowed', () => {
   const d = parseFlags(base);
   assert.equal(d.nodeMonitorGraceSeconds, 5);
-  assert.equal(d.defaultEvictionSeconds, 2);
+  assert.equal(d.defaultEvictionSeconds, 1);
   const f = parseFlags([...base, '--node-monitor-grace', '40', '--default-eviction-seconds', '0']);
   assert.equal(f.nodeMonitorGraceSeconds, 40);
   assert.equal(f.defaultEvictionSeconds, 0);

@@ -14,7 +14,7 @@ export const defaultElectionTicks = 10;
 /** Defaults of the node lifecycle controller: with the agents' 2 s heartbeat, the pods of a
  *  dead node are deleted about 7 s after it died. */
 export const defaultNodeMonitorGraceSeconds = 5;
-export const defaultEvictionSeconds = 2;
+export const defaultEvictionSeconds = 1;
 
 export const usage = `usage: tug-control --name NAME --data-dir DIR [--initial-cluster N=ADDR,... | --join APIADDR] [options]
 

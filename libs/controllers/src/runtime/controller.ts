@@ -21,7 +21,7 @@ export interface ControllerSettings {
 
 export const DEFAULT_CONTROLLER_SETTINGS: ControllerSettings = {
   nodeMonitorGraceSeconds: 5,
-  defaultEvictionSeconds: 2,
+  defaultEvictionSeconds: 1,
 };
 
 export interface ControllerContext {
