@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Node, Pod } from '@tugboat/api';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { TugClient, isNotFound } from '@tugboat/client';
 import { downCluster, existingPlan, killNode, nodeProcesses, startNode, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo, NodePlan } from '@tugboat/localcluster';
@@ -31,19 +31,7 @@ function readyOf(n: Node): string | undefined {
   return n.status?.conditions?.find((c) => c.type === 'Ready')?.status;
 }
 
-async function tug(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: { write: (s: string | Uint8Array) => (stdout += String(s)) },
-    stderr: { write: (s: string | Uint8Array) => (stderr += String(s)) },
-    readStdin: async () => '',
-    env: {},
-    homedir: '/nonexistent',
-    now: () => Date.now(),
-  });
-  return { code, stdout, stderr };
-}
+const tug = (args: string[]) => runCaptured(args);
 
 describe('chaos: kill-node and start-node', { timeout: 300_000 }, () => {
   let info: ClusterInfo;

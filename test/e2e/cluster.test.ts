@@ -13,8 +13,7 @@ import { TugClient, isNotFound } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
 import { cri as criApi } from '@tugboat/proto';
 import { parseCidr, cidrContains } from '@tugboat/netconf';
-import { run as tug } from '@tugboat/cli';
-import type { Io } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { downCluster, killProcess, leftovers, restartProcess, startProcess, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
 
@@ -39,25 +38,7 @@ describe('a local 3-node cluster', { timeout: 600_000 }, () => {
   }
 
   async function cliWith(opts: { signal?: AbortSignal; onOutput?: (all: string) => void }, ...args: string[]): Promise<CliRun> {
-    let stdout = '';
-    let stderr = '';
-    const text = (s: string | Uint8Array): string => (typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
-    const io: Io = {
-      stdout: {
-        write: (s: string | Uint8Array) => {
-          stdout += text(s);
-          opts.onOutput?.(stdout);
-        },
-      },
-      stderr: { write: (s: string | Uint8Array) => (stderr += text(s)) },
-      readStdin: () => Promise.resolve(''),
-      env: {},
-      homedir: '/nonexistent',
-      now: () => Date.now(),
-      signal: opts.signal,
-    };
-    const code = await tug(['--endpoints', info.endpoints.join(','), ...args], io);
-    return { code, stdout, stderr };
+    return runCaptured(['--endpoints', info.endpoints.join(','), ...args], { signal: opts.signal, onStdout: opts.onOutput });
   }
 
   function pod(name: string, node: string, containers: Container[], extra: Partial<Pod['spec']> = {}): Pod {

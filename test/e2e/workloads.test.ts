@@ -10,8 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Deployment, Pod } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
-import { run as tug } from '@tugboat/cli';
-import type { Io } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { downCluster, killProcess, leftovers, startProcess, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
 
@@ -61,21 +60,7 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
   let client: TugClient;
   let downDone = false;
 
-  async function cli(...args: string[]): Promise<CliRun> {
-    let stdout = '';
-    let stderr = '';
-    const text = (s: string | Uint8Array): string => (typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
-    const io: Io = {
-      stdout: { write: (s: string | Uint8Array) => (stdout += text(s)) },
-      stderr: { write: (s: string | Uint8Array) => (stderr += text(s)) },
-      readStdin: () => Promise.resolve(''),
-      env: {},
-      homedir: '/nonexistent',
-      now: () => Date.now(),
-    };
-    const code = await tug(['--endpoints', info.endpoints.join(','), ...args], io);
-    return { code, stdout, stderr };
-  }
+  const cli = (...args: string[]): Promise<CliRun> => runCaptured(['--endpoints', info.endpoints.join(','), ...args]);
 
   async function webPods(): Promise<Pod[]> {
     return (await client.pods.list({ namespace: NS, labelSelector: 'app=web' })).items;

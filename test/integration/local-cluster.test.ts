@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { TugClient } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
 import { AGENT_MAIN, checkHost, downCluster, leftovers, loadImage, upCluster } from '@tugboat/localcluster';
@@ -31,19 +31,7 @@ const name = `t${process.pid % 10000}`;
 // TUG_TEST_LOCAL_NO_AGENTS=1 runs the cluster without agents even when the agent exists.
 const withAgents = existsSync(AGENT_MAIN) && process.env['TUG_TEST_LOCAL_NO_AGENTS'] !== '1';
 
-async function tug(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    readStdin: async () => '',
-    env: {},
-    homedir: '/nonexistent',
-    now: () => Date.now(),
-  });
-  return { code, stdout, stderr };
-}
+const tug = (args: string[]) => runCaptured(args);
 
 describe('local cluster', { skip, timeout: 300_000 }, () => {
   let info: ClusterInfo | undefined;

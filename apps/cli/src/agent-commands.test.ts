@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
+import type { CapturedRun } from '@tugboat/cli';
 import { FakeApi, FakeServer } from '@tugboat/client/testing';
 import { AgentServer, ContainerNotFoundError } from '@tugboat/agent';
 import type { ContainerInstance } from '@tugboat/agent';
@@ -27,28 +28,9 @@ let home: string;
 const instances = new Map<string, ContainerInstance>();
 const execCalls: { id: string; cmd: string[]; timeout: number }[] = [];
 
-interface Result {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
+const tug = (args: string[], signal?: AbortSignal) => runCaptured(args, { env: { TUG_ENDPOINTS: apiServer.address }, homedir: home, signal });
 
-async function tug(args: string[], signal?: AbortSignal): Promise<Result> {
-  const stdout: Buffer[] = [];
-  let stderr = '';
-  const code = await run(args, {
-    stdout: { write: (t: string | Uint8Array) => stdout.push(Buffer.from(t)) },
-    stderr: { write: (t: string | Uint8Array) => (stderr += Buffer.from(t).toString()) },
-    readStdin: async () => '',
-    env: { TUG_ENDPOINTS: apiServer.address },
-    homedir: home,
-    now: () => Date.now(),
-    signal,
-  });
-  return { code, stdout: Buffer.concat(stdout), stderr };
-}
-
-const text = (r: Result) => r.stdout.toString('utf8');
+const text = (r: CapturedRun) => r.stdout;
 
 function pod(name: string, containers: string[], nodeName?: string) {
   return {

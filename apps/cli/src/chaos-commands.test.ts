@@ -2,7 +2,7 @@
 // kills themselves are test/e2e/chaos-node.test.ts's).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { killSummary } from './chaos-commands.ts';
 
 test('killSummary names the daemons by pid and counts shims and container processes', () => {
@@ -13,15 +13,7 @@ test('killSummary names the daemons by pid and counts shims and container proces
 });
 
 test('a bad cluster name is a usage error', async () => {
-  let stderr = '';
-  const code = await run(['chaos', 'kill-node', 'node-1', '--name', 'Bad_Name'], {
-    stdout: { write: () => true },
-    stderr: { write: (s: string | Uint8Array) => (stderr += String(s)) },
-    readStdin: async () => '',
-    env: {},
-    homedir: '/nonexistent',
-    now: () => Date.now(),
-  });
+  const { code, stderr } = await runCaptured(['chaos', 'kill-node', 'node-1', '--name', 'Bad_Name']);
   assert.equal(code, 2);
   assert.match(stderr, /--name: "Bad_Name" must be 1 to 8/);
 });

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { FakeApi, FakeServer } from '@tugboat/client/testing';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -54,19 +54,7 @@ function tug(
 
 /** tugIn runs tug in this process (same code as the binary, without main.ts), for the many
  *  small checks that need no separate process. */
-async function tugIn(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-    readStdin: async () => '',
-    env: { TUG_ENDPOINTS: server.address, ...env },
-    homedir: home,
-    now: () => Date.now(),
-  });
-  return { code, stdout, stderr };
-}
+const tugIn = (args: string[], env: Record<string, string> = {}): Promise<Result> => runCaptured(args, { env: { TUG_ENDPOINTS: server.address, ...env }, homedir: home });
 
 async function deadAddress(): Promise<string> {
   const srv = net.createServer();

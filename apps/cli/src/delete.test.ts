@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from '@tugboat/api';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { FakeApi, FakeServer } from '@tugboat/client/testing';
 import { planDelete } from './delete-options.ts';
 
@@ -25,19 +25,7 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-async function tug(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: { write: (t: string | Uint8Array) => (stdout += String(t)) },
-    stderr: { write: (t: string | Uint8Array) => (stderr += String(t)) },
-    readStdin: async () => '',
-    env: { TUG_ENDPOINTS: server.address },
-    homedir: home,
-    now: () => Date.now(),
-  });
-  return { code, stdout, stderr };
-}
+const tug = (args: string[]) => runCaptured(args, { env: { TUG_ENDPOINTS: server.address }, homedir: home });
 
 function pod(name: string, nodeName?: string, ownerReferences?: NonNullable<Pod['metadata']['ownerReferences']>): Pod {
   return {

@@ -19,8 +19,7 @@ import { promisify } from 'node:util';
 import type { Pod } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import { downCluster, existingPlan, leftovers } from '@tugboat/localcluster';
-import { run } from './cli.ts';
-import type { Io } from './cli.ts';
+import { runCaptured } from './captured.ts';
 
 const NAME = 'demo';
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -53,16 +52,7 @@ interface Result {
 async function tug(...args: string[]): Promise<Result> {
   console.log(`  $ tug ${args.map((a) => (a === example ? relative(repo, example) : a)).join(' ')}`);
   let out = '';
-  const text = (s: string | Uint8Array): string => (typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
-  const io: Io = {
-    stdout: { write: (s: string | Uint8Array) => (out += text(s)) },
-    stderr: { write: (s: string | Uint8Array) => (out += text(s)) },
-    readStdin: () => Promise.resolve(''),
-    env: process.env,
-    homedir: homedir(),
-    now: () => Date.now(),
-  };
-  const code = await run(args, io);
+  const { code } = await runCaptured(args, { env: process.env, homedir: homedir(), onOutput: (text) => (out += text) });
   if (out.trim() !== '') console.log(indent(out));
   return { code, out };
 }

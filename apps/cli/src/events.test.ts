@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { FakeApi, FakeServer } from '@tugboat/client/testing';
 
 const NOW = Date.parse('2024-05-01T10:00:00Z');
@@ -15,25 +15,8 @@ let api: FakeApi;
 let server: FakeServer;
 let home: string;
 
-async function tug(args: string[], signal?: AbortSignal, onOutput?: (out: string) => void): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: {
-      write: (t: string | Uint8Array) => {
-        stdout += String(t);
-        onOutput?.(stdout);
-      },
-    },
-    stderr: { write: (t: string | Uint8Array) => (stderr += String(t)) },
-    readStdin: async () => '',
-    env: { TUG_ENDPOINTS: server.address },
-    homedir: home,
-    now: () => NOW,
-    signal,
-  });
-  return { code, stdout, stderr };
-}
+const tug = (args: string[], signal?: AbortSignal, onOutput?: (out: string) => void) =>
+  runCaptured(args, { env: { TUG_ENDPOINTS: server.address }, homedir: home, now: () => NOW, signal, onStdout: onOutput });
 
 function event(name: string, namespace: string, about: { kind: string; name: string }, reason: string, lastAgo: number, extra: Record<string, unknown> = {}) {
   return {

@@ -1,7 +1,10 @@
 // @tugboat/cli: the `tug` command line (run apps/cli/src/main.ts). Exported for tests and for
-// tools that run tug in-process: run(argv, io) returns the exit code.
+// tools that run tug in-process: run(argv, io) returns the exit code; runCaptured(argv, opts)
+// returns it with the output.
 export { run, VERSION } from './cli.ts';
 export type { Io } from './cli.ts';
+export { runCaptured } from './captured.ts';
+export type { CapturedRun, CaptureOptions } from './captured.ts';
 export { resolveTarget, parseConfig, loadConfig, parseDuration, splitEndpoints, DEFAULT_ENDPOINT } from './config.ts';
 export type { Config, Context, Target, TargetInputs } from './config.ts';
 export { UsageError, CliError, isUsageError, isCliError, formatError } from './errors.ts';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Deployment, DeploymentStatus, ReplicaSet } from '@tugboat/api';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { FakeApi, FakeServer } from '@tugboat/client/testing';
 import { Status } from '@tugboat/proto';
 
@@ -17,26 +17,7 @@ let api: FakeApi;
 let server: FakeServer;
 let home: string;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function tug(args: string[], signal?: AbortSignal): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: { write: (t: string | Uint8Array) => (stdout += String(t)) },
-    stderr: { write: (t: string | Uint8Array) => (stderr += String(t)) },
-    readStdin: async () => '',
-    env: { TUG_ENDPOINTS: server.address },
-    homedir: home,
-    now: () => NOW,
-    signal,
-  });
-  return { code, stdout, stderr };
-}
+const tug = (args: string[], signal?: AbortSignal) => runCaptured(args, { env: { TUG_ENDPOINTS: server.address }, homedir: home, now: () => NOW, signal });
 
 function template(image: string, extraLabels: Record<string, string> = {}) {
   return {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { AgentServer, ContainerNotFoundError, UsageSampler } from '@tugboat/agent';
-import { run } from '@tugboat/cli';
+import { runCaptured } from '@tugboat/cli';
 import { FakeApi, FakeServer } from '@tugboat/client/testing';
 import { formatCpu, formatMemory, percent } from './top-commands.ts';
 
@@ -31,19 +31,7 @@ const containers = [
   { id: 'd', namespace: 'data', pod: 'db', container: 'db', rate: 100_000_000n, memory: 512 * MI },
 ];
 
-async function tug(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, {
-    stdout: { write: (t: string | Uint8Array) => (stdout += String(t)) },
-    stderr: { write: (t: string | Uint8Array) => (stderr += String(t)) },
-    readStdin: async () => '',
-    env: { TUG_ENDPOINTS: apiServer.address },
-    homedir: home,
-    now: () => Date.now(),
-  });
-  return { code, stdout, stderr };
-}
+const tug = (args: string[]) => runCaptured(args, { env: { TUG_ENDPOINTS: apiServer.address }, homedir: home });
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
