@@ -2,26 +2,10 @@
 // dies (every process of it SIGKILLed, its containers included) and comes back
 // (@tugboat/localcluster killNode / startNode).
 import type { Command } from 'commander';
-import { DEFAULT_CLUSTER_NAME, checkClusterName, isPlanError, killNode, startNode } from '@tugboat/localcluster';
+import { DEFAULT_CLUSTER_NAME, killNode, startNode } from '@tugboat/localcluster';
 import type { KillResult } from '@tugboat/localcluster';
 import type { Io } from './cli.ts';
-import { CliError, UsageError } from './errors.ts';
-
-function clusterName(v: string | undefined, command: string): string {
-  const name = v ?? DEFAULT_CLUSTER_NAME;
-  try {
-    checkClusterName(name);
-  } catch (err) {
-    throw new UsageError((err as Error).message, command);
-  }
-  return name;
-}
-
-/** failure turns a local-cluster error into tug's: every one says what went wrong (exit 1). */
-function failure(err: unknown, command: string): Error {
-  if (isPlanError(err)) return new UsageError(err.message, command);
-  return new CliError(err instanceof Error ? err.message : String(err));
-}
+import { clusterName, failure } from './local-commands.ts';
 
 /** killSummary says what kill-node ended, e.g. "agent (pid 12), containerd (pid 10), 2 shims, 3 container processes". */
 export function killSummary(r: KillResult): string {

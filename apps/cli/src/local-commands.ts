@@ -47,7 +47,8 @@ function count(flag: string, v: string | undefined, command: string): number | u
   return Number(v);
 }
 
-function clusterName(v: string | undefined, command: string): string {
+/** clusterName is --name, checked (default: the default cluster's name). */
+export function clusterName(v: string | undefined, command: string): string {
   const name = v ?? DEFAULT_CLUSTER_NAME;
   try {
     checkClusterName(name);
@@ -58,7 +59,7 @@ function clusterName(v: string | undefined, command: string): string {
 }
 
 /** failure turns a local-cluster error into tug's: bad options are usage errors (exit 2), the rest say what went wrong (exit 1). */
-function failure(err: unknown, command: string): Error {
+export function failure(err: unknown, command: string): Error {
   if (isPlanError(err)) return new UsageError(err.message, command);
   if (err instanceof Error && ['HostError', 'ClusterExistsError', 'ReadinessError', 'NoClusterError'].includes(err.name)) return new CliError(err.message);
   return err instanceof Error ? err : new Error(String(err));
