@@ -5,20 +5,17 @@
 // elsewhere within 10 s. Needs root; the cluster is torn down at the end, also on failure.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import type { Deployment, Pod } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import { runCaptured } from '@tugboat/cli';
-import { downCluster, killProcess, leftovers, startProcess, upCluster } from '@tugboat/localcluster';
+import { downCluster, killProcess, leftovers, startProcess, upCluster, isServing, pollServingPods } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
 
 const NAME = `wl${process.pid % 1000}`;
 const NS = 'default';
 const V1 = 'tugboat.local/web:latest';
 const V2 = 'tugboat.local/web:v2';
-const run = promisify(execFile);
 
 interface CliRun {
   code: number;
@@ -66,8 +63,6 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
     return (await client.pods.list({ namespace: NS, labelSelector: 'app=web' })).items;
   }
 
-  const isReady = (p: Pod): boolean => p.metadata.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-
   async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -76,43 +71,6 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
       assert.ok(Date.now() < deadline, `${what}: not within ${timeoutMs} ms`);
       await sleep(200);
     }
-  }
-
-  /** fetch asks a pod for its page from inside node-1's network namespace. */
-  async function fetchFromNode1(ip: string): Promise<string> {
-    const { stdout } = await run('nsenter', [`--net=/run/netns/tug-${NAME}-node-1`, 'busybox', 'wget', '-qO-', `http://${ip}:8080/`], { timeout: 5_000 });
-    return stdout.trim();
-  }
-
-  /** Poller fetches from a Ready pod (fresh list each time), round robin, until stopped. */
-  function startPoller(): { stop: () => Promise<{ ok: number; failed: string[] }> } {
-    let stopped = false;
-    const failed: string[] = [];
-    let ok = 0;
-    const loop = (async () => {
-      let i = 0;
-      while (!stopped) {
-        const ready = (await webPods()).filter(isReady);
-        const p = ready[i++ % Math.max(ready.length, 1)];
-        if (p?.status?.podIP !== undefined) {
-          try {
-            const page = await fetchFromNode1(p.status.podIP);
-            if (page === p.metadata.name) ok++;
-            else failed.push(`${p.metadata.name}: answered ${JSON.stringify(page)}`);
-          } catch (err) {
-            failed.push(`${p.metadata.name} (${p.status.podIP}): ${(err as Error).message.split('\n')[0]}`);
-          }
-        }
-        await sleep(50);
-      }
-    })();
-    return {
-      stop: async () => {
-        stopped = true;
-        await loop;
-        return { ok, failed };
-      },
-    };
   }
 
   before(async () => {
@@ -132,7 +90,7 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
     const status = await cli('rollout', 'status', 'deploy/web', '--timeout', '90s');
     assert.equal(status.code, 0, status.stdout + status.stderr);
     assert.match(status.stdout, /successfully rolled out/);
-    const pods = (await webPods()).filter(isReady);
+    const pods = (await webPods()).filter(isServing);
     assert.equal(pods.length, 6);
     const perNode = new Map<string, number>();
     for (const p of pods) perNode.set(p.spec.nodeName ?? '', (perNode.get(p.spec.nodeName ?? '') ?? 0) + 1);
@@ -140,12 +98,12 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
   });
 
   it('rolls to a new image keeping replicas - maxUnavailable Ready, with no failed request, ending with only the new ReplicaSet', async (t) => {
-    const poller = startPoller();
+    const poller = pollServingPods(client, { cluster: NAME, fromNode: 'node-1', namespace: NS, labelSelector: 'app=web' });
     let minReady = Infinity;
     let watching = true;
     const watch = (async () => {
       while (watching) {
-        minReady = Math.min(minReady, (await webPods()).filter(isReady).length);
+        minReady = Math.min(minReady, (await webPods()).filter(isServing).length);
         await sleep(100);
       }
     })();
@@ -164,7 +122,7 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
     const active = rss.filter((r) => (r.spec.replicas ?? 0) > 0);
     assert.equal(active.length, 1, `one ReplicaSet with replicas: ${rss.map((r) => `${r.metadata.name}=${r.spec.replicas}`).join(', ')}`);
     assert.equal(active[0]!.spec.template.spec.containers[0]!.image, V2);
-    const pods = (await webPods()).filter(isReady);
+    const pods = (await webPods()).filter(isServing);
     assert.equal(pods.length, 6);
     assert.ok(pods.every((p) => p.spec.containers[0]!.image === V2));
   });
@@ -192,7 +150,7 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
     try {
       const status = await cli('rollout', 'status', 'deploy/web', '--timeout', '120s');
       assert.equal(status.code, 0, status.stdout + status.stderr);
-      const pods = (await webPods()).filter(isReady);
+      const pods = (await webPods()).filter(isServing);
       assert.equal(pods.length, 6);
       assert.ok(pods.every((p) => p.spec.containers[0]!.image === V2));
     } finally {
@@ -239,7 +197,7 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
     const kill = await cli('chaos', 'kill-node', victim, '--name', NAME);
     assert.equal(kill.code, 0, kill.stderr);
     const elapsed = await until('6 Ready pods off the killed node', 30_000, async () => {
-      const ready = (await webPods()).filter((p) => isReady(p) && p.spec.nodeName !== victim);
+      const ready = (await webPods()).filter((p) => isServing(p) && p.spec.nodeName !== victim);
       return ready.length === 6 ? Date.now() - killedAt : undefined;
     });
     assert.ok(elapsed < 10_000, `replaced in ${elapsed} ms`);

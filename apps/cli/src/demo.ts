@@ -10,15 +10,13 @@
 // start-node`; `tug cluster down`, after which nothing of the cluster is left. Every `tug`
 // command is printed as a user would type it, with its output. Prints PASS, or FAIL and exits
 // 1; the cluster is torn down at the end, also on failure or Ctrl-C.
-import { execFile } from 'node:child_process';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
-import { promisify } from 'node:util';
 import type { Pod } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
-import { downCluster, existingPlan, leftovers } from '@tugboat/localcluster';
+import { downCluster, existingPlan, isServing, leftovers, pollServingPods } from '@tugboat/localcluster';
 import { runCaptured } from './captured.ts';
 
 const NAME = 'demo';
@@ -33,7 +31,6 @@ const indent = (s: string): string =>
     .split('\n')
     .map((l) => `    ${l}`)
     .join('\n');
-const execFileP = promisify(execFile);
 
 class DemoFailure extends Error {
   override readonly name = 'DemoFailure';
@@ -57,41 +54,8 @@ async function tug(...args: string[]): Promise<Result> {
   return { code, out };
 }
 
-const isReady = (p: Pod): boolean => p.metadata.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-
 async function webPods(client: TugClient): Promise<Pod[]> {
   return (await client.pods.list({ namespace: 'default', labelSelector: 'app=web' })).items;
-}
-
-/** Poller fetches from the Ready web pods in turn (a fresh list each time) from inside node-1's
- *  network namespace, as a client in the cluster would, until stopped. */
-function startPoller(client: TugClient): { stop: () => Promise<{ ok: number; failed: string[] }> } {
-  let stopped = false;
-  let ok = 0;
-  const failed: string[] = [];
-  const loop = (async () => {
-    for (let i = 0; !stopped; i++) {
-      const ready = (await webPods(client)).filter(isReady);
-      const p = ready[i % Math.max(ready.length, 1)];
-      if (p?.status?.podIP !== undefined) {
-        try {
-          const { stdout } = await execFileP('nsenter', [`--net=/run/netns/tug-${NAME}-node-1`, 'busybox', 'wget', '-qO-', `http://${p.status.podIP}:8080/`], { timeout: 5_000 });
-          if (stdout.trim() === p.metadata.name) ok++;
-          else failed.push(`${p.metadata.name}: answered ${JSON.stringify(stdout.trim())}`);
-        } catch (err) {
-          failed.push(`${p.metadata.name} (${p.status.podIP}): ${(err as Error).message.split('\n')[0]}`);
-        }
-      }
-      await sleep(50);
-    }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await loop;
-      return { ok, failed };
-    },
-  };
 }
 
 async function main(): Promise<boolean> {
@@ -112,7 +76,7 @@ async function main(): Promise<boolean> {
     const status = await tug('rollout', 'status', 'deploy/web', '--timeout', '90s');
     check(status.code === 0 && status.out.includes('successfully rolled out'), 'the rollout did not finish');
     await tug('get', 'pods', '-o', 'wide');
-    const pods = (await webPods(client)).filter(isReady);
+    const pods = (await webPods(client)).filter(isServing);
     const nodesUsed = new Set(pods.map((p) => p.spec.nodeName));
     check(pods.length === 3 && nodesUsed.size === 3, `three Ready pods on three nodes (got ${pods.length} on ${nodesUsed.size})`);
 
@@ -124,7 +88,7 @@ async function main(): Promise<boolean> {
     check(fetched.code === 0 && fetched.out.trim() === b.metadata.name, `${a.metadata.name} did not get ${b.metadata.name} answering`);
 
     console.log(bold('\n4. Roll to a new image while a client polls the pods, then roll back'));
-    const poller = startPoller(client);
+    const poller = pollServingPods(client, { cluster: NAME, fromNode: 'node-1', namespace: 'default', labelSelector: 'app=web' });
     const set = await tug('set', 'image', 'deploy/web', `web=${V2}`);
     check(set.code === 0, 'tug set image failed');
     const rolled = await tug('rollout', 'status', 'deploy/web', '--timeout', '120s');
@@ -137,18 +101,18 @@ async function main(): Promise<boolean> {
     check(undo.code === 0, 'tug rollout undo failed');
     const back = await tug('rollout', 'status', 'deploy/web', '--timeout', '120s');
     check(back.code === 0, 'the rollback did not finish');
-    const images = new Set((await webPods(client)).filter(isReady).map((p) => p.spec.containers[0]?.image));
+    const images = new Set((await webPods(client)).filter(isServing).map((p) => p.spec.containers[0]?.image));
     check(images.size === 1 && images.has('tugboat.local/web:latest'), `after the undo every pod runs tugboat.local/web:latest (got ${[...images].join(', ')})`);
     await tug('get', 'pods', '-o', 'wide');
 
     console.log(bold('\n5. Kill a node (every process of it, containers included); its pods come back elsewhere'));
-    const victim = (await webPods(client)).filter(isReady)[0]!.spec.nodeName ?? 'node-3';
+    const victim = (await webPods(client)).filter(isServing)[0]!.spec.nodeName ?? 'node-3';
     const killedAt = Date.now();
     const kill = await tug('chaos', 'kill-node', victim, '--name', NAME);
     check(kill.code === 0, 'tug chaos kill-node failed');
     let replacedMs = 0;
     for (;;) {
-      const ready = (await webPods(client)).filter((p) => isReady(p) && p.spec.nodeName !== victim);
+      const ready = (await webPods(client)).filter((p) => isServing(p) && p.spec.nodeName !== victim);
       if (ready.length === 3) {
         replacedMs = Date.now() - killedAt;
         break;

@@ -27,3 +27,5 @@ export type { ChaosOptions, KillResult, NodeProcess } from './chaos.ts';
 export type { RestartOptions } from './restart.ts';
 export type { Role } from './commands.ts';
 export type { ProcessRecord } from './state.ts';
+export { pollServingPods, isServing } from './poller.ts';
+export type { PollOptions, PollResult } from './poller.ts';
