@@ -166,6 +166,16 @@ describe('applyDefaults', () => {
       spec: { ports: [{ name: 'a', port: 80 }, { name: 'b', port: 53, protocol: 'UDP', targetPort: 'dns' }] },
     }) as Service;
     assert.equal(svc.spec.type, 'ClusterIP');
+    assert.equal(svc.spec.sessionAffinity, 'None');
+    assert.equal(svc.spec.clusterIPs, undefined, 'no clusterIPs before an address is allocated');
+    const sticky = applyDefaults({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 's' },
+      spec: { clusterIP: '10.96.0.7', sessionAffinity: 'ClientIP', ports: [{ port: 80 }] },
+    }) as Service;
+    assert.deepEqual(sticky.spec.sessionAffinityConfig, { clientIP: { timeoutSeconds: 10800 } });
+    assert.deepEqual(sticky.spec.clusterIPs, ['10.96.0.7']);
     assert.deepEqual(svc.spec.ports, [
       { name: 'a', port: 80, protocol: 'TCP', targetPort: 80 },
       { name: 'b', port: 53, protocol: 'UDP', targetPort: 'dns' },

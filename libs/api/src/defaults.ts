@@ -66,6 +66,13 @@ function defaultContainer(c: Obj): void {
   }
   defaultProbe(asObj(c['livenessProbe']));
   defaultProbe(asObj(c['readinessProbe']));
+  const lifecycle = asObj(c['lifecycle']);
+  for (const hook of ['postStart', 'preStop']) {
+    const http = asObj(asObj(lifecycle?.[hook])?.['httpGet']);
+    if (http === undefined) continue;
+    if (!http['path']) http['path'] = '/';
+    setDefault(http, 'scheme', 'HTTP');
+  }
 }
 
 function defaultPodSpec(spec: Obj | undefined): void {
@@ -130,12 +137,13 @@ function foldStringData(secret: Obj): void {
  *   terminationGracePeriodSeconds 30; containers: imagePullPolicy Always for ":latest" or an
  *   untagged image, else IfNotPresent; ports protocol TCP; env fieldRef apiVersion v1; probes
  *   timeoutSeconds 1, periodSeconds 10, successThreshold 1, failureThreshold 3, httpGet path "/"
- *   and scheme HTTP; volumes without a source get emptyDir, configMap/secret defaultMode 0644,
- *   hostPath type ""
+ *   and scheme HTTP (lifecycle httpGet handlers too); volumes without a source get emptyDir,
+ *   configMap/secret defaultMode 0644, hostPath type ""
  * - ReplicaSet: replicas 1
  * - Deployment: replicas 1, strategy RollingUpdate with maxSurge 25% and maxUnavailable 25%,
  *   revisionHistoryLimit 10, progressDeadlineSeconds 600, minReadySeconds 0
- * - Service: type ClusterIP; ports protocol TCP, targetPort = port
+ * - Service: type ClusterIP; sessionAffinity None (ClientIP: timeoutSeconds 10800); clusterIPs
+ *   [clusterIP] once clusterIP is set; ports protocol TCP, targetPort = port
  * - Endpoints: ports protocol TCP
  * - Secret: type Opaque; stringData folded into base64 data (stringData wins) and removed
  * - Namespace: status.phase Active
@@ -166,6 +174,17 @@ export function applyDefaults<T>(obj: T): T {
     case 'Service':
       if (spec !== undefined) {
         setDefault(spec, 'type', 'ClusterIP');
+        setDefault(spec, 'sessionAffinity', 'None');
+        if (spec['sessionAffinity'] === 'ClientIP') {
+          setDefault(spec, 'sessionAffinityConfig', {});
+          const config = asObj(spec['sessionAffinityConfig']);
+          if (config !== undefined) {
+            setDefault(config, 'clientIP', {});
+            const clientIP = asObj(config['clientIP']);
+            if (clientIP !== undefined) setDefault(clientIP, 'timeoutSeconds', 10800);
+          }
+        }
+        if (typeof spec['clusterIP'] === 'string' && spec['clusterIP'] !== '') setDefault(spec, 'clusterIPs', [spec['clusterIP']]);
         for (const p of objects(spec['ports'])) {
           setDefault(p, 'protocol', 'TCP');
           const unset = p['targetPort'] === undefined || p['targetPort'] === 0 || p['targetPort'] === '';

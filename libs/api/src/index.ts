@@ -32,7 +32,7 @@ export {
 export type { KindInfo } from './kinds.ts';
 
 export { validate, validateOrThrow, validateUpdate, validateLabelSelector, validationError } from './validate.ts';
-export { NODE_PORT_MIN, NODE_PORT_MAX, CONFIG_DATA_BYTES_MAX, ANNOTATIONS_BYTES_MAX } from './schemas.ts';
+export { NODE_PORT_MIN, NODE_PORT_MAX, SERVICE_TYPES_WITH_NODE_PORTS, CONFIG_DATA_BYTES_MAX, ANNOTATIONS_BYTES_MAX } from './schemas.ts';
 export { applyDefaults, imagePullPolicyFor, DEFAULT_FILE_MODE } from './defaults.ts';
 
 export {

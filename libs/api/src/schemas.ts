@@ -267,6 +267,21 @@ const probe = object(
   oneOf(probeHandlers, 'handler', true),
 );
 
+const lifecycleHandler = object(
+  {
+    exec: object({ command: array(string()) }),
+    httpGet: object({
+      path: string(),
+      port: required(port1to65535),
+      host: string(),
+      scheme: string({ enum: ['HTTP', 'HTTPS'] }),
+      httpHeaders: array(object({ name: required(string({ minLength: 1 })), value: required(string()) })),
+    }),
+    sleep: object({ seconds: required(integer({ min: 0, max: 3600 })) }),
+  },
+  oneOf(['exec', 'httpGet', 'sleep'], 'handler', true),
+);
+
 const livenessProbe = withCheck(probe, (v: { successThreshold?: number }, r) => {
   if (present(v.successThreshold) && v.successThreshold !== 1) r.at('successThreshold').error('must be 1 for a liveness probe');
 });
@@ -286,6 +301,7 @@ const container = object(
     volumeMounts: array(volumeMount),
     livenessProbe,
     readinessProbe: probe,
+    lifecycle: object({ postStart: lifecycleHandler, preStop: lifecycleHandler }),
   },
   (c: Container, r) => {
     duplicates(c.ports, (p) => p.name || undefined, (i, k) => r.at('ports', i, 'name').error(`duplicate port name ${quote(String(k))}`));
@@ -576,18 +592,25 @@ const servicePort = object({
   nodePort: integer({ min: 1, max: 65535 }),
 });
 
+/** SERVICE_TYPES_WITH_NODE_PORTS: the Service types that get a nodePort on every port. */
+export const SERVICE_TYPES_WITH_NODE_PORTS: readonly string[] = ['NodePort', 'LoadBalancer'];
+
 function checkServiceSpec(spec: ServiceSpec, r: Reporter): void {
   const ports = spec.ports ?? [];
   const headless = spec.clusterIP === 'None';
+  const nodePorts = SERVICE_TYPES_WITH_NODE_PORTS.includes(spec.type ?? 'ClusterIP');
   if (ports.length === 0 && !headless) r.at('ports').error('must have at least one port');
-  if (headless && spec.type === 'NodePort') r.at('clusterIP').error('"None" (headless) is only allowed for type ClusterIP');
+  if (headless && (spec.type ?? 'ClusterIP') !== 'ClusterIP') r.at('clusterIP').error(`"None" (headless) is only allowed for type ClusterIP, not ${spec.type}`);
+  if (present(spec.sessionAffinityConfig) && spec.sessionAffinity !== 'ClientIP') {
+    r.at('sessionAffinityConfig').error('only allowed with sessionAffinity "ClientIP"');
+  }
   if (present(spec.clusterIP) && spec.clusterIP !== '' && spec.clusterIPs?.[0] !== undefined && spec.clusterIPs[0] !== spec.clusterIP) {
     r.at('clusterIPs', 0).error('must equal spec.clusterIP');
   }
   ports.forEach((p, i) => {
     if (ports.length > 1 && !p.name) r.at('ports', i, 'name').error('required when the service has more than one port');
     if (present(p.nodePort)) {
-      if (spec.type !== 'NodePort') r.at('ports', i, 'nodePort').error('only allowed for type NodePort');
+      if (!nodePorts) r.at('ports', i, 'nodePort').error(`only allowed for type NodePort or LoadBalancer, not ${spec.type ?? 'ClusterIP'}`);
       else if ((p.nodePort as number) < NODE_PORT_MIN || (p.nodePort as number) > NODE_PORT_MAX) {
         r.at('ports', i, 'nodePort').error(`must be between ${NODE_PORT_MIN} and ${NODE_PORT_MAX}`);
       }
@@ -797,11 +820,14 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, Schema>> = {
     spec: required(
       object(
         {
-          type: string({ enum: ['ClusterIP', 'NodePort'] }),
+          type: string({ enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] }),
           clusterIP: string({ format: clusterIP }),
           clusterIPs: array(string({ format: clusterIP })),
           selector: labels,
           ports: array(servicePort),
+          sessionAffinity: string({ enum: ['None', 'ClientIP'] }),
+          sessionAffinityConfig: object({ clientIP: object({ timeoutSeconds: integer({ min: 1, max: 86400 }) }) }),
+          publishNotReadyAddresses: boolean(),
         },
         checkServiceSpec,
       ),

@@ -322,6 +322,29 @@ export interface Probe {
   failureThreshold?: number;
 }
 
+/** SleepAction pauses for a number of seconds (a preStop that lets clients move elsewhere). */
+export interface SleepAction {
+  /** At least 0. */
+  seconds: number;
+}
+
+/** LifecycleHandler: exactly one of exec, httpGet, sleep. */
+export interface LifecycleHandler {
+  exec?: ExecAction;
+  httpGet?: HTTPGetAction;
+  sleep?: SleepAction;
+}
+
+/**
+ * Lifecycle hooks of a container. postStart runs right after the container starts (a failure
+ * kills it, and the restart policy decides what follows); preStop runs before the stop signal
+ * whenever the container is stopped, within the pod's grace period.
+ */
+export interface Lifecycle {
+  postStart?: LifecycleHandler;
+  preStop?: LifecycleHandler;
+}
+
 export interface Container {
   /** A DNS-1123 label, unique within the pod. */
   name: string;
@@ -338,6 +361,7 @@ export interface Container {
   volumeMounts?: VolumeMount[];
   livenessProbe?: Probe;
   readinessProbe?: Probe;
+  lifecycle?: Lifecycle;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -682,7 +706,12 @@ export interface Deployment {
 // ---------------------------------------------------------------------------------------------
 // Service
 
-export type ServiceType = 'ClusterIP' | 'NodePort';
+/**
+ * ServiceType: ClusterIP (a virtual IP inside the cluster), NodePort (also a port on every
+ * node's addresses), LoadBalancer (also the service's own port on every node's address, listed
+ * in status.loadBalancer.ingress: the way k3s's ServiceLB serves it without a cloud).
+ */
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 
 export interface ServicePort {
   /** A DNS-1123 label; required when the service has more than one port. */
@@ -692,19 +721,35 @@ export interface ServicePort {
   port: number;
   /** A container port number or name. Default: port. */
   targetPort?: IntOrString;
-  /** For type NodePort: 30000-32767; allocated when absent. */
+  /** For types NodePort and LoadBalancer: 30000-32767; allocated when absent (an update keeps the one allocated). */
   nodePort?: number;
+}
+
+export interface ClientIPConfig {
+  /** How long a client sticks to its endpoint after its last packet. 1 to 86400; default 10800. */
+  timeoutSeconds?: number;
+}
+
+export interface SessionAffinityConfig {
+  clientIP?: ClientIPConfig;
 }
 
 export interface ServiceSpec {
   /** Default: "ClusterIP". */
   type?: ServiceType;
-  /** Allocated from the service CIDR when absent; "None" makes a headless service. */
+  /** Allocated from the service CIDR when absent (an update keeps it); "None" makes a headless service. Immutable once set. */
   clusterIP?: string;
+  /** Default: [clusterIP]. */
   clusterIPs?: string[];
   /** Pods with all these labels are the service's endpoints. No selector: endpoints are managed by hand. */
   selector?: Record<string, string>;
   ports?: ServicePort[];
+  /** "ClientIP" sends every connection of one client to the same endpoint. Default: "None". */
+  sessionAffinity?: 'None' | 'ClientIP';
+  /** Only with sessionAffinity ClientIP. */
+  sessionAffinityConfig?: SessionAffinityConfig;
+  /** Endpoints list pods that are not ready as ready (headless services of sets that find their peers by DNS). Default: false. */
+  publishNotReadyAddresses?: boolean;
 }
 
 export interface LoadBalancerIngress {

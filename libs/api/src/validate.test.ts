@@ -207,7 +207,9 @@ describe('validate: values', () => {
     assert.deepEqual(after(pod, (p) => (p['spec'].restartPolicy = 'Sometimes')), [
       'spec.restartPolicy: invalid value "Sometimes": must be one of Always, OnFailure, Never',
     ]);
-    assert.deepEqual(after(service, (s) => (s['spec'].type = 'LoadBalancer')), ['spec.type: invalid value "LoadBalancer": must be one of ClusterIP, NodePort']);
+    assert.deepEqual(after(service, (s) => (s['spec'].type = 'Loadbalancer')), [
+      'spec.type: invalid value "Loadbalancer": must be one of ClusterIP, NodePort, LoadBalancer',
+    ]);
     assert.deepEqual(after(pod, (p) => (p['spec'].containers[0].imagePullPolicy = 'always')), [
       'spec.containers[0].imagePullPolicy: invalid value "always": must be one of Always, IfNotPresent, Never',
     ]);
@@ -480,12 +482,22 @@ describe('validate: semantic rules', () => {
     assert.deepEqual(after(service, (s) => s['spec'].ports.push({ name: 'http', port: 81 })), ['spec.ports[1].name: duplicate port name "http"']);
     assert.deepEqual(after(service, (s) => s['spec'].ports.push({ name: 'alt', port: 80 })), ['spec.ports[1]: duplicate port 80/TCP']);
     assert.deepEqual(after(service, (s) => s['spec'].ports.push({ name: 'dns', port: 80, protocol: 'UDP' })), []);
-    assert.deepEqual(after(service, (s) => (s['spec'].ports[0].nodePort = 30080)), ['spec.ports[0].nodePort: only allowed for type NodePort']);
+    assert.deepEqual(after(service, (s) => (s['spec'].ports[0].nodePort = 30080)), [
+      'spec.ports[0].nodePort: only allowed for type NodePort or LoadBalancer, not ClusterIP',
+    ]);
+    assert.deepEqual(after(service, (s) => Object.assign(s['spec'], { type: 'LoadBalancer', ports: [{ port: 80, nodePort: 30080 }] })), []);
     assert.deepEqual(after(service, (s) => Object.assign(s['spec'], { type: 'NodePort', ports: [{ port: 80, nodePort: 8080 }] })), [
       'spec.ports[0].nodePort: must be between 30000 and 32767',
     ]);
     assert.deepEqual(after(service, (s) => Object.assign(s['spec'], { type: 'NodePort', clusterIP: 'None' })), [
-      'spec.clusterIP: "None" (headless) is only allowed for type ClusterIP',
+      'spec.clusterIP: "None" (headless) is only allowed for type ClusterIP, not NodePort',
+    ]);
+    assert.deepEqual(after(service, (s) => Object.assign(s['spec'], { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } })), []);
+    assert.deepEqual(after(service, (s) => Object.assign(s['spec'], { sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } })), [
+      'spec.sessionAffinityConfig: only allowed with sessionAffinity "ClientIP"',
+    ]);
+    assert.deepEqual(after(service, (s) => Object.assign(s['spec'], { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } } })), [
+      'spec.sessionAffinityConfig.clientIP.timeoutSeconds: must be between 1 and 86400',
     ]);
     assert.match(after(service, (s) => (s['spec'].selector = { App: 'web!' })).join(), /^spec\.selector\.App: invalid value "web!": must be a label value/);
     assert.deepEqual(after(service, (s) => (s['spec'].ports[0].targetPort = 0)), ['spec.ports[0].targetPort: must be between 1 and 65535']);
@@ -626,6 +638,7 @@ describe('validateUpdate', () => {
     const prev = stored({ ...service(), spec: { ...service()['spec'], clusterIP: '10.96.0.10' } });
     const next = structuredClone(prev) as Loose;
     next['spec'].clusterIP = '10.96.0.11';
+    next['spec'].clusterIPs = ['10.96.0.11'];
     assert.deepEqual(validateUpdate(prev, next).map((i) => i.path), ['spec.clusterIP']);
     const secret = stored({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { a: 'eA==' }, immutable: true });
     const changed = { ...structuredClone(secret), data: { a: 'eQ==' } };
