@@ -10,7 +10,8 @@
  * - Reads are linearizable (ReadIndex) unless stale_ok; watches are served from local history.
  * - Housekeeping, every `housekeepingMs` and on every leadership change: the leader creates the
  *   initial objects (the `default` Namespace) when missing, keeps its own directory record
- *   (where it serves the API) and drops records of members that left; a follower whose record
+ *   (where it serves the API), drops records of members that left and releases service
+ *   allocations no Service holds any more (after a Namespace deletion); a follower whose record
  *   is missing or stale asks the leader to write it.
  * - Leader-only loops (node-ipam-loop.ts: pod CIDRs for new Nodes) run while this member leads,
  *   through a client of its own API.
@@ -26,6 +27,7 @@
  */
 import type { Logger } from 'pino';
 import { initialObjects } from '@tugboat/api';
+import type { Service } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import {
   ClusterService,
@@ -53,6 +55,7 @@ import type { RaftMemberOptions } from './member-options.ts';
 import { toGrpcError } from './api/errors.ts';
 import type { WriteVerb } from './api/errors.ts';
 import { objectService } from './api/objects.ts';
+import { ALLOCATION_KIND, orphanedAllocations } from './api/service-allocation.ts';
 import type { ObjectBackend } from './api/objects.ts';
 import { NodeIpamLoop } from './node-ipam-loop.ts';
 import { LeaderLoops } from '@tugboat/controllers';
@@ -482,6 +485,20 @@ export class ControlPlane implements ObjectBackend {
     }
   }
 
+  /** releaseOrphanedAllocations deletes (at most 100 per round, each guarded by its resourceVersion) the service allocations no Service holds. */
+  private async releaseOrphanedAllocations(): Promise<void> {
+    const service = (namespace: string, name: string): Service | undefined => this.store.get({ kind: 'Service', namespace, name }) as Service | undefined;
+    const orphans = orphanedAllocations(this.store.list({ kind: ALLOCATION_KIND }).items, service).slice(0, 100);
+    if (orphans.length === 0) return;
+    try {
+      await this.proposeInternal(orphans.map((a): Op => ({ op: 'delete', ref: { kind: ALLOCATION_KIND, name: a.metadata.name }, expectedResourceVersion: a.metadata.resourceVersion })));
+      this.log.info({ released: orphans.map((a) => a.metadata.name) }, 'released service allocations no Service holds');
+    } catch (err) {
+      // Another write got there first; the next round looks again.
+      if (!isStoreError(err, 'NotFound') && !isStoreError(err, 'Conflict')) throw err;
+    }
+  }
+
   /** peerClients returns (making once) the clients of another member's API. */
   peerClients(api: string): PeerClients {
     let c = this.peers.get(api);
@@ -600,6 +617,7 @@ export class ControlPlane implements ObjectBackend {
         for (const r of this.store.list({ kind: memberKind }).items) {
           if (!voters.has(r.metadata.name)) await this.deleteMember(r.metadata.name);
         }
+        await this.releaseOrphanedAllocations();
       } else if (!recordOk && st.membership.voters.includes(this.name)) {
         const api = apiAddressOf(this.store, st.leader);
         if (api === '') return;

@@ -146,7 +146,8 @@ export function validateUpdate(prev: ApiObject, next: unknown): ValidationIssue[
     case 'Service': {
       const before = get(prev, 'spec', 'clusterIP');
       const after = get(next, 'spec', 'clusterIP');
-      if (before && after !== undefined && after !== before) out.push({ path: 'spec.clusterIP', message: 'field is immutable once set' });
+      // An update that leaves clusterIP out (or empty) keeps the allocated one.
+      if (before && after !== undefined && after !== '' && after !== before) out.push({ path: 'spec.clusterIP', message: 'field is immutable once set' });
       break;
     }
     case 'Node': {

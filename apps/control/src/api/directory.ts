@@ -11,12 +11,13 @@
  * asks the leader to write it (ClusterService.AddMember with its own, unchanged addresses).
  */
 import type { ObjectStore, StoredObject } from '@tugboat/store';
+import { ALLOCATION_KIND } from './service-allocation.ts';
 
 /** memberKind is the internal kind of the member directory. */
 export const memberKind = 'ControlPlaneMember';
 
-/** clusterScopedKinds are the store's cluster-scoped kinds: libs/api's and the directory's. Same on every member. */
-export const clusterScopedKinds: readonly string[] = ['Namespace', 'Node', memberKind];
+/** clusterScopedKinds are the store's cluster-scoped kinds: libs/api's and the internal ones (the directory, service allocations). Same on every member. */
+export const clusterScopedKinds: readonly string[] = ['Namespace', 'Node', memberKind, ALLOCATION_KIND];
 
 /** MemberRecord is one member's directory entry. */
 export interface MemberRecord {

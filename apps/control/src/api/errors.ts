@@ -72,7 +72,7 @@ const storeCodes = {
  */
 export function toGrpcError(err: unknown, what: string, verb: WriteVerb | 'read' = 'read'): GrpcError {
   if (isGrpcError(err)) return err;
-  if (isStoreError(err)) return new GrpcError(storeCodes[err.reason], storeMessage(err, verb));
+  if (isStoreError(err)) return new GrpcError(storeCodes[err.reason], storeMessage(err, verb), { cause: err });
   if (isNotLeaderError(err)) {
     return new GrpcError(Status.UNAVAILABLE, `${what}: leadership changed (${err.message}); retry with the same request id`);
   }

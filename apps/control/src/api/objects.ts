@@ -7,6 +7,9 @@
  *   carrying the request id; any other member forwards the request unchanged to the leader's
  *   API (one hop). A request id applied before answers the first outcome; its object is empty
  *   when the object changed since.
+ * - Service writes (also inside a txn) take and release their ClusterIP and nodePorts in the
+ *   same entry (service-allocation.ts). They run one at a time on the leader, each after a
+ *   ReadIndex, so each is planned against every earlier write.
  * - Reads: linearizable (ReadIndex, then the local store) unless `stale_ok`.
  * - Watches: from the local store's history, in revision order (the same order on every
  *   member). With selectors, an object that starts matching comes as ADDED and one that stops
@@ -32,15 +35,17 @@ import {
   validateUpdate,
   validationError,
 } from '@tugboat/api';
-import type { ApiObject, FieldSelector, Kind, LabelSelector } from '@tugboat/api';
+import type { ApiObject, FieldSelector, Kind, LabelSelector, Service } from '@tugboat/api';
 import { GrpcError, ObjectService, Status } from '@tugboat/proto';
 import type { CallContext, ObjectRef as ProtoRef, ServiceImpl, WatchResponseSchema } from '@tugboat/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { isExpiredError, maxCommandBytes, maxRequestIdLength, maxTxnOps } from '@tugboat/store';
+import { isExpiredError, isStoreError, maxCommandBytes, maxRequestIdLength, maxTxnOps } from '@tugboat/store';
 import type { KubeObject, ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
 import { deleteOp } from './deletion.ts';
 import { describeRef } from './errors.ts';
 import type { WriteVerb } from './errors.ts';
+import { ALLOCATION_KIND, heldBy, isAllocationError, planServiceWrite, releaseOps } from './service-allocation.ts';
+import type { AllocationView } from './service-allocation.ts';
 
 /** ObjectBackend is what the service needs from the control plane (ControlPlane has it). */
 export interface ObjectBackend {
@@ -214,13 +219,79 @@ export function filterEvent(sel: Selection | undefined, ev: WatchEvent): { type:
   return undefined;
 }
 
+/** isServiceWrite tells whether an op writes a Service's spec (status-only updates take nothing). */
+function isServiceWrite(op: Op): boolean {
+  if (op.op === 'delete') return op.ref.kind === 'Service';
+  if (op.op === 'create') return op.object.kind === 'Service';
+  return op.op === 'update' && op.object.kind === 'Service' && op.subresource !== 'status';
+}
+
+/**
+ * withAllocations returns `ops` with each Service op's addresses filled in, followed by the
+ * ops that take and release them. Throws INVALID_ARGUMENT naming the field when a requested
+ * address cannot be had.
+ */
+function withAllocations(b: ObjectBackend, ops: readonly Op[], view: AllocationView): Op[] {
+  const extra: Op[] = [];
+  const out = ops.map((op, i): Op => {
+    if (!isServiceWrite(op)) return op;
+    try {
+      if (op.op === 'delete') {
+        extra.push(...releaseOps(heldBy(b.get(op.ref) as Service | undefined), view));
+        return op;
+      }
+      if (op.op !== 'create' && op.op !== 'update') return op;
+      const cur = op.op === 'update' ? (b.get(storeRef({ kind: 'Service', namespace: op.object.metadata.namespace ?? DEFAULT_NAMESPACE, name: op.object.metadata.name ?? '' })) as Service | undefined) : undefined;
+      const plan = planServiceWrite(op.object as unknown as Service, cur, view);
+      extra.push(...plan.ops);
+      return { ...op, object: plan.service as unknown as KubeObject };
+    } catch (err) {
+      if (!isAllocationError(err)) throw err;
+      const where = ops.length > 1 ? `ops[${i}]: ` : '';
+      throw invalid(`${where}Service "${opName(op)}" is invalid: ${err.message}`);
+    }
+  });
+  return [...out, ...extra];
+}
+
+function opName(op: Op): string {
+  return op.op === 'delete' || op.op === 'check' ? op.ref.name : (op.object.metadata.name ?? '');
+}
+
+/**
+ * allocationRace is the error for an allocation taken by a write this leader did not plan
+ * against (it cannot happen while Service writes are serialized after a ReadIndex; a safety net).
+ */
+function allocationRace(err: unknown): unknown {
+  const cause = (err as { cause?: unknown } | undefined)?.cause;
+  if (!isStoreError(cause, 'AlreadyExists') || cause.details.ref?.kind !== ALLOCATION_KIND) return err;
+  return new GrpcError(Status.ABORTED, `${cause.details.ref.name.replace('-', ' ')} was allocated by another write at the same moment; retry`);
+}
+
 export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectService> {
+  const view: AllocationView = { allocation: (name) => b.get({ kind: ALLOCATION_KIND, name }), random: Math.random };
+  let serviceWrites: Promise<unknown> = Promise.resolve();
+  /** propose proposes ops; with Service writes among them, one such write at a time, allocated against the latest state. */
+  const propose = async (ops: readonly Op[], requestId: string, ctx: CallContext, verb: WriteVerb): Promise<readonly (StoredObject | null)[]> => {
+    if (!ops.some(isServiceWrite)) return b.propose(ops, requestId, ctx, verb);
+    const run = serviceWrites.then(async () => {
+      await b.readIndex(ctx);
+      const all = withAllocations(b, ops, view);
+      try {
+        return (await b.propose(all, requestId, ctx, verb)).slice(0, ops.length);
+      } catch (err) {
+        throw allocationRace(err);
+      }
+    });
+    serviceWrites = run.catch(() => undefined);
+    return run;
+  };
   return {
     async create(req, ctx) {
       checkRequestId(req.requestId);
       if (!b.isLeader()) return (await b.forward('create', req, ctx)) as never;
       const obj = admitCreate(parseObject(req.object, 'object'));
-      const [o] = await b.propose([{ op: 'create', object: obj }], req.requestId, ctx, 'create');
+      const [o] = await propose([{ op: 'create', object: obj }], req.requestId, ctx, 'create');
       return { object: encodeObject(o) };
     },
 
@@ -241,7 +312,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
         ...(expected === undefined ? {} : { expectedResourceVersion: expected }),
         ...(req.statusOnly ? { subresource: 'status' as const } : {}),
       };
-      const [o] = await b.propose([op], req.requestId, ctx, 'update');
+      const [o] = await propose([op], req.requestId, ctx, 'update');
       return { object: encodeObject(o) };
     },
 
@@ -254,7 +325,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       }
       // Decided here on the leader against the stored object: mark (graceful) or remove.
       const sref = storeRef(ref);
-      const [o] = await b.propose([deleteOp(sref, b.get(sref), req, Date.now())], req.requestId, ctx, 'delete');
+      const [o] = await propose([deleteOp(sref, b.get(sref), req, Date.now())], req.requestId, ctx, 'delete');
       return { object: encodeObject(o) };
     },
 
@@ -302,7 +373,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
         }
       });
       if (total > maxObjectBytes) throw new GrpcError(Status.RESOURCE_EXHAUSTED, `ops: ${total} bytes of objects, more than the limit of ${maxObjectBytes}`);
-      const objects = await b.propose(ops, req.requestId, ctx, 'txn');
+      const objects = await propose(ops, req.requestId, ctx, 'txn');
       return { objects: objects.map(encodeObject) };
     },
 
