@@ -9,7 +9,7 @@
 //  - a LoadBalancer Service lists every Ready node's address, and loses a node that turns NotReady.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Endpoints, Node, Pod, Service } from '@tugboat/api';
+import type { Endpoints, Node, Pod } from '@tugboat/api';
 import { isConflict, isNotFound } from '@tugboat/client';
 import type { TugClient } from '@tugboat/client';
 import { TugCluster } from '@tugboat/testing';
