@@ -23,6 +23,7 @@ import { addRolloutCommands } from './rollout-commands.ts';
 import { addTopCommands } from './top-commands.ts';
 import { addNodeCommands } from './node-commands.ts';
 import { addChaosCommands } from './chaos-commands.ts';
+import { addServiceCommands } from './service-commands.ts';
 import { planDelete, waitUntilGone } from './delete-options.ts';
 import type { DeleteFlags } from './delete-options.ts';
 import { describe, eventsFor } from './describe.ts';
@@ -203,63 +204,125 @@ interface GetOptions {
   for?: string;
 }
 
+/** Selection is one kind a `get` shows, with the names asked for (none: every object). */
+interface Selection {
+  readonly info: KindInfo;
+  readonly names: string[];
+}
+
+/**
+ * selectionsOf reads the arguments of `get`, one Selection per kind in the order given:
+ * "pods" and "pods a b" (one kind); "pod/a" and "pod/a b" (the bare names are of the first
+ * argument's kind); "svc/web ep/web" (KIND/NAME each); "svc,ep" and "svc,ep web" (several
+ * kinds, each NAME looked up in every one). Other mixes are usage errors saying what to write.
+ */
+function selectionsOf(kindArg: string, nameArgs: readonly string[], command: string): Selection[] {
+  const slashed = nameArgs.find((n) => n.includes('/'));
+  if (kindArg.includes(',')) {
+    if (kindArg.includes('/')) {
+      throw new UsageError(`${JSON.stringify(kindArg)}: several kinds take no /NAME; give the kinds, then the names (tug ${command} svc,ep web), or KIND/NAME for each object (tug ${command} svc/web ep/web)`, command);
+    }
+    if (slashed !== undefined) {
+      throw new UsageError(`${JSON.stringify(slashed)}: after several kinds, give plain NAMEs (tug ${command} svc,ep web)`, command);
+    }
+    const parts = kindArg.split(',');
+    if (parts.some((p) => p.trim() === '')) throw new UsageError(`${JSON.stringify(kindArg)}: an empty kind between the commas`, command);
+    const selections: Selection[] = [];
+    for (const part of parts) {
+      const info = kindOf(part.trim(), command);
+      if (!selections.some((sel) => sel.info.kind === info.kind)) selections.push({ info, names: [...nameArgs] });
+    }
+    return selections;
+  }
+  if (!kindArg.includes('/')) {
+    if (slashed !== undefined) {
+      throw new UsageError(`${JSON.stringify(slashed)}: after a KIND, give plain NAMEs; or give KIND/NAME for each object (tug ${command} svc/web ep/web)`, command);
+    }
+    return [splitKindName(kindArg, nameArgs, command)];
+  }
+  const first = splitKindName(kindArg, [], command);
+  const selections: Selection[] = [first];
+  for (const arg of nameArgs) {
+    const one = arg.includes('/') ? splitKindName(arg, [], command) : { info: first.info, names: [arg] };
+    const same = selections.find((sel) => sel.info.kind === one.info.kind);
+    if (same === undefined) selections.push(one);
+    else same.names.push(...one.names);
+  }
+  return selections;
+}
+
 async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts: GetOptions): Promise<void> {
-  const { info, names } = splitKindName(kindArg, nameArgs, 'get');
+  const selections = selectionsOf(kindArg, nameArgs, 'get');
+  const several = selections.length > 1;
   const output = s.output(['wide', 'yaml', 'json', 'name'], 'get');
   const ns = s.namespace();
   const all = opts.allNamespaces === true;
+  const named = selections.some((sel) => sel.names.length > 0);
   if (all && ns.explicit) throw new UsageError('-n and -A cannot be used together', 'get');
-  if (names.length > 0 && (opts.selector !== undefined || opts.fieldSelector !== undefined)) {
+  if (named && (opts.selector !== undefined || opts.fieldSelector !== undefined)) {
     throw new UsageError('give NAMEs or a selector (-l, --field-selector), not both', 'get');
   }
-  if (names.length > 0 && all) throw new UsageError('-A lists every namespace: give no NAME with it', 'get');
+  if (named && all) throw new UsageError('-A lists every namespace: give no NAME with it', 'get');
   checkSelectors(opts.selector, opts.fieldSelector, 'get');
-  if (opts.for !== undefined && info.kind !== 'Event') throw new UsageError('--for picks events: use it with "tug get events"', 'get');
+  if (opts.for !== undefined && (several || selections[0]!.info.kind !== 'Event')) {
+    throw new UsageError('--for picks events: use it with "tug get events"', 'get');
+  }
   const about = opts.for === undefined ? () => true : eventsAbout(opts.for, 'get');
   // Events come oldest first by when they were last seen; every other kind by name.
-  const arrange = info.kind === 'Event' ? (objs: readonly Obj[]) => sortEvents(objs).filter(about) : (objs: readonly Obj[]) => [...objs];
-  const namespace = info.namespaced && !all ? ns.namespace : '';
-  const withNamespace = info.namespaced && all;
+  const arrangeFor = (info: KindInfo) =>
+    info.kind === 'Event' ? (objs: readonly Obj[]) => sortEvents(objs).filter(about) : (objs: readonly Obj[]) => [...objs];
+  const namespaceFor = (info: KindInfo) => (info.namespaced && !all ? ns.namespace : '');
   const client = s.client();
 
   if (opts.watch === true) {
+    if (several) throw new UsageError('-w follows one kind: give a single KIND', 'get');
+    const { info, names } = selections[0]!;
     if (names.length > 1) throw new UsageError('-w follows one NAME or a selection, not several NAMEs', 'get');
     await watchCommand(s, info, {
-      namespace,
+      namespace: namespaceFor(info),
       labelSelector: opts.selector,
       fieldSelector: names.length === 1 ? `metadata.name=${names[0]}` : opts.fieldSelector,
       output,
-      withNamespace,
-      arrange,
+      withNamespace: info.namespaced && all,
+      arrange: arrangeFor(info),
     });
     return;
   }
 
-  let objs: Obj[];
+  const found: { info: KindInfo; objs: Obj[] }[] = [];
   const missing: string[] = [];
-  if (names.length === 0) {
-    objs = (await client.list<Obj & ObjectLike>(info.kind, { namespace, labelSelector: opts.selector, fieldSelector: opts.fieldSelector })).items;
-  } else {
-    objs = [];
-    for (const name of names) {
-      try {
-        objs.push(await client.get<Obj & ObjectLike>(refOf(info, namespace, name)));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        missing.push(formatError(err));
+  for (const { info, names } of selections) {
+    const namespace = namespaceFor(info);
+    let objs: Obj[] = [];
+    if (names.length === 0) {
+      objs = (await client.list<Obj & ObjectLike>(info.kind, { namespace, labelSelector: opts.selector, fieldSelector: opts.fieldSelector })).items;
+    } else {
+      for (const name of names) {
+        try {
+          objs.push(await client.get<Obj & ObjectLike>(refOf(info, namespace, name)));
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          missing.push(formatError(err));
+        }
       }
     }
+    found.push({ info, objs: arrangeFor(info)(objs) });
   }
-  objs = arrange(objs);
+  const objs = found.flatMap((f) => f.objs);
   const failed = missing.length > 0;
   if (output === undefined || output === 'wide') {
     if (objs.length === 0) {
-      if (!failed) s.err(info.namespaced && !all ? `No resources found in ${namespace} namespace.` : 'No resources found.');
+      const inNamespace = !all && selections.some((sel) => sel.info.namespaced);
+      if (!failed) s.err(inNamespace ? `No resources found in ${ns.namespace} namespace.` : 'No resources found.');
     } else {
-      s.out(renderTable(info.kind, objs, { wide: output === 'wide', withNamespace, now: s.io.now() }));
+      // One table per kind, a blank line between them; NAME says the kind when there are several.
+      const tables = found
+        .filter((f) => f.objs.length > 0)
+        .map((f) => renderTable(f.info.kind, f.objs, { wide: output === 'wide', withNamespace: f.info.namespaced && all, withKind: several, now: s.io.now() }));
+      s.out(tables.join('\n'));
     }
-  } else if (objs.length > 0 || names.length === 0) {
-    printObjects(s, objs, output, names.length === 1);
+  } else if (objs.length > 0 || !named) {
+    printObjects(s, objs, output, !several && selections[0]!.names.length === 1);
   }
   for (const m of missing) s.err(m);
   if (failed) throw new ReportedError('some objects were not found');
@@ -540,7 +603,7 @@ function buildProgram(s: Session): Command {
     .option('--context <name>', 'use this context of the config file')
     .option('--config <path>', 'config file (default: $TUG_CONFIG, else ~/.tug/config)')
     .option('-n, --namespace <namespace>', 'namespace (default: the context\'s, else "default")')
-    .option('-o, --output <format>', 'output format: wide, yaml, json or name (get); wide, json or yaml (cluster status, cluster member); json or yaml (version); name (apply, delete)')
+    .option('-o, --output <format>', 'output format: wide, yaml, json or name (get); wide, json or yaml (cluster status, cluster member); json or yaml (version); name, yaml or json (expose); name (apply, delete)')
     .option('--request-timeout <duration>', 'give up on a request after this long, retries included: 500ms, 10s, 2m; 0 for no limit', DEFAULT_TIMEOUT)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
@@ -568,15 +631,30 @@ endpoint could be reached (each is named with the reason); 2 a usage error.`,
   program
     .command('get')
     .summary('show objects as a table, YAML, JSON or names')
-    .description('Show objects of a kind: all of them (in the namespace, or every namespace with -A), those a selector picks, or the NAMEs given. -w keeps printing rows as objects change.')
-    .argument('<kind>', 'kind, plural or short name (pods, po, deploy, svc, ...), or KIND/NAME')
-    .argument('[names...]', 'names of the objects to show (default: all)')
+    .description(
+      'Show objects of a kind: all of them (in the namespace, or every namespace with -A), those a selector picks, or the NAMEs given. ' +
+        'Several kinds, comma-separated (svc,ep), print one table per kind with NAME as KIND/NAME, and one List with -o yaml or json. -w keeps printing rows as objects change (one kind only).',
+    )
+    .argument('<kind>', 'kind, plural or short name (pods, po, deploy, svc, ...); several comma-separated (svc,ep); or KIND/NAME')
+    .argument('[names...]', 'names of the objects to show (default: all); after KIND/NAME, more KIND/NAMEs')
     .option('-A, --all-namespaces', 'list objects of every namespace (adds a NAMESPACE column)')
     .option('-l, --selector <selector>', 'label selector: app=web,tier!=db,env in (a,b),!legacy')
     .option('--field-selector <selector>', 'field selector: metadata.name=x,spec.nodeName=n1,status.phase!=Running')
     .option('-w, --watch', 'after the current objects, print each change as it happens (Ctrl-C stops)')
     .option('--for <kind/name>', 'events only: those about this object (deploy/web, pod/web-1); events are listed oldest first')
-    .addHelpText('after', `\nKinds (names accepted: kind, plural, short names):\n${kindsHelp()}`)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  tug get pods -o wide
+  tug get svc,ep -n shop          # a table of services, then one of endpoints
+  tug get svc,ep web -o yaml      # service/web and endpoints/web as a List
+  tug get deploy/web svc/web
+  tug get events --for deploy/web
+
+Kinds (names accepted: kind, plural, short names):
+${kindsHelp()}`,
+    )
     .action(async (kind: string, names: string[], opts: GetOptions, cmd: Command) => getCommand(s.use(cmd), kind, names, opts));
 
   program
@@ -617,6 +695,7 @@ endpoint could be reached (each is named with the reason); 2 a usage error.`,
       deleteCommand(s.use(cmd), kind, names, opts),
     );
 
+  addServiceCommands(program, s);
   addAgentCommands(program, s);
   addRolloutCommands(program, s);
   addTopCommands(program, s);

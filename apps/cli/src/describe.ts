@@ -18,7 +18,7 @@ import type {
   Service,
 } from '@tugboat/api';
 import { LAST_APPLIED } from './manifests.ts';
-import { ageOf, heartbeatStale, humanAge, nodeRoles, nodeStatus, podStatus } from './table.ts';
+import { ageOf, heartbeatStale, humanAge, loadBalancerIngress, nodeRoles, nodeStatus, podStatus, readyEndpoints } from './table.ts';
 import type { Obj } from './table.ts';
 
 const none = '<none>';
@@ -175,12 +175,16 @@ function eventsSection(l: Lines, events: readonly Event[] | undefined, now: numb
     e.source?.component ?? '',
     (e.message ?? '').replace(/\s*\n\s*/g, ' '),
   ]);
-  const header = ['Type', 'Reason', 'Age', 'From', 'Message'];
+  columns(l, ['Type', 'Reason', 'Age', 'From', 'Message'], rows, 2);
+}
+
+/** columns adds a small table: the header, a line of dashes under each heading, the rows. */
+function columns(l: Lines, header: readonly string[], rows: readonly string[][], indent: number): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('   ');
-  l.text(line(header), 2);
-  l.text(line(header.map((h) => '-'.repeat(h.length))), 2);
-  for (const r of rows) l.text(line(r), 2);
+  const line = (r: readonly string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('   ');
+  l.text(line(header), indent);
+  l.text(line(header.map((h) => '-'.repeat(h.length))), indent);
+  for (const r of rows) l.text(line(r), indent);
 }
 
 /** describe renders one object. `now` is ms since the epoch. */
@@ -237,17 +241,29 @@ export function describe(obj: Obj, extras: DescribeExtras, now: number): string 
     }
     case 'Service': {
       const s = obj as unknown as Service;
-      l.map('Selector', s.spec.selector);
-      l.field('Type', s.spec.type ?? 'ClusterIP');
+      const type = s.spec.type ?? 'ClusterIP';
+      l.field('Selector', s.spec.selector === undefined ? undefined : formatSelector({ matchLabels: s.spec.selector }));
+      l.field('Type', type);
       l.field('IP', s.spec.clusterIP);
-      for (const p of s.spec.ports ?? []) {
-        l.field('Port', `${p.name ?? '<unset>'}  ${p.port}/${p.protocol ?? 'TCP'}`);
-        l.field('TargetPort', `${p.targetPort ?? p.port}/${p.protocol ?? 'TCP'}`);
-        if (p.nodePort !== undefined) l.field('NodePort', `${p.name ?? '<unset>'}  ${p.nodePort}/${p.protocol ?? 'TCP'}`);
+      l.field('IPs', (s.spec.clusterIPs ?? (s.spec.clusterIP ? [s.spec.clusterIP] : [])).join(','));
+      if (type === 'LoadBalancer') {
+        const ingress = loadBalancerIngress(s);
+        l.field('LoadBalancer Ingress', ingress.length === 0 ? '<pending>' : ingress.join(', '));
       }
-      const ep = extras.related?.[0] as unknown as Endpoints | undefined;
-      const addrs = (ep?.subsets ?? []).flatMap((ss) => (ss.addresses ?? []).flatMap((a) => (ss.ports ?? []).map((p) => `${a.ip}:${p.port}`)));
-      l.field('Endpoints', addrs.join(','));
+      // Each port is a block of its own: Port, TargetPort, NodePort (when it has one) and the
+      // ready endpoints of the port of the same name in the service's Endpoints.
+      const ep = extras.related?.find((o) => o.kind === 'Endpoints') as unknown as Endpoints | undefined;
+      for (const p of s.spec.ports ?? []) {
+        const protocol = p.protocol ?? 'TCP';
+        const name = p.name || '<unset>';
+        l.field('Port', `${name}  ${p.port}/${protocol}`);
+        l.field('TargetPort', `${p.targetPort ?? p.port}/${protocol}`);
+        if (p.nodePort) l.field('NodePort', `${name}  ${p.nodePort}/${protocol}`);
+        l.field('Endpoints', ep === undefined ? undefined : readyEndpoints(ep, p.name ?? '').join(','));
+      }
+      const affinity = s.spec.sessionAffinity ?? 'None';
+      const timeout = s.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+      l.field('Session Affinity', affinity === 'ClientIP' && timeout !== undefined ? `ClientIP (timeout ${timeout}s)` : affinity);
       break;
     }
     case 'Endpoints': {
@@ -257,7 +273,17 @@ export function describe(obj: Obj, extras: DescribeExtras, now: number): string 
       for (const s of e.subsets ?? []) {
         l.field('Addresses', (s.addresses ?? []).map((a) => a.ip).join(','), 2);
         l.field('NotReadyAddresses', (s.notReadyAddresses ?? []).map((a) => a.ip).join(','), 2);
-        l.field('Ports', (s.ports ?? []).map((p) => `${p.name ?? '<unset>'} ${p.port}/${p.protocol ?? 'TCP'}`).join('\n'), 2);
+        if ((s.ports ?? []).length === 0) {
+          l.field('Ports', none, 2);
+          continue;
+        }
+        l.heading('Ports:', 2);
+        columns(
+          l,
+          ['Name', 'Port', 'Protocol'],
+          (s.ports ?? []).map((p) => [p.name || '<unset>', String(p.port), p.protocol ?? 'TCP']),
+          4,
+        );
       }
       break;
     }

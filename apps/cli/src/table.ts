@@ -114,23 +114,53 @@ export function podStatus(p: Pod): string {
   return reason;
 }
 
+/** servicePorts is the PORT(S) column: "80/TCP", "80:30080/TCP" with a nodePort, comma-joined. */
 function servicePorts(s: Service): string {
   const ports = s.spec.ports ?? [];
   if (ports.length === 0) return none;
   return ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',');
 }
 
-function endpointList(e: Endpoints): string {
+/** loadBalancerIngress lists the addresses of status.loadBalancer.ingress (an IP, else a hostname). */
+export function loadBalancerIngress(s: Service): string[] {
+  return (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip || i.hostname || '').filter((a) => a !== '');
+}
+
+/** serviceExternalIP is the EXTERNAL-IP column: for a LoadBalancer its ingress addresses, or
+ *  "<pending>" until it has one; "<none>" for the other types. */
+export function serviceExternalIP(s: Service): string {
+  if ((s.spec?.type ?? 'ClusterIP') !== 'LoadBalancer') return none;
+  const ingress = loadBalancerIngress(s);
+  return ingress.length === 0 ? '<pending>' : ingress.join(',');
+}
+
+/** ENDPOINTS_SHOWN_MAX: the ENDPOINTS column shows this many, then "+ N more...". */
+const ENDPOINTS_SHOWN_MAX = 3;
+
+/**
+ * readyEndpoints lists the ready "ip:port" pairs of an Endpoints object, port by port within
+ * each subset (a subset without ports gives bare IPs). `portName`, when given, keeps the ports
+ * of that name only ("" for an unnamed port).
+ */
+export function readyEndpoints(e: Endpoints, portName?: string): string[] {
   const all: string[] = [];
   for (const s of e.subsets ?? []) {
+    const addresses = s.addresses ?? [];
     const ports = s.ports ?? [];
-    for (const a of s.addresses ?? []) {
-      if (ports.length === 0) all.push(a.ip);
-      for (const p of ports) all.push(`${a.ip}:${p.port}`);
+    if (ports.length === 0 && portName === undefined) all.push(...addresses.map((a) => a.ip));
+    for (const p of ports) {
+      if (portName === undefined || (p.name ?? '') === portName) all.push(...addresses.map((a) => `${a.ip}:${p.port}`));
     }
   }
+  return all;
+}
+
+/** endpointList is the ENDPOINTS column: the first ready pairs, "+ N more..." for the rest. */
+function endpointList(e: Endpoints): string {
+  const all = readyEndpoints(e);
   if (all.length === 0) return none;
-  return all.length > 3 ? `${all.slice(0, 3).join(',')} + ${all.length - 3} more...` : all.join(',');
+  if (all.length <= ENDPOINTS_SHOWN_MAX) return all.join(',');
+  return `${all.slice(0, ENDPOINTS_SHOWN_MAX).join(',')} + ${all.length - ENDPOINTS_SHOWN_MAX} more...`;
 }
 
 /** NODE_HEARTBEAT_STALE_MS: a Ready condition whose lastHeartbeatTime is older reads NotReady
@@ -223,7 +253,7 @@ export const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
     nameCol,
     { header: 'TYPE', value: (o) => (o as unknown as Service).spec?.type ?? 'ClusterIP' },
     { header: 'CLUSTER-IP', value: (o) => orNone((o as unknown as Service).spec?.clusterIP) },
-    { header: 'EXTERNAL-IP', value: () => none },
+    { header: 'EXTERNAL-IP', value: (o) => serviceExternalIP(o as unknown as Service) },
     { header: 'PORT(S)', value: (o) => servicePorts(o as unknown as Service) },
     ageCol,
     {
@@ -296,12 +326,15 @@ export interface TableOptions {
   readonly wide: boolean;
   /** withNamespace adds the NAMESPACE column first (-A). */
   readonly withNamespace: boolean;
+  /** withKind writes NAME as "service/web" (the -o name form), as when several kinds are listed. Default: false. */
+  readonly withKind?: boolean;
   readonly now: number;
 }
 
 /** columnsFor returns the columns of a kind's table. */
-export function columnsFor(kind: string, opts: Pick<TableOptions, 'wide' | 'withNamespace'>): Column[] {
-  const cols = (COLUMNS[kind] ?? genericColumns).filter((c) => opts.wide || c.wide !== true);
+export function columnsFor(kind: string, opts: Pick<TableOptions, 'wide' | 'withNamespace' | 'withKind'>): Column[] {
+  let cols = (COLUMNS[kind] ?? genericColumns).filter((c) => opts.wide || c.wide !== true);
+  if (opts.withKind === true) cols = cols.map((c) => (c === nameCol ? { header: 'NAME', value: (o: Obj) => nameOf(o) } : c));
   return opts.withNamespace ? [{ header: 'NAMESPACE', value: (o) => o.metadata.namespace ?? '' }, ...cols] : cols;
 }
 
