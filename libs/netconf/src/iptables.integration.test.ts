@@ -1,24 +1,30 @@
 /**
  * Integration: applies rendered rules with the real iptables-restore inside a network
  * namespace this test creates (never the host's own rules) and reads them back with
- * iptables-save. Needs root and iptables (setup installs it).
+ * iptables-save: what the kernel prints parses back to exactly the rules computed (so a
+ * restarted agent or a periodic check rewrites nothing that is right), a one-service change
+ * rewrites one chain, a deleted service's chains go, and a chain flushed by hand shows up as
+ * the only difference. Needs root and iptables (setup installs it).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import type { Endpoints, Service } from '@tugboat/api';
+import type { Endpoints, Service, ServiceSpec } from '@tugboat/api';
 import {
   desiredRules,
   diffRuleSets,
-  renderRestore,
   emptyRuleSet,
+  isEmptyDiff,
   missingBuiltinJumps,
+  parseSave,
+  renderRestore,
   serviceChainName,
   servicePortKey,
+  servicePortTargets,
 } from '@tugboat/netconf';
+import type { RuleSet } from '@tugboat/netconf';
 
 const NS = `tug-netconf-test-${process.pid}`;
-const NODE_IP = '172.30.0.11';
 
 function run(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...(input !== undefined ? { input } : {}) });
@@ -32,29 +38,44 @@ function inNs(cmd: string, args: string[], input?: string): string {
   return run('nsenter', [`--net=/run/netns/${NS}`, cmd, ...args], input);
 }
 
-function svc(name: string, ip: string): Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'it', name }, spec: { clusterIP: ip, ports: [{ port: 80 }] } };
+function kernelRules(): RuleSet {
+  return parseSave(inNs('iptables-save', []));
 }
-function eps(name: string, ips: string[]): Endpoints {
+
+function svc(name: string, ip: string, spec: Partial<ServiceSpec> = {}, ingress: string[] = []): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'it', name },
+    spec: { clusterIP: ip, ports: [{ port: 80 }], ...spec },
+    ...(ingress.length === 0 ? {} : { status: { loadBalancer: { ingress: ingress.map((i) => ({ ip: i })) } } }),
+  };
+}
+function eps(name: string, ips: string[], protocol: 'TCP' | 'UDP' = 'TCP'): Endpoints {
   return {
     apiVersion: 'v1',
     kind: 'Endpoints',
     metadata: { namespace: 'it', name },
-    subsets: [{ addresses: ips.map((ip) => ({ ip })), ports: [{ port: 8080 }] }],
+    subsets: [{ addresses: ips.map((ip) => ({ ip })), ports: [{ port: 8080, protocol }] }],
   };
 }
 
-/** Chain name -> its rule lines, for our chains in one table of iptables-save output. */
-function ourChains(save: string): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  for (const line of save.split('\n')) {
-    const decl = /^:(TUG-\S+) /.exec(line);
-    if (decl?.[1]) m.set(decl[1], []);
-    const rule = /^-A (TUG-\S+) /.exec(line);
-    if (rule?.[1]) m.get(rule[1])?.push(line);
-  }
-  return m;
-}
+const services = [
+  svc('a', '10.96.0.20'),
+  svc('b', '10.96.0.21', { type: 'NodePort', ports: [{ port: 80, nodePort: 30081 }] }),
+  svc('c', '10.96.0.22'),
+  svc('lb', '10.96.0.23', { type: 'LoadBalancer', ports: [{ port: 443, nodePort: 31443 }] }, ['172.29.0.11', '172.29.0.12']),
+  svc('sticky', '10.96.0.24', { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } }),
+  svc('udp', '10.96.0.25', { ports: [{ port: 53, protocol: 'UDP' }] }),
+];
+const endpoints = [
+  eps('a', ['10.244.1.2', '10.244.2.2', '10.244.3.2']),
+  eps('b', ['10.244.1.3']),
+  eps('c', []),
+  eps('lb', ['10.244.2.4']),
+  eps('sticky', ['10.244.1.5', '10.244.2.5']),
+  eps('udp', ['10.244.1.6'], 'UDP'),
+];
 
 let created = false;
 
@@ -74,69 +95,71 @@ after(() => {
   if (created) spawnSync('ip', ['netns', 'delete', NS]);
 });
 
-test('iptables-restore --noflush applies the full set, then only a one-service diff', () => {
-  const services = [svc('a', '10.96.0.20'), svc('b', '10.96.0.21'), svc('c', '10.96.0.22')];
-  const endpoints = [eps('a', ['10.244.1.2', '10.244.2.2']), eps('b', ['10.244.1.3']), eps('c', [])];
-  const first = desiredRules(services, endpoints, NODE_IP);
-  const jumps = missingBuiltinJumps(inNs('iptables-save', []));
-  assert.equal(jumps.length, 6);
-  let t = performance.now();
-  inNs('iptables-restore', ['--noflush'], renderRestore(diffRuleSets(emptyRuleSet(), first), jumps));
-  console.log(`full apply: ${(performance.now() - t).toFixed(1)} ms`);
+test('the kernel holds exactly the computed rules; changes rewrite only what changed', () => {
+  const first = desiredRules(servicePortTargets(services, endpoints));
+  const save0 = inNs('iptables-save', []);
+  assert.equal(missingBuiltinJumps(save0).length, 6);
+  inNs('iptables-restore', ['--noflush'], renderRestore(diffRuleSets(emptyRuleSet(), first), missingBuiltinJumps(save0)));
 
-  const nat1 = inNs('iptables-save', ['-t', 'nat']);
-  const chains1 = ourChains(nat1);
-  for (const name of first.nat.keys()) assert.ok(chains1.has(name), `chain ${name} exists`);
-  assert.equal(chains1.size, first.nat.size);
-  assert.match(nat1, /-A PREROUTING -m comment --comment "tugboat service portals" -j TUG-SERVICES/);
-  assert.match(nat1, /--probability 0\.50000000000/);
-  const filter1 = inNs('iptables-save', ['-t', 'filter']);
-  assert.match(filter1, /-A TUG-SERVICES -d 10\.96\.0\.22\/32 .*-j REJECT/);
-  assert.deepEqual(missingBuiltinJumps(nat1 + filter1), []);
+  const save1 = inNs('iptables-save', []);
+  assert.deepEqual(missingBuiltinJumps(save1), []);
+  const diffs = diffRuleSets(parseSave(save1), first);
+  assert.ok(isEmptyDiff(diffs), `iptables-save prints our rules differently: ${JSON.stringify([...diffs.nat.write, ...diffs.filter.write].slice(0, 2))}`);
+  assert.match(save1, /-A PREROUTING -m comment --comment "tugboat service portals" -j TUG-SERVICES/);
 
-  // One-service change: b gets a second endpoint.
-  const second = desiredRules(services, [endpoints[0]!, eps('b', ['10.244.1.3', '10.244.2.3']), endpoints[2]!], NODE_IP);
+  // One service changes: one chain is rewritten, and nothing else differs afterwards.
+  const second = desiredRules(servicePortTargets(services, [endpoints[0]!, eps('b', ['10.244.1.3', '10.244.2.3']), ...endpoints.slice(2)]));
   const diff = diffRuleSets(first, second);
-  const text = renderRestore(diff);
-  t = performance.now();
-  inNs('iptables-restore', ['--noflush'], text);
-  console.log(`one-service apply: ${(performance.now() - t).toFixed(1)} ms (${text.split('\n').length} lines)`);
-  const chains2 = ourChains(inNs('iptables-save', ['-t', 'nat']));
-  const svcB = serviceChainName(servicePortKey('it', 'b', '', 'TCP'));
-  const changed = [...chains2.keys()].filter((n) => JSON.stringify(chains1.get(n)) !== JSON.stringify(chains2.get(n)));
-  assert.deepEqual(changed.sort(), [...diff.nat.write.keys()].sort());
-  assert.ok(changed.includes(svcB));
-  assert.equal(changed.length, 2, 'svc chain of b and its new endpoint chain');
-  assert.equal(chains2.size, second.nat.size);
+  assert.deepEqual([...diff.nat.write.keys()], [serviceChainName(servicePortKey('it', 'b', '', 'TCP'))]);
+  inNs('iptables-restore', ['--noflush'], renderRestore(diff));
+  assert.ok(isEmptyDiff(diffRuleSets(kernelRules(), second)));
 
-  // Deleting a service removes its chains (flush referrers, then -X) in one transaction.
-  const third = desiredRules(services.slice(1), endpoints.slice(1), NODE_IP);
+  // A service deleted: its chains go (flushed referrers, then -X) in one transaction.
+  const third = desiredRules(servicePortTargets(services.slice(1), endpoints.slice(1)));
   inNs('iptables-restore', ['--noflush'], renderRestore(diffRuleSets(second, third)));
-  const chains3 = ourChains(inNs('iptables-save', ['-t', 'nat']));
-  assert.deepEqual([...chains3.keys()].sort(), [...third.nat.keys()].sort());
+  assert.ok(isEmptyDiff(diffRuleSets(kernelRules(), third)));
+  assert.ok(!kernelRules().nat.has(serviceChainName(servicePortKey('it', 'a', '', 'TCP'))));
+
+  // A chain flushed by hand is the one difference the next comparison finds.
+  const victim = serviceChainName(servicePortKey('it', 'b', '', 'TCP'));
+  inNs('iptables', ['-t', 'nat', '-F', victim]);
+  const repair = diffRuleSets(kernelRules(), third);
+  assert.deepEqual([...repair.nat.write.keys()], [victim]);
+  inNs('iptables-restore', ['--noflush'], renderRestore(repair));
+  assert.ok(isEmptyDiff(diffRuleSets(kernelRules(), third)));
 });
 
-test('1,000 services x 10 endpoints: full apply then a one-service diff (timings printed)', () => {
-  const services: Service[] = [];
-  const endpoints: Endpoints[] = [];
+test('1,000 services x 10 endpoints: first sync with --noflush beside a whole-table restore of the same rules (timings printed)', () => {
+  const big: Service[] = [];
+  const bigEps: Endpoints[] = [];
   for (let i = 0; i < 1000; i++) {
-    services.push(svc(`big${i}`, `10.96.${10 + (i >> 8)}.${i & 255}`));
-    endpoints.push(eps(`big${i}`, Array.from({ length: 10 }, (_, j) => `10.244.${j}.${(i % 250) + 2}`)));
+    big.push(svc(`big${i}`, `10.96.${10 + (i >> 8)}.${i & 255}`));
+    bigEps.push(eps(`big${i}`, Array.from({ length: 10 }, (_, j) => `10.244.${j}.${(i % 250) + 2}`)));
   }
-  const live = new Map<string, string[]>();
-  for (const [k, v] of ourChains(inNs('iptables-save', ['-t', 'nat']))) live.set(k, v);
-  // What the kernel holds now (from the previous test) is treated as unknown content:
-  // previous = its chain names with no rules, so every chain we want is rewritten once.
-  const previous = { nat: new Map([...live.keys()].map((k) => [k, ['?']])), filter: new Map([['TUG-SERVICES', ['?']]]) };
-  const full = desiredRules(services, endpoints, NODE_IP);
-  let t = performance.now();
-  inNs('iptables-restore', ['--noflush'], renderRestore(diffRuleSets(previous, full)));
-  console.log(`1000x10 full apply: ${(performance.now() - t).toFixed(0)} ms`);
-  const e2 = endpoints.map((e) => (e.metadata.name === 'big500' ? eps('big500', ['10.244.0.1']) : e));
-  const next = desiredRules(services, e2, NODE_IP);
-  t = performance.now();
-  inNs('iptables-restore', ['--noflush'], renderRestore(diffRuleSets(full, next)));
-  console.log(`1000x10 one-service apply: ${(performance.now() - t).toFixed(0)} ms`);
-  const chains = ourChains(inNs('iptables-save', ['-t', 'nat']));
-  assert.deepEqual([...chains.keys()].sort(), [...next.nat.keys()].sort());
+  const rs = desiredRules(servicePortTargets(big, bigEps));
+  const text = renderRestore(diffRuleSets(emptyRuleSet(), rs), missingBuiltinJumps(''));
+  const other = `tug-netconf-raw-${process.pid}`;
+  run('ip', ['netns', 'add', other]);
+  try {
+    let t = performance.now();
+    run('nsenter', [`--net=/run/netns/${other}`, 'iptables-restore'], text);
+    const rawMs = performance.now() - t;
+    inNs('iptables', ['-t', 'nat', '-F']);
+    inNs('iptables', ['-t', 'nat', '-X']);
+    inNs('iptables', ['-t', 'filter', '-F']);
+    inNs('iptables', ['-t', 'filter', '-X']);
+    t = performance.now();
+    inNs('iptables-restore', ['--noflush'], text);
+    const ourMs = performance.now() - t;
+    console.log(`1000x10 first sync: --noflush ${ourMs.toFixed(0)} ms, whole-table restore ${rawMs.toFixed(0)} ms (${(ourMs / rawMs).toFixed(2)}x)`);
+    assert.ok(isEmptyDiff(diffRuleSets(kernelRules(), rs)));
+    const e2 = bigEps.map((e) => (e.metadata.name === 'big500' ? eps('big500', ['10.244.0.1']) : e));
+    const next = desiredRules(servicePortTargets(big, e2));
+    t = performance.now();
+    inNs('iptables-restore', ['--noflush'], renderRestore(diffRuleSets(rs, next)));
+    console.log(`1000x10 one-service change: ${(performance.now() - t).toFixed(0)} ms`);
+    assert.ok(isEmptyDiff(diffRuleSets(kernelRules(), next)));
+  } finally {
+    spawnSync('ip', ['netns', 'delete', other]);
+  }
 });
