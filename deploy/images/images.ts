@@ -4,9 +4,13 @@
 //                               exits 0 at once (busybox `sleep` as PID 1 ignores SIGTERM, so
 //                               the shell traps it and kills its sleep child).
 //   tugboat.local/web:latest    busybox (sh, wget, sleep, ...) and an HTTP server on $PORT
-//                               (default 8080) answering with the pod's hostname; it stops
-//                               promptly on SIGTERM/SIGINT. Debian 12's busybox wget crashes
-//                               on its -T option: bound a fetch with `timeout 5 wget ...`.
+//                               (default 8080) answering with the pod's hostname. On
+//                               SIGTERM/SIGINT it logs `web: draining for N s`, serves on for
+//                               $DRAIN_SECONDS (whole seconds; default 0: it stops at once;
+//                               anything else is logged as a warning and taken as 0), then
+//                               stops and exits 0; a second signal ends the drain early.
+//                               Debian 12's busybox wget crashes on its -T option: bound a
+//                               fetch with `timeout 5 wget ...`.
 //   tugboat.local/web:v2        the same server as another image (WEB_VERSION=v2 in its
 //                               environment, which its start-up log line shows), so rolling
 //                               updates have a second image to roll to.
@@ -32,15 +36,39 @@ done
 
 // The web entrypoint: the page is the hostname (containerd's CRI plugin sets HOSTNAME to the
 // sandbox hostname, which also covers host-network pods that share the node's UTS namespace).
-const WEB_SCRIPT = `#!/bin/sh
+// On TERM or INT it drains: httpd serves on for DRAIN_SECONDS, then stops and the script exits
+// 0. The shell is PID 1 and reacts to a trap only between commands or while in `wait`, so it
+// waits on a background sleep; a second TERM or INT ends that sleep and the drain with it. The
+// trap is set before the first log line, so whoever waits for that line may signal at once.
+// Files go under $TMPDIR (unset in the image: /tmp), so the script also runs on a host.
+export const WEB_SCRIPT = `#!/bin/sh
 port="\${PORT:-8080}"
 name="\${HOSTNAME:-$(hostname)}"
-mkdir -p /tmp/www
-echo "$name" > /tmp/www/index.html
-httpd -f -p "$port" -h /tmp/www &
+drain="\${DRAIN_SECONDS:-0}"
+case "$drain" in
+''|*[!0-9]*)
+  echo "web: warning: DRAIN_SECONDS=\\"$drain\\" is not a whole number of seconds; not draining" >&2
+  drain=0
+  ;;
+esac
+www="\${TMPDIR:-/tmp}/www"
+mkdir -p "$www"
+echo "$name" > "$www/index.html"
+httpd -f -p "$port" -h "$www" &
 pid=$!
+stop() {
+  if [ "$drain" -gt 0 ]; then
+    echo "web: draining for $drain s"
+    trap 'kill $! 2>/dev/null' TERM INT
+    sleep "$drain" &
+    wait $!
+  fi
+  kill $pid 2>/dev/null
+  wait $pid
+  exit 0
+}
+trap stop TERM INT
 echo "web: serving $name on port $port\${WEB_VERSION:+ (version $WEB_VERSION)}"
-trap 'kill $pid 2>/dev/null; exit 0' TERM INT
 wait $pid
 `;
 

@@ -1,10 +1,10 @@
-// Unit tests of what `tug cluster up|down` write and print: the context in the config file
-// and the summary of the cluster.
+// Unit tests of what `tug cluster up|down` write and print: the context in the config file,
+// the summary of the cluster and the summary line of `down`.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, renderConfig, withContext, withoutContext } from './config.ts';
 import type { Config } from './config.ts';
-import { summary } from './local-commands.ts';
+import { downSummary, summary } from './local-commands.ts';
 
 const lab: Config = { path: '/c', currentContext: 'lab', contexts: [{ name: 'lab', endpoints: ['10.0.0.1:7400'], namespace: 'web' }] };
 
@@ -61,5 +61,52 @@ describe('summary', () => {
     assert.match(text, /^API endpoints: 172\.29\.0\.11:7400$/m);
     assert.match(text, /^logs: \/var\/lib\/tugboat\/clusters\/local\/node-\*\/logs\//m);
     assert.match(text, /^tear down: tug cluster down --name local$/m);
+  });
+});
+
+describe('downSummary', () => {
+  const none = {
+    stopped: { agent: 0, control: 0, containerd: 0 },
+    thawedCgroups: 0,
+    containerProcesses: 0,
+    shims: 0,
+    otherProcesses: 0,
+    shimSockets: 0,
+    mounts: 0,
+    networkNamespaces: 0,
+    veths: 0,
+    bridges: 0,
+    iptablesRules: 0,
+    cgroupHierarchies: 0,
+    cniCacheFiles: 0,
+    baseDir: undefined,
+  };
+
+  it('counts each kind on one line', () => {
+    const line = downSummary({
+      ...none,
+      stopped: { agent: 3, control: 3, containerd: 3 },
+      thawedCgroups: 1,
+      containerProcesses: 31,
+      shims: 30,
+      mounts: 64,
+      networkNamespaces: 3,
+      bridges: 1,
+      iptablesRules: 6,
+      cgroupHierarchies: 10,
+      cniCacheFiles: 30,
+      baseDir: '/var/lib/tugboat/clusters/local',
+    });
+    assert.equal(
+      line,
+      'stopped 9 processes (3 tug-agent, 3 tug-control, 3 containerd); thawed 1 frozen cgroup; killed 31 container processes and 30 shims; ' +
+        'unmounted 64 mounts; removed 3 network namespaces, 1 bridge, 6 iptables rules, cgroups, 30 CNI cache files and /var/lib/tugboat/clusters/local',
+    );
+  });
+
+  it('leaves out kinds with nothing, and is empty when nothing was done', () => {
+    assert.equal(downSummary({ ...none, stopped: { agent: 0, control: 1, containerd: 0 }, otherProcesses: 1, veths: 2 }), 'stopped 1 process (1 tug-control); killed 1 other process; removed 2 veths');
+    assert.equal(downSummary({ ...none, baseDir: '/b' }), 'removed /b');
+    assert.equal(downSummary(none), '');
   });
 });

@@ -14,7 +14,7 @@ import {
   planCluster,
   upCluster,
 } from '@tugboat/localcluster';
-import type { ClusterInfo } from '@tugboat/localcluster';
+import type { ClusterInfo, DownResult } from '@tugboat/localcluster';
 import type { Io } from './cli.ts';
 import { configPath, loadConfig, parseDuration, saveConfig, withContext, withoutContext } from './config.ts';
 import type { Config, TargetInputs } from './config.ts';
@@ -122,7 +122,53 @@ async function upCommand(io: Io, cmd: Command, flags: UpFlags): Promise<void> {
   io.stdout.write(summary(info, `context "${name}" written to ${config.path} and made current`));
 }
 
-async function downCommand(io: Io, cmd: Command, flags: { name?: string }): Promise<void> {
+/** noun is `1 mount`, `64 mounts` (plural: singular + s unless given). */
+function noun(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}
+
+/** counted is [noun(...)], or [] when n is 0. */
+function counted(n: number, singular: string, plural?: string): string[] {
+  return n === 0 ? [] : [noun(n, singular, plural)];
+}
+
+/** listed joins `a`, `a and b`, `a, b and c`. */
+function listed(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+const ROLE_NAMES = [['agent', 'tug-agent'], ['control', 'tug-control'], ['containerd', 'containerd']] as const;
+
+/** downSummary is what `down` prints by default: one line counting what it stopped and removed
+ *  per kind, kinds with nothing left out; empty when it did nothing. */
+export function downSummary(s: DownResult['summary']): string {
+  const parts: string[] = [];
+  const stopped = ROLE_NAMES.reduce((sum, [role]) => sum + s.stopped[role], 0);
+  const roles = ROLE_NAMES.flatMap(([role, program]) => counted(s.stopped[role], program, program));
+  if (stopped > 0) parts.push(`stopped ${noun(stopped, 'process', 'processes')} (${roles.join(', ')})`);
+  if (s.thawedCgroups > 0) parts.push(`thawed ${noun(s.thawedCgroups, 'frozen cgroup')}`);
+  const killed = [
+    ...counted(s.containerProcesses, 'container process', 'container processes'),
+    ...counted(s.shims, 'shim'),
+    ...counted(s.otherProcesses, 'other process', 'other processes'),
+  ];
+  if (killed.length > 0) parts.push(`killed ${listed(killed)}`);
+  if (s.mounts > 0) parts.push(`unmounted ${noun(s.mounts, 'mount')}`);
+  const removed = [
+    ...counted(s.shimSockets, 'shim socket'),
+    ...counted(s.networkNamespaces, 'network namespace'),
+    ...counted(s.veths, 'veth'),
+    ...counted(s.bridges, 'bridge'),
+    ...counted(s.iptablesRules, 'iptables rule'),
+    ...(s.cgroupHierarchies > 0 ? ['cgroups'] : []),
+    ...counted(s.cniCacheFiles, 'CNI cache file'),
+    ...(s.baseDir === undefined ? [] : [s.baseDir]),
+  ];
+  if (removed.length > 0) parts.push(`removed ${listed(removed)}`);
+  return parts.join('; ');
+}
+
+async function downCommand(io: Io, cmd: Command, flags: { name?: string; verbose?: boolean }): Promise<void> {
   const command = 'cluster down';
   const name = clusterName(flags.name, command);
   // The context goes only if it is the one `up` wrote (its endpoints are the cluster's), never
@@ -136,13 +182,20 @@ async function downCommand(io: Io, cmd: Command, flags: { name?: string }): Prom
   let result;
   try {
     result = await downCluster(name, {
-      progress: (line) => {
-        io.stdout.write(`${line}\n`);
-      },
+      ...(flags.verbose === true
+        ? {
+            progress: (line: string) => {
+              io.stdout.write(`${line}\n`);
+            },
+          }
+        : {}),
     });
   } catch (err) {
     throw failure(err, command);
   }
+  if (flags.verbose !== true) for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
+  const done = downSummary(result.summary);
+  if (done !== '') io.stdout.write(`${done}\n`);
   const inputs = configInputs(cmd, io);
   const config = configForWrite(inputs);
   const ctx = config.contexts.find((c) => c.name === name);
@@ -184,10 +237,11 @@ export function addLocalClusterCommands(cluster: Command, io: Io): void {
     .command('down')
     .summary('stop and remove a local cluster')
     .description(
-      'Stop and remove a local cluster: its processes, containers, mounts, network namespaces, bridge, iptables rules, cgroups, files and its context in the config file. Safe to run twice, after a crash or on a half-made cluster.',
+      'Stop and remove a local cluster: its processes, containers (thawing frozen cgroups first), mounts, network namespaces, bridge, iptables rules, cgroups, files and its context in the config file. Prints one line counting what it stopped and removed per kind; --verbose prints each thing as it goes. Safe to run twice, after a crash or on a half-made cluster.',
     )
     .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
-    .action(async (flags: { name?: string }, cmd: Command) => downCommand(io, cmd, flags));
+    .option('-v, --verbose', 'print one line per process, mount, network namespace, rule and file stopped or removed')
+    .action(async (flags: { name?: string; verbose?: boolean }, cmd: Command) => downCommand(io, cmd, flags));
   cluster
     .command('load-image')
     .summary('import an image tarball into every node of a local cluster')

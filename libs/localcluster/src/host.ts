@@ -1,7 +1,7 @@
 // host.ts: what a local cluster touches on the host, by name: network namespaces, links,
 // iptables rules, mounts and cgroup dirs; and the programs it needs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CNI_BIN_DIR } from './plan.ts';
 import { rulesWithComment } from './iptables.ts';
@@ -178,4 +178,93 @@ export function removeCgroups(dirs: readonly string[]): string[] {
     }
   }
   return failed;
+}
+
+/** FreezerFile names where a cgroup says whether it is frozen: v1's `freezer.state` (THAWED,
+ *  FREEZING or FROZEN, in the freezer hierarchy) or v2's `cgroup.freeze` (0 or 1). */
+export type FreezerFile = 'freezer.state' | 'cgroup.freeze';
+
+/** thawValue says what to write to a cgroup's freezer file, which reads `content`, to thaw
+ *  it: THAWED for a v1 FROZEN or FREEZING, 0 for a v2 1; undefined when it is not frozen (pure). */
+export function thawValue(file: FreezerFile, content: string): string | undefined {
+  const state = content.trim();
+  if (file === 'freezer.state') return state === 'FROZEN' || state === 'FREEZING' ? 'THAWED' : undefined;
+  return state === '1' ? '0' : undefined;
+}
+
+/** ThawedCgroup is one cgroup that thawCgroups wrote to, with the state it had. */
+export interface ThawedCgroup {
+  readonly cgroup: string;
+  readonly was: string;
+}
+
+/**
+ * thawCgroups thaws every frozen or freezing cgroup at or under the given dirs (cgroupDirs of
+ * a cluster), so that their processes can take a SIGKILL: a frozen process does not end until
+ * it is thawed (runc freezes a container's cgroup while it signals its processes; a runc or
+ * shim killed at that moment leaves it FROZEN). Parents go before children, and each state is
+ * read just before it is written: a v1 child reads FROZEN while its parent is, and one that
+ * thawed with its parent is left alone. A cgroup that vanishes or refuses the write is
+ * skipped (the stuck processes' report then names it). Returns the cgroups written to.
+ */
+export function thawCgroups(dirs: readonly string[]): ThawedCgroup[] {
+  const thawed: ThawedCgroup[] = [];
+  for (const d of dirs) {
+    for (const cgroup of cgroupTree(d).reverse()) {
+      for (const file of ['freezer.state', 'cgroup.freeze'] as const) {
+        const path = join(cgroup, file);
+        let content: string;
+        try {
+          content = readFileSync(path, 'utf8');
+        } catch {
+          continue; // not this hierarchy's file, or removed meanwhile
+        }
+        const value = thawValue(file, content);
+        if (value === undefined) continue;
+        try {
+          writeFileSync(path, value);
+          thawed.push({ cgroup, was: content.trim() });
+        } catch {
+          // removed meanwhile, or not writable
+        }
+      }
+    }
+  }
+  return thawed;
+}
+
+/** procCgroupPath reads a /proc/PID/cgroup text: the process's cgroup path in the v1
+ *  hierarchy of `controller` (e.g. freezer), or with controller '' the v2 one (`0::/path`) (pure). */
+export function procCgroupPath(text: string, controller: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    if (line.slice(first + 1, second).split(',').includes(controller)) return line.slice(second + 1);
+  }
+  return undefined;
+}
+
+function readTrimmed(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** freezerOf says which freezer cgroup process pid is in and its state, for error messages:
+ *  `freezer cgroup /tugboat-x/node-1/pod…/ID FROZEN` (v1) or `cgroup /… cgroup.freeze 1` (v2);
+ *  undefined when the process is gone. */
+export function freezerOf(pid: number): string | undefined {
+  const text = readTrimmed(`/proc/${pid}/cgroup`);
+  if (text === undefined) return undefined;
+  const v1 = procCgroupPath(text, 'freezer');
+  // An exiting process leaves its cgroups for the root, which cannot be frozen.
+  if (v1 === '/') return 'the root freezer cgroup (never frozen; the process may be exiting)';
+  if (v1 !== undefined) return `freezer cgroup ${v1} ${readTrimmed(join(CGROUP_ROOT, 'freezer', v1, 'freezer.state')) ?? '(state unreadable)'}`;
+  const v2 = procCgroupPath(text, '');
+  if (v2 === undefined) return undefined;
+  const root = existsSync(join(CGROUP_ROOT, 'cgroup.controllers')) ? CGROUP_ROOT : join(CGROUP_ROOT, 'unified');
+  return `cgroup ${v2} cgroup.freeze ${readTrimmed(join(root, v2, 'cgroup.freeze')) ?? '(unreadable)'}`;
 }

@@ -1,15 +1,18 @@
 // Unit tests of the pure parts of the local cluster: layout, command lines, state file,
-// iptables-save reading, process matching.
+// iptables-save reading, process matching, thawing frozen cgroups and reporting stuck processes.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { agentArgv, containerdConfig, controlArgv, inNetns, launchSpecs } from './commands.ts';
 import type { Programs } from './commands.ts';
 import { roleOf } from './down.ts';
 import { bridgeAcceptRule, forwardMayBlock, rulesWithComment, splitRule } from './iptables.ts';
 import { cniCacheNames } from './leftovers.ts';
-import { parseMountPoints } from './host.ts';
+import { parseMountPoints, procCgroupPath, thawCgroups, thawValue } from './host.ts';
 import { clusterNames, planCluster, subnetForName, subnetOverlaps } from './plan.ts';
-import { namesDir, startTicksFromStat } from './procs.ts';
+import { commAndStateFromStat, namesDir, startTicksFromStat, stuckReport } from './procs.ts';
 import { parseState, renderState } from './state.ts';
 import type { ClusterState } from './state.ts';
 
@@ -232,5 +235,64 @@ describe('finding what belongs to a cluster', () => {
     assert.equal(cniCacheNames(JSON.stringify({ containerId: 'a', config }), '/c/t1'), true);
     assert.equal(cniCacheNames(JSON.stringify({ containerId: 'a', config }), '/c/t'), false);
     assert.equal(cniCacheNames('not json', '/c/t1'), false);
+  });
+});
+
+describe('frozen cgroups', () => {
+  it('thaws v1 FROZEN and FREEZING and v2 1, nothing else', () => {
+    assert.equal(thawValue('freezer.state', 'FROZEN\n'), 'THAWED');
+    assert.equal(thawValue('freezer.state', 'FREEZING\n'), 'THAWED');
+    assert.equal(thawValue('freezer.state', 'THAWED\n'), undefined);
+    assert.equal(thawValue('cgroup.freeze', '1\n'), '0');
+    assert.equal(thawValue('cgroup.freeze', '0\n'), undefined);
+  });
+
+  it('thaws every frozen level of a tree, parents first', () => {
+    const root = mkdtempSync(join(tmpdir(), 'thaw-'));
+    try {
+      const top = join(root, 'tugboat-x');
+      const files: [string, string][] = [
+        ['freezer.state', 'FROZEN'],
+        ['pod1/freezer.state', 'THAWED'],
+        ['pod1/c1/freezer.state', 'FREEZING'],
+        ['pod1/c2/freezer.state', 'THAWED'],
+        ['pod2/cgroup.freeze', '1'],
+      ];
+      for (const [f, content] of files) {
+        mkdirSync(join(top, f, '..'), { recursive: true });
+        writeFileSync(join(top, f), `${content}\n`);
+      }
+      const thawed = thawCgroups([top]);
+      assert.deepEqual(thawed[0], { cgroup: top, was: 'FROZEN' });
+      assert.deepEqual(thawed.map((t) => [t.cgroup.slice(top.length), t.was]).sort(), [['', 'FROZEN'], ['/pod1/c1', 'FREEZING'], ['/pod2', '1']]);
+      assert.deepEqual(files.map(([f]) => readFileSync(join(top, f), 'utf8').trim()), ['THAWED', 'THAWED', 'THAWED', 'THAWED', '0']);
+      assert.deepEqual(thawCgroups([top]), [], 'nothing left to thaw');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a process\'s cgroup per hierarchy from /proc/PID/cgroup', () => {
+    const text = '9:name=systemd:/tugboat-x/node-1/p/c\n6:freezer:/tugboat-x/node-1/p/c\n2:cpu,cpuacct:/a\n0::/tugboat-x/node-1/p/c\n';
+    assert.equal(procCgroupPath(text, 'freezer'), '/tugboat-x/node-1/p/c');
+    assert.equal(procCgroupPath(text, 'cpuacct'), '/a');
+    assert.equal(procCgroupPath(text, ''), '/tugboat-x/node-1/p/c');
+    assert.equal(procCgroupPath('0::/only-v2\n', 'freezer'), undefined);
+  });
+
+  it('reports processes that survived SIGKILL by cgroup and freezer state', () => {
+    assert.deepEqual(commAndStateFromStat('4242 (my (odd) prog) D 1 4242 4242 0'), { comm: 'my (odd) prog', state: 'D' });
+    const frozen = 'freezer cgroup /tugboat-x/node-1/p/c FROZEN';
+    assert.equal(
+      stuckReport([
+        { pid: 2, comm: 'sh', state: 'D', cgroup: frozen },
+        { pid: 3, comm: 'sh', state: 'S', cgroup: 'freezer cgroup /tugboat-x/node-1/p/d THAWED' },
+        { pid: 4, comm: 'httpd', state: 'D', cgroup: frozen },
+        { pid: 5, comm: undefined, state: undefined, cgroup: undefined },
+        { pid: 6, comm: 'runc', state: 'D', cgroup: undefined },
+      ]),
+      '2 (sh, state D), 4 (httpd, state D) in freezer cgroup /tugboat-x/node-1/p/c FROZEN; 3 (sh, state S) in freezer cgroup /tugboat-x/node-1/p/d THAWED; ' +
+        '6 (runc, state D) in an unknown cgroup; 5 ended meanwhile',
+    );
   });
 });

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freezerOf } from './host.ts';
 
 /** ProcessId names one process instance: a PID and its start time (clock ticks after boot). */
 export interface ProcessId {
@@ -14,6 +15,13 @@ export interface ProcessId {
 export function startTicksFromStat(stat: string): string | undefined {
   // Field 2 (comm) is in parentheses and may hold spaces; fields after it start at 3.
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+/** commAndStateFromStat reads fields 2 (comm) and 3 (state: R, S, D, Z, ...) of a
+ *  /proc/PID/stat line (pure). */
+export function commAndStateFromStat(stat: string): { comm: string; state: string } {
+  const close = stat.lastIndexOf(')');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), state: stat.slice(close + 2, close + 3) };
 }
 
 /** startTicks returns the start time of a running process, undefined when there is none. */
@@ -118,6 +126,50 @@ export async function stopProcesses<P extends ProcessId>(ps: readonly P[], grace
   const left = await waitGone(running, graceMs);
   for (const p of left) signal(p, 'SIGKILL');
   const stuck = await waitGone(left, 5_000);
-  if (stuck.length > 0) throw new Error(`processes did not end after SIGKILL: ${stuck.map((p) => p.pid).join(', ')}`);
+  if (stuck.length > 0) throw new Error(`processes did not end after SIGKILL: ${describeStuck(stuck.map((p) => p.pid))}`);
   return running;
+}
+
+/** StuckProcess is what a report of a process that survived SIGKILL says about it. */
+export interface StuckProcess {
+  readonly pid: number;
+  /** Its name (comm) and state (D: uninterruptible, as frozen ones are), or undefined once it ended. */
+  readonly comm: string | undefined;
+  readonly state: string | undefined;
+  /** Its freezer cgroup and that cgroup's state (freezerOf), or undefined when unknown. */
+  readonly cgroup: string | undefined;
+}
+
+/** stuckReport renders stuck processes grouped by cgroup, in the order first seen, those that
+ *  ended meanwhile last (pure): `17340 (sh, state D), 17353 (httpd, state D) in freezer cgroup
+ *  /tugboat-x/… FROZEN; 17308 (sh, state S) in …; 17400 ended meanwhile`. */
+export function stuckReport(ps: readonly StuckProcess[]): string {
+  const groups = new Map<string, string[]>();
+  const ended: number[] = [];
+  for (const p of ps) {
+    if (p.comm === undefined) {
+      ended.push(p.pid);
+      continue;
+    }
+    const where = p.cgroup === undefined ? 'in an unknown cgroup' : `in ${p.cgroup}`;
+    groups.set(where, [...(groups.get(where) ?? []), `${p.pid} (${p.comm}, state ${p.state ?? '?'})`]);
+  }
+  const parts = [...groups].map(([where, what]) => `${what.join(', ')} ${where}`);
+  if (ended.length > 0) parts.push(`${ended.join(', ')} ended meanwhile`);
+  return parts.join('; ');
+}
+
+/** describeStuck reads from /proc what stuckReport says about the PIDs. */
+export function describeStuck(pids: readonly number[]): string {
+  return stuckReport(
+    pids.map((pid) => {
+      let stat: { comm: string; state: string } | undefined;
+      try {
+        stat = commAndStateFromStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        stat = undefined;
+      }
+      return { pid, comm: stat?.comm, state: stat?.state, cgroup: freezerOf(pid) };
+    }),
+  );
 }
