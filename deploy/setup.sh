@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 NODE_MIN=22.18
 NODE_PREFIX=/opt/tugboat/node24
 # etcd-server: only the store benchmark's same-run peer (bench:store starts its own members).
-APT_PACKAGES=(ca-certificates git iproute2 iptables procps psmisc etcd-server containerd runc containernetworking-plugins busybox-static)
+APT_PACKAGES=(ca-certificates git iproute2 iptables conntrack procps psmisc etcd-server containerd runc containernetworking-plugins busybox-static)
 
 log() { printf 'setup: %s\n' "$*"; }
 

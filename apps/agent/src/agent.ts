@@ -5,13 +5,17 @@
  *                          |  ^
  *                ProbeManager  statuses -> API (status-only updates, uid-checked), and the
  *                              final delete of a terminating pod once it is stopped (grace 0, uid-checked)
+ *   ServiceProxy <- Services + Endpoints informers (every namespace) <- API: iptables rules
+ *   ClusterDnsServer <- the same informers: DNS for the pods, on --cluster-dns (on loopback)
+ *   LifecycleHooks: postStart and preStop; a terminating pod is stopped once the proxy no
+ *                   longer sends it traffic
  *   NodeRegistration: the Node object and its heartbeat (Ready condition)
  *   NodeNetwork: waits for the pod CIDR, writes the CNI config, keeps host-gw routes
  *   AgentServer: logs, exec and usage for `tug logs` / `tug exec` / `tug top`
  *
- * Nothing here stops containers on its own: when the control plane is unreachable the
- * informer keeps its last view and the pods keep running; on shutdown the agent leaves them
- * running, and a restarted agent adopts them.
+ * Nothing here stops containers or removes rules on its own: when the control plane is
+ * unreachable the informers keep their last view, the pods keep running and the service rules
+ * stay; on shutdown the agent leaves both, and a restarted agent adopts them.
  *
  * Exit status: 0 after SIGTERM/SIGINT, 1 on a startup error, 2 on bad flags.
  */
@@ -19,17 +23,23 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import type { ConfigMap, Pod, PodStatus, Secret } from '@tugboat/api';
+import type { ConfigMap, Endpoints, Pod, PodStatus, Secret, Service } from '@tugboat/api';
 import { TugClient, isConflict, isNotFound } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
 import { isFlagError, parseFlags, usage } from './flags.ts';
 import type { AgentFlags } from './flags.ts';
-import { NodeNetwork } from './node/network.ts';
+import { informerCatalog } from './dns/catalog.ts';
+import { upstreamsFromResolvConf } from './dns/resolv-conf.ts';
+import { ClusterDnsServer } from './dns/server.ts';
+import { NodeNetwork, ipRunner } from './node/network.ts';
 import { NodeRegistration, healthOfRuntime } from './node/registration.ts';
 import type { ObjectSource } from './pods/env.ts';
+import { LifecycleHooks } from './pods/lifecycle.ts';
 import { PodManager } from './pods/manager.ts';
 import { ProbeManager } from './probes/prober.ts';
+import { hostCommands } from './proxy/commands.ts';
+import { ServiceProxy } from './proxy/proxier.ts';
 import { AgentServer } from './server.ts';
 import { UsageSampler } from './stats/sampler.ts';
 import { agentUsageSources } from './stats/sources.ts';
@@ -100,6 +110,21 @@ export class Agent {
     this.#parts.push({ stop: () => client.close() });
     const source = clientSource(client);
 
+    // Services and Endpoints of every namespace: the service proxy, the cluster DNS and the
+    // drain of terminating pods read them.
+    const onWatchError = (kind: string) => (err: unknown) => log.debug({ kind, err: (err as Error).message }, 'watch interrupted; resuming');
+    const services: Informer<Service> = client.services.informer({ onError: onWatchError('Service') });
+    const endpoints: Informer<Endpoints> = client.endpoints.informer({ onError: onWatchError('Endpoints') });
+    this.#parts.push({ stop: () => services.stop() }, { stop: () => endpoints.stop() });
+    const proxy = new ServiceProxy({ services, endpoints, commands: hostCommands(), log: log.child({ part: 'proxy' }), checkMs: flags.proxyCheckSeconds * 1000 });
+    this.#parts.push({ stop: () => proxy.stop() });
+    proxy.start();
+    services.start();
+    endpoints.start();
+    this.#startDns(flags, services, endpoints, stopped);
+    const hooks = new LifecycleHooks((id, cmd, timeoutSeconds) => cri.execSync(id, cmd, timeoutSeconds));
+    this.#parts.push({ stop: () => hooks.close() });
+
     // The prober's callbacks reach the pod manager made below (they fire only once pods run).
     const prober = new ProbeManager({
       exec: (id, cmd, timeoutSeconds) => cri.execSync(id, cmd, timeoutSeconds),
@@ -129,7 +154,19 @@ export class Agent {
         }
       },
       prober,
-      settings: { dataDir: flags.dataDir, cgroupParent: flags.cgroupParent, nodeName: flags.nodeName, nodeIP: flags.nodeIP },
+      lifecycle: {
+        runHook: (handler, target, timeoutSeconds) => hooks.runHook(handler, target, timeoutSeconds),
+        drain: async (_pod, podIP, timeoutMs) => {
+          await proxy.waitUntilUnserved(podIP, timeoutMs);
+        },
+      },
+      settings: {
+        dataDir: flags.dataDir,
+        cgroupParent: flags.cgroupParent,
+        nodeName: flags.nodeName,
+        nodeIP: flags.nodeIP,
+        clusterDNS: { server: flags.clusterDNS, domain: flags.clusterDomain },
+      },
       log: log.child({ part: 'pods' }),
     });
     this.#parts.push({ stop: () => pods.stop() });
@@ -191,6 +228,41 @@ export class Agent {
       () => pods.setPods(informer.list()),
       (err: unknown) => log.error({ err }, 'pods informer failed'),
     );
+  }
+
+  /**
+   * #startDns serves the cluster DNS once the Services and Endpoints caches hold their first
+   * list (before that every cluster name would read as missing, and resolvers cache that). The
+   * address goes on the loopback interface first (`ip addr replace`, so a restart finds it in
+   * place); a failure is retried every few seconds, in the background.
+   */
+  #startDns(flags: AgentFlags, services: Informer<Service>, endpoints: Informer<Endpoints>, stopped: () => boolean): void {
+    const log = this.#log.child({ part: 'dns' });
+    const catalog = informerCatalog(services, endpoints);
+    const upstreams = flags.dnsUpstreams ?? upstreamsFromResolvConf(readFileSync('/etc/resolv.conf', 'utf8'), [flags.clusterDNS]);
+    const server = new ClusterDnsServer({ address: flags.clusterDNS, catalog, domain: flags.clusterDomain, upstreams, log });
+    let ending = false;
+    this.#parts.push({
+      stop: async () => {
+        ending = true;
+        await server.stop();
+        catalog.close();
+      },
+    });
+    const run = async (): Promise<void> => {
+      await Promise.all([services.waitForSync(), endpoints.waitForSync()]);
+      for (let failures = 0; !ending && !stopped(); failures++) {
+        try {
+          await ipRunner()(['addr', 'replace', `${flags.clusterDNS}/32`, 'dev', 'lo']);
+          await server.start();
+          return;
+        } catch (err) {
+          if (failures === 0) log.warn({ err: (err as Error).message }, 'cannot serve the cluster DNS yet; retrying');
+          await sleep(3_000);
+        }
+      }
+    };
+    void run().catch((err: unknown) => log.error({ err }, 'cluster DNS failed'));
   }
 
   /** stop ends every part, newest first, and leaves the pods running. */

@@ -6,6 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Taint } from '@tugboat/api';
+import { DNS_CLUSTER_IP } from '@tugboat/netconf';
 import { parseLabels, parseTaints } from './node/registration.ts';
 
 export const defaultAgentPort = 7402;
@@ -15,14 +16,19 @@ export const defaultCniConfDir = '/etc/cni/net.d';
 export const defaultCniDataDir = '/var/lib/cni/networks';
 export const defaultCgroupParent = '/tugboat';
 export const defaultHeartbeatSeconds = 2;
+export const defaultClusterDomain = 'cluster.local';
+export const defaultProxyCheckSeconds = 10;
 
 export const usage = `usage: tug-agent --node-name NAME --api HOST:PORT,... [options]
 
 The node agent: registers this machine as a Node, heartbeats, writes the node's CNI config and
 routes to the other nodes' pod CIDRs, and runs the pods bound to the node through containerd's
-CRI. It serves container logs and exec (proto/tug/v1/agent.proto) on --listen. Running pods
-keep running while the control plane is unreachable and when the agent restarts. SIGTERM or
-SIGINT stops the agent and leaves its pods running. Logs (JSON lines, pino) go to stderr.
+CRI. It programs the node's iptables so every Service's ClusterIP, nodePort and LoadBalancer
+address reaches its ready pods, and serves the cluster DNS to its pods on --cluster-dns (an
+address it puts on the loopback interface). It serves container logs and exec
+(proto/tug/v1/agent.proto) on --listen. Running pods and service rules stay as they are while
+the control plane is unreachable and when the agent restarts. SIGTERM or SIGINT stops the
+agent and leaves its pods running. Logs (JSON lines, pino) go to stderr.
 
   --node-name NAME        the Node's name (DNS-1123 subdomain), e.g. node-1
   --api HOST:PORT,...     tug-control API addresses (any members; failover between them)
@@ -36,6 +42,12 @@ SIGINT stops the agent and leaves its pods running. Logs (JSON lines, pino) go t
   --cni-data-dir DIR      host-local IP allocations (default ${defaultCniDataDir})
   --cgroup-parent PATH    cgroup (cgroupfs) under which pods run (default ${defaultCgroupParent})
   --heartbeat-seconds N   how often the Node's Ready condition is renewed (default ${defaultHeartbeatSeconds})
+  --cluster-dns IP        where the agent serves DNS to its pods, and their nameserver (default ${DNS_CLUSTER_IP})
+  --cluster-domain NAME   the cluster's DNS domain (default ${defaultClusterDomain})
+  --dns-upstreams IP[:PORT],...
+                          resolvers for names outside the cluster (default: the nameservers of /etc/resolv.conf)
+  --proxy-check-seconds N how often the service rules are read back from the kernel and repaired
+                          (default ${defaultProxyCheckSeconds})
   --log-level LEVEL       trace, debug, info, warn, error, fatal, silent (default info)
   --help                  print this and exit`;
 
@@ -66,6 +78,11 @@ export interface AgentFlags {
   readonly cniDataDir: string;
   readonly cgroupParent: string;
   readonly heartbeatSeconds: number;
+  readonly clusterDNS: string;
+  readonly clusterDomain: string;
+  /** undefined: the nameservers of /etc/resolv.conf. */
+  readonly dnsUpstreams: readonly string[] | undefined;
+  readonly proxyCheckSeconds: number;
   readonly logLevel: string;
   readonly help: boolean;
 }
@@ -89,6 +106,15 @@ export function firstIPv4(): string | undefined {
     }
   }
   return undefined;
+}
+
+/** seconds reads a whole number of seconds from 1 to max (default when absent). */
+function seconds(flag: string, text: string | undefined, def: number, max: number): number {
+  if (text === undefined) return def;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) {
+    throw new FlagError(flag, `must be a whole number from 1 to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
 }
 
 function absolute(flag: string, value: string): string {
@@ -117,6 +143,10 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
         'cni-data-dir': { type: 'string' },
         'cgroup-parent': { type: 'string' },
         'heartbeat-seconds': { type: 'string' },
+        'cluster-dns': { type: 'string' },
+        'cluster-domain': { type: 'string' },
+        'dns-upstreams': { type: 'string' },
+        'proxy-check-seconds': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
       },
@@ -140,6 +170,10 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     cniDataDir: '',
     cgroupParent: '',
     heartbeatSeconds: 0,
+    clusterDNS: '',
+    clusterDomain: '',
+    dnsUpstreams: undefined,
+    proxyCheckSeconds: 0,
     logLevel: 'info',
     help: true,
   };
@@ -178,13 +212,20 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     throw new FlagError('taints', (err as Error).message);
   }
 
-  const heartbeatText = v['heartbeat-seconds'];
-  let heartbeatSeconds = defaultHeartbeatSeconds;
-  if (heartbeatText !== undefined) {
-    if (!/^\d+$/.test(heartbeatText) || Number(heartbeatText) < 1 || Number(heartbeatText) > 300) {
-      throw new FlagError('heartbeat-seconds', `must be a whole number from 1 to 300, got ${JSON.stringify(heartbeatText)}`);
+  const heartbeatSeconds = seconds('heartbeat-seconds', v['heartbeat-seconds'], defaultHeartbeatSeconds, 300);
+  const proxyCheckSeconds = seconds('proxy-check-seconds', v['proxy-check-seconds'], defaultProxyCheckSeconds, 3600);
+  const clusterDNS = v['cluster-dns'] ?? DNS_CLUSTER_IP;
+  if (isIP(clusterDNS) !== 4) throw new FlagError('cluster-dns', `${JSON.stringify(clusterDNS)} is not an IPv4 address`);
+  const clusterDomain = v['cluster-domain'] ?? defaultClusterDomain;
+  if (clusterDomain.length > 253 || !subdomainRe.test(clusterDomain)) {
+    throw new FlagError('cluster-domain', `${JSON.stringify(clusterDomain)} is not a DNS domain (lower-case letters, digits, '-' and '.')`);
+  }
+  const dnsUpstreams = v['dns-upstreams']?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const u of dnsUpstreams ?? []) {
+    const m = /^([0-9.]+)(?::(\d{1,5}))?$/.exec(u);
+    if (m === null || isIP(m[1] ?? '') !== 4 || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) {
+      throw new FlagError('dns-upstreams', `${JSON.stringify(u)} is not IP or IP:PORT (IPv4, port 1-65535)`);
     }
-    heartbeatSeconds = Number(heartbeatText);
   }
   const logLevel = v['log-level'] ?? 'info';
   if (!logLevels.has(logLevel)) throw new FlagError('log-level', `must be one of ${[...logLevels].join(', ')}, got ${JSON.stringify(logLevel)}`);
@@ -202,6 +243,10 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     cniDataDir: absolute('cni-data-dir', v['cni-data-dir'] ?? defaultCniDataDir),
     cgroupParent: absolute('cgroup-parent', v['cgroup-parent'] ?? defaultCgroupParent),
     heartbeatSeconds,
+    clusterDNS,
+    clusterDomain,
+    dnsUpstreams,
+    proxyCheckSeconds,
     logLevel,
     help: false,
   };

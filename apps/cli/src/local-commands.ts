@@ -14,7 +14,7 @@ import {
   planCluster,
   upCluster,
 } from '@tugboat/localcluster';
-import type { ClusterInfo, DownResult } from '@tugboat/localcluster';
+import type { ClusterInfo, DownSummary } from '@tugboat/localcluster';
 import type { Io } from './cli.ts';
 import { configPath, loadConfig, parseDuration, saveConfig, withContext, withoutContext } from './config.ts';
 import type { Config, TargetInputs } from './config.ts';
@@ -141,7 +141,7 @@ const ROLE_NAMES = [['agent', 'tug-agent'], ['control', 'tug-control'], ['contai
 
 /** downSummary is what `down` prints by default: one line counting what it stopped and removed
  *  per kind, kinds with nothing left out; empty when it did nothing. */
-export function downSummary(s: DownResult['summary']): string {
+export function downSummary(s: DownSummary): string {
   const parts: string[] = [];
   const stopped = ROLE_NAMES.reduce((sum, [role]) => sum + s.stopped[role], 0);
   const roles = ROLE_NAMES.flatMap(([role, program]) => counted(s.stopped[role], program, program));

@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CriClient } from '@tugboat/cri';
 import { roleOf, shimSockets } from './down.ts';
 import { existingPlan } from './existing.ts';
-import { cgroupDirs, cgroupPids, HostError } from './host.ts';
+import { cgroupDirs, cgroupPids, HostError, thawCgroups } from './host.ts';
 import { DEFAULT_STATE_ROOT } from './plan.ts';
 import type { ClusterPlan, NodePlan } from './plan.ts';
-import { isRunning, processesNaming, startTicks, waitGone } from './procs.ts';
+import { describeStuck, isRunning, processesNaming, startTicks, waitGone } from './procs.ts';
 import type { ProcessId } from './procs.ts';
 import { startProcess } from './restart.ts';
 import { readState, writeState } from './state.ts';
@@ -78,18 +78,23 @@ function markDown(stateFile: string, node: string, down: boolean): void {
 
 /**
  * killNode SIGKILLs every process of `node` of local cluster `name` (see nodeProcesses), again
- * until none is left (a container may fork meanwhile), removes the sockets its shims leave and
- * records the node as down in the state file. Throws when processes survive SIGKILL.
+ * until none is left (a container may fork meanwhile), thawing the node's frozen cgroups before
+ * each round, removes the sockets its shims leave and records the node as down in the state
+ * file. Throws, naming each survivor's state and freezer cgroup, when processes survive.
  */
 export async function killNode(name: string, node: string, opts: ChaosOptions = {}): Promise<KillResult> {
   const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
   const n = nodeOf(plan, node);
   const killed = new Map<number, NodeProcess>();
   const sockets = new Set<string>();
+  const nodeCgroup = n.cgroupParent.replace(/^\//, '');
   for (let round = 0; round < 5; round++) {
     const victims = nodeProcesses(n, readState(plan.stateFile));
     if (victims.length === 0) break;
     for (const s of shimSockets(victims.filter((v) => v.what === 'shim').map((v) => v.pid))) sockets.add(s);
+    // A runc killed while it signals a container leaves the container's cgroup FROZEN, and a
+    // frozen process takes SIGKILL only once thawed: thaw before every round.
+    thawCgroups(cgroupDirs(nodeCgroup));
     for (const v of victims) {
       try {
         process.kill(v.pid, 'SIGKILL');
@@ -98,11 +103,12 @@ export async function killNode(name: string, node: string, opts: ChaosOptions = 
         // ended meanwhile
       }
     }
-    const stuck = await waitGone(victims, 5_000);
-    if (stuck.length > 0) throw new HostError(`processes of ${node} (cluster ${name}) did not end after SIGKILL: ${stuck.map((p) => `${p.what} ${p.pid}`).join(', ')}`);
+    await waitGone(victims, 2_000);
   }
   const left = nodeProcesses(n, readState(plan.stateFile));
-  if (left.length > 0) throw new HostError(`${node} (cluster ${name}) still has processes after 5 rounds of SIGKILL: ${left.map((p) => `${p.what} ${p.pid}`).join(', ')}`);
+  if (left.length > 0) {
+    throw new HostError(`${node} (cluster ${name}) still has processes after 5 rounds of SIGKILL: ${describeStuck(left.map((p) => p.pid))}`);
+  }
   const socketsRemoved = [...sockets].filter((s) => existsSync(s));
   for (const s of socketsRemoved) rmSync(s, { force: true });
   markDown(plan.stateFile, node, true);

@@ -5,7 +5,7 @@
 export { upCluster, AGENT_MAIN, CONTROL_MAIN, ClusterExistsError, ReadinessError, nodeProblem } from './up.ts';
 export type { UpOptions, ClusterInfo, NodeInfo } from './up.ts';
 export { downCluster, roleOf } from './down.ts';
-export type { DownOptions, DownResult } from './down.ts';
+export type { DownOptions, DownResult, DownSummary } from './down.ts';
 export { leftovers } from './leftovers.ts';
 export { loadImage, existingPlan, NoClusterError } from './existing.ts';
 export { HostError, checkHost } from './host.ts';
@@ -27,5 +27,5 @@ export type { ChaosOptions, KillResult, NodeProcess } from './chaos.ts';
 export type { RestartOptions } from './restart.ts';
 export type { Role } from './commands.ts';
 export type { ProcessRecord } from './state.ts';
-export { pollServingPods, isServing } from './poller.ts';
-export type { PollOptions, PollResult } from './poller.ts';
+export { fetchPage, isServing, pollServingPods, pollUrl } from './poller.ts';
+export type { PollFrom, PollOptions, PollResult } from './poller.ts';

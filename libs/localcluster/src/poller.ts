@@ -1,7 +1,8 @@
-// poller.ts: a client inside a local cluster that keeps asking the Ready pods of a set for
-// their page, from one node's network namespace, and counts the answers: how the demo and the
-// e2e suite show that a rolling update or a node kill drops no request. It expects the web
-// image's page: the pod's own name.
+// poller.ts: clients inside a local cluster that keep sending requests, from one node's network
+// namespace, and count the answers: how the demo and the e2e suite show that a rolling update
+// or a node kill drops no request. pollServingPods asks the Ready pods of a set by pod IP, in
+// turn; pollUrl asks one address (a Service's ClusterIP or a nodePort) again and again. Both
+// expect the web image's page: the answering pod's own name.
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -11,23 +12,28 @@ import { existingPlan } from './existing.ts';
 
 const execFileP = promisify(execFile);
 
-export interface PollOptions {
+export interface PollFrom {
   /** The local cluster and the node whose network namespace the requests come from. */
   readonly cluster: string;
   readonly fromNode: string;
-  readonly namespace: string;
-  readonly labelSelector: string;
-  /** Default 8080. */
-  readonly port?: number;
   /** Pause between requests, ms. Default 50. */
   readonly intervalMs?: number;
 }
 
+export interface PollOptions extends PollFrom {
+  readonly namespace: string;
+  readonly labelSelector: string;
+  /** Default 8080. */
+  readonly port?: number;
+}
+
 export interface PollResult {
-  /** Requests answered with the pod's name. */
+  /** Requests answered (with the pod's name, for pollServingPods). */
   readonly ok: number;
-  /** One line per failed request: which pod, and why. */
+  /** One line per failed request: which pod or address, and why. */
   readonly failed: readonly string[];
+  /** How many answers each page (pod name) got. */
+  readonly answers: ReadonlyMap<string, number>;
 }
 
 /** isServing: the pod is Ready and not terminating (what a client would send requests to). */
@@ -35,30 +41,37 @@ export function isServing(p: Pod): boolean {
   return p.metadata.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
 }
 
-/**
- * pollServingPods asks the serving pods of the selection, in turn, for http://POD-IP:PORT/
- * (busybox wget inside the node's network namespace), with a fresh list before each request,
- * until stop() is called; stop resolves with the counts.
- */
-export function pollServingPods(client: TugClient, opts: PollOptions): { stop: () => Promise<PollResult> } {
+function netnsOf(opts: PollFrom): string {
   const netns = existingPlan(opts.cluster).nodes.find((n) => n.name === opts.fromNode)?.netnsPath;
   if (netns === undefined) throw new Error(`local cluster ${opts.cluster} has no node ${opts.fromNode}`);
+  return netns;
+}
+
+/** fetchPage fetches a URL with busybox wget inside a network namespace (5 s bound); resolves with the page, trimmed. */
+export async function fetchPage(netns: string, url: string): Promise<string> {
+  const { stdout } = await execFileP('nsenter', [`--net=${netns}`, 'busybox', 'wget', '-qO-', url], { timeout: 5_000 });
+  return stdout.trim();
+}
+
+/** poll runs `once` in a loop until stop(); `once` returns the page answered, or throws why not. */
+function poll(opts: PollFrom, once: (i: number) => Promise<{ page: string; where: string } | undefined>, check?: (page: string) => string | undefined): { stop: () => Promise<PollResult> } {
   let stopped = false;
   let ok = 0;
   const failed: string[] = [];
+  const answers = new Map<string, number>();
   const loop = (async () => {
     for (let i = 0; !stopped; i++) {
-      const pods = (await client.pods.list({ namespace: opts.namespace, labelSelector: opts.labelSelector })).items.filter(isServing);
-      const p = pods[i % Math.max(pods.length, 1)];
-      if (p?.status?.podIP !== undefined) {
-        const url = `http://${p.status.podIP}:${opts.port ?? 8080}/`;
-        try {
-          const { stdout } = await execFileP('nsenter', [`--net=${netns}`, 'busybox', 'wget', '-qO-', url], { timeout: 5_000 });
-          if (stdout.trim() === p.metadata.name) ok++;
-          else failed.push(`${p.metadata.name}: answered ${JSON.stringify(stdout.trim())}`);
-        } catch (err) {
-          failed.push(`${p.metadata.name} (${p.status.podIP}): ${(err as Error).message.split('\n')[0]}`);
+      try {
+        const r = await once(i);
+        if (r !== undefined) {
+          const wrong = check?.(r.page);
+          if (wrong === undefined) {
+            ok++;
+            answers.set(r.page, (answers.get(r.page) ?? 0) + 1);
+          } else failed.push(`${r.where}: ${wrong}`);
         }
+      } catch (err) {
+        failed.push((err as Error).message.split('\n')[0] ?? String(err));
       }
       await sleep(opts.intervalMs ?? 50);
     }
@@ -67,7 +80,53 @@ export function pollServingPods(client: TugClient, opts: PollOptions): { stop: (
     stop: async () => {
       stopped = true;
       await loop;
-      return { ok, failed };
+      return { ok, failed, answers };
     },
   };
+}
+
+/**
+ * pollServingPods asks the serving pods of the selection, in turn, for http://POD-IP:PORT/
+ * (busybox wget inside the node's network namespace), with a fresh list before each request,
+ * until stop() is called; stop resolves with the counts.
+ */
+export function pollServingPods(client: TugClient, opts: PollOptions): { stop: () => Promise<PollResult> } {
+  const netns = netnsOf(opts);
+  let expected = '';
+  return poll(
+    opts,
+    async (i) => {
+      const pods = (await client.pods.list({ namespace: opts.namespace, labelSelector: opts.labelSelector })).items.filter(isServing);
+      const p = pods[i % Math.max(pods.length, 1)];
+      if (p?.status?.podIP === undefined) return undefined;
+      expected = p.metadata.name ?? '';
+      const where = `${expected} (${p.status.podIP})`;
+      try {
+        return { page: await fetchPage(netns, `http://${p.status.podIP}:${opts.port ?? 8080}/`), where };
+      } catch (err) {
+        throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    (page) => (page === expected ? undefined : `answered ${JSON.stringify(page)}`),
+  );
+}
+
+/**
+ * pollUrl asks one URL (a Service's ClusterIP or a node's nodePort) again and again from the
+ * node's network namespace until stop() is called; every non-empty page counts as answered,
+ * and `answers` says which pods answered how often.
+ */
+export function pollUrl(url: string, opts: PollFrom): { stop: () => Promise<PollResult> } {
+  const netns = netnsOf(opts);
+  return poll(
+    opts,
+    async () => {
+      try {
+        return { page: await fetchPage(netns, url), where: url };
+      } catch (err) {
+        throw new Error(`${url}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    (page) => (page === '' ? 'answered an empty page' : undefined),
+  );
 }

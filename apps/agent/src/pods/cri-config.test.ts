@@ -58,6 +58,12 @@ describe('sandboxConfig', () => {
     assert.equal(create(cri.PodSandboxConfigSchema, cfg).portMappings.length, 2);
   });
 
+  it('gives pods the cluster DNS with the Kubernetes search path and ndots 5', () => {
+    const cfg = sandboxConfig(pod([c('a')]), { ...settings, clusterDNS: { server: '10.96.0.10', domain: 'cluster.local' } }, 0);
+    assert.deepEqual(cfg.dnsConfig, { servers: ['10.96.0.10'], searches: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], options: ['ndots:5'] });
+    assert.deepEqual(create(cri.PodSandboxConfigSchema, cfg).dnsConfig?.searches.length, 3);
+  });
+
   it('uses spec.hostname and the default grace period', () => {
     const p = pod([c('a')], { hostname: 'db-0' });
     delete p.spec.terminationGracePeriodSeconds;

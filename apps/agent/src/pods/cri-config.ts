@@ -25,6 +25,8 @@ export interface RuntimeSettings {
   /** cgroupfs parent of every pod sandbox, such as "/tugboat". */
   cgroupParent: string;
   nodeName: string;
+  /** The cluster DNS the pods resolve with (the agent serves it); absent: the runtime's default (the node's resolv.conf). */
+  clusterDNS?: { readonly server: string; readonly domain: string };
 }
 
 /** QosClass is a pod's quality-of-service class, as Kubernetes derives it from resources. */
@@ -56,7 +58,9 @@ function podIdentity(pod: Pod): { name: string; namespace: string; uid: string }
  * attempt}, hostname (spec.hostname, else the pod name), log_directory (paths.podLogDir), a
  * port mapping per container port with a hostPort, the pod's labels plus MANAGED, POD_UID,
  * POD_NAME and POD_NAMESPACE (these win over the pod's own), the GRACE_PERIOD annotation, and
- * linux.cgroup_parent `${cgroupParent}/pod${uid}`. No DNS config: the runtime's default.
+ * linux.cgroup_parent `${cgroupParent}/pod${uid}`, and with settings.clusterDNS the DNS config
+ * Kubernetes gives a ClusterFirst pod: that server, search `NS.svc.DOMAIN svc.DOMAIN DOMAIN`,
+ * ndots 5 (so `web` and `web.other` are tried as service names first).
  */
 export function sandboxConfig(pod: Pod, settings: RuntimeSettings, attempt: number): PodSandboxConfigInit {
   const id = podIdentity(pod);
@@ -84,7 +88,12 @@ export function sandboxConfig(pod: Pod, settings: RuntimeSettings, attempt: numb
     },
     annotations: { [GRACE_PERIOD_ANNOTATION]: gracePeriod(pod) },
     linux: { cgroupParent: `${settings.cgroupParent.replace(/\/+$/, '')}/pod${id.uid}` },
+    ...(settings.clusterDNS === undefined ? {} : { dnsConfig: clusterDnsConfig(id.namespace, settings.clusterDNS) }),
   };
+}
+
+function clusterDnsConfig(namespace: string, dns: { server: string; domain: string }): { servers: string[]; searches: string[]; options: string[] } {
+  return { servers: [dns.server], searches: [`${namespace}.svc.${dns.domain}`, `svc.${dns.domain}`, dns.domain], options: ['ndots:5'] };
 }
 
 /** ContainerConfigInput: what containerConfig takes besides the spec. */

@@ -23,6 +23,8 @@ import { isContainerNotFoundError } from '../server.ts';
 import { FakeRuntime } from './fake-runtime.ts';
 import { PodManager } from './manager.ts';
 import type { ContainerSetup, PodProber, PodVolumes } from './manager.ts';
+import type { HookTarget, PodLifecycle } from './lifecycle.ts';
+import type { LifecycleHandler } from '@tugboat/api';
 
 function makePod(uid: string, more: { image?: string; restartPolicy?: Pod['spec']['restartPolicy']; grace?: number } = {}): Pod {
   return {
@@ -88,10 +90,27 @@ class FakeProber implements PodProber {
   }
 }
 
+/** FakeLifecycle records drains and hooks in `events` (with the runtime's stop calls, in order). */
+class FakeLifecycle implements PodLifecycle {
+  readonly events: string[] = [];
+  hookFails = false;
+  hookMs = 0;
+  async runHook(handler: LifecycleHandler, target: HookTarget, timeoutSeconds: number): Promise<{ ok: boolean; message: string }> {
+    const kind = handler.exec !== undefined ? 'exec' : handler.httpGet !== undefined ? 'httpGet' : 'sleep';
+    this.events.push(`hook ${kind} ${target.container.name} ${target.podIP} timeout ${timeoutSeconds}`);
+    await new Promise((r) => setTimeout(r, this.hookMs));
+    return this.hookFails ? { ok: false, message: 'command exited with 1' } : { ok: true, message: '' };
+  }
+  async drain(pod: Pod, podIP: string, timeoutMs: number): Promise<void> {
+    this.events.push(`drain ${pod.metadata.name ?? ''} ${podIP} within ${timeoutMs > 0 ? 'grace' : '0'}`);
+  }
+}
+
 class Harness {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'tug-pods-test-'));
   readonly runtime = new FakeRuntime();
   readonly prober = new FakeProber();
+  readonly lifecycle = new FakeLifecycle();
   readonly written: { pod: Pod; status: PodStatus }[] = [];
   readonly tornDown: string[] = [];
   /** deleted: the pods podDeleter was called for, in order (also the failed calls). */
@@ -127,6 +146,7 @@ class Harness {
         if (this.deleterDown) throw new Error('control plane unreachable');
       },
       prober: this.prober,
+      lifecycle: this.lifecycle,
       settings: { dataDir: this.dataDir, cgroupParent: '/tugboat', nodeName: 'n1', nodeIP: '192.168.50.2' },
       log: pino({ level: 'silent' }),
       backoff: { initialMs: 150, maxMs: 600 },
@@ -456,6 +476,40 @@ describe('PodManager', () => {
     assert.deepEqual(h.runtime.callsOf('stopContainer').map((a) => a.split(':')[1]), ['0']);
     assert.equal((await h.runtime.listPodSandbox()).length, 0);
     assert.equal((await h.containers()).length, 0);
+  });
+
+  it('stops a terminating pod in order: traffic drained away, preStop within the grace, then the stop signal with what is left', async () => {
+    h = new Harness();
+    const m = h.manager();
+    await m.start();
+    const pod = makePod('u1', { grace: 10 });
+    pod.spec.containers[0]!.lifecycle = { preStop: { exec: { command: ['/bin/drain'] } } };
+    m.setPods([pod]);
+    await waitFor('running', async () => (await h.containers(running)).length === 1);
+    h.lifecycle.hookMs = 1100;
+    const deadline = new Date(Date.now() + 10_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    m.setPods([{ ...pod, metadata: { ...pod.metadata, deletionTimestamp: deadline, deletionGracePeriodSeconds: 10 } }]);
+    await waitFor('deleted for good', () => h.deleted.length === 1);
+    assert.deepEqual(h.lifecycle.events, ['drain pod-u1 10.244.0.2 within grace', 'hook exec web 10.244.0.2 timeout 10']);
+    const [grace] = h.runtime.callsOf('stopContainer').map((a) => Number(a.split(':')[1]));
+    assert.ok(grace !== undefined && grace >= 7 && grace <= 9, `the stop signal gets what the hook left of the grace (got ${grace})`);
+  });
+
+  it('runs postStart after a start; a failed postStart kills the container and says why in its status', async () => {
+    h = new Harness();
+    const m = h.manager();
+    await m.start();
+    const pod = makePod('u1');
+    pod.spec.containers[0]!.lifecycle = { postStart: { httpGet: { port: 8080, path: '/warm' } } };
+    h.lifecycle.hookFails = true;
+    m.setPods([pod]);
+    const w = await waitFor('PostStartHookError', () => h.lastStatus('u1')?.containerStatuses?.[0]?.state?.waiting);
+    assert.equal(w.reason, 'PostStartHookError');
+    assert.match(w.message ?? '', /postStart hook failed: command exited with 1/);
+    assert.deepEqual(h.runtime.callsOf('stopContainer').map((a) => a.split(':')[1]), ['0'], 'killed at once');
+    assert.deepEqual(h.lifecycle.events, ['hook httpGet web 10.244.0.2 timeout 30']);
+    h.lifecycle.hookFails = false;
+    await waitFor('running once the hook passes', async () => (await h.containers(running)).length === 1, 10_000);
   });
 
   it('does not delete a pod that is gone rather than terminating', async () => {

@@ -13,10 +13,12 @@
 // nothing until the first setPods: then pods that are wanted go on as they are (running
 // containers with an unchanged spec hash are kept) and everything else is removed.
 //
-// A pod with metadata.deletionTimestamp is terminating: its containers are stopped with what
-// is left of its grace period (none once the deletion time has passed), everything of it is
-// removed, and then the pod is deleted for good through podDeleter (grace 0, checked against
-// its uid), which ends its graceful deletion.
+// A pod with metadata.deletionTimestamp is terminating: once no service sends it traffic any
+// more (lifecycle drain, bounded by DRAIN_WAIT_MAX_MS and the grace period), its containers
+// are stopped with what is left of its grace period (none once the deletion time has passed),
+// each after its preStop hook (lifecycle.ts), everything of it is removed, and then the pod is
+// deleted for good through podDeleter (grace 0, checked against its uid), which ends its
+// graceful deletion. A container's postStart hook runs right after it starts.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -25,6 +27,8 @@ import { imagePullPolicyFor } from '@tugboat/api';
 import { isCriError } from '@tugboat/cri';
 import { Status } from '@tugboat/proto';
 import type { ProbeTarget } from '../probes/prober.ts';
+import { MIN_STOP_SECONDS } from './lifecycle.ts';
+import type { PodLifecycle } from './lifecycle.ts';
 import { ContainerNotFoundError } from '../server.ts';
 import type { ContainerInstance, ContainerLookup } from '../server.ts';
 import { logsRoot } from '../paths.ts';
@@ -35,7 +39,7 @@ import type { RuntimeSettings } from './cri-config.ts';
 import { resolveEnv } from './env.ts';
 import type { ObjectSource } from './env.ts';
 import { planPod } from './plan.ts';
-import type { PodPlan, StartContainer, StartFailure } from './plan.ts';
+import type { KillContainer, PodPlan, StartContainer, StartFailure } from './plan.ts';
 import { listManaged, RuntimeObserver } from './runtime.ts';
 import type { ManagedObject, PodObservation, RuntimeClient } from './runtime.ts';
 import { podStatus, statusKey } from './status.ts';
@@ -87,6 +91,8 @@ export interface PodManagerOptions {
    *  gone already or has another uid: someone else finished it. */
   podDeleter: (pod: Pod) => Promise<void>;
   prober: PodProber;
+  /** lifecycle runs container hooks and waits for a terminating pod's traffic to drain away. */
+  lifecycle: PodLifecycle;
   settings: RuntimeSettings & { nodeIP: string };
   log: Logger;
   /** backoff of container restarts; default 10 s doubling to 300 s, reset after a 10-minute run. */
@@ -103,6 +109,8 @@ const DEFAULT_TIMING: PodManagerTiming = { tickMs: 1000, resyncMs: 10_000, retry
 const DEFAULT_GRACE_SECONDS = 30;
 /** Failed starts (sandboxes, pulls, config errors) are retried with back-off up to this. */
 const START_FAILURE_MAX_MS = 60_000;
+/** DRAIN_WAIT_MAX_MS bounds the wait for a terminating pod to leave every service's rules. */
+const DRAIN_WAIT_MAX_MS = 5_000;
 /** SANDBOX_BACKOFF_NAME keys the sandbox's start back-off (no container name has a colon). */
 const SANDBOX_BACKOFF_NAME = ':sandbox';
 
@@ -140,6 +148,8 @@ interface PodEntry {
   removed: boolean;
   /** deleted: the terminating pod was deleted for good (podDeleter succeeded). */
   deleted: boolean;
+  /** drained: the terminating pod's traffic was waited away (or the wait timed out). */
+  drained: boolean;
 }
 
 /** StartError is a failed container start with its status reason. */
@@ -179,6 +189,7 @@ export class PodManager implements ContainerLookup {
   readonly #statusWriter: (pod: Pod, status: PodStatus) => Promise<void>;
   readonly #podDeleter: (pod: Pod) => Promise<void>;
   readonly #prober: PodProber;
+  readonly #lifecycle: PodLifecycle;
   readonly #settings: RuntimeSettings & { nodeIP: string };
   readonly #log: Logger;
   readonly #timing: PodManagerTiming;
@@ -205,6 +216,7 @@ export class PodManager implements ContainerLookup {
     this.#statusWriter = opts.statusWriter;
     this.#podDeleter = opts.podDeleter;
     this.#prober = opts.prober;
+    this.#lifecycle = opts.lifecycle;
     this.#settings = opts.settings;
     this.#log = opts.log;
     this.#timing = { ...DEFAULT_TIMING, ...opts.timing };
@@ -342,6 +354,7 @@ export class PodManager implements ContainerLookup {
         sandboxError: '',
         removed: false,
         deleted: false,
+        drained: false,
       };
       this.#entries.set(uid, entry);
     }
@@ -591,7 +604,7 @@ export class PodManager implements ContainerLookup {
     await Promise.all(
       plan.killContainers.map((k) =>
         attempt('stop container', { container: k.name, id: k.id }, async () => {
-          await this.#runtime.stopContainer(k.id, k.graceSeconds);
+          await this.#runtime.stopContainer(k.id, await this.#preStop(entry, pod, k));
           const probeMessage = entry.livenessFailed.get(k.id);
           if (k.reason === 'liveness probe failed') {
             this.#log.info({ ...fields, container: k.name, id: k.id, probe: probeMessage }, 'container killed for liveness');
@@ -668,6 +681,25 @@ export class PodManager implements ContainerLookup {
     return { acted, errors, failed };
   }
 
+  /**
+   * #preStop runs the preStop hook of a container about to be stopped (when it has one and the
+   * grace is above 0) and returns the stop signal's grace: what the hook left of it, at least
+   * MIN_STOP_SECONDS after a hook.
+   */
+  async #preStop(entry: PodEntry, pod: Pod, k: KillContainer): Promise<number> {
+    const container = pod.spec.containers.find((c) => c.name === k.name);
+    const hook = container?.lifecycle?.preStop;
+    if (container === undefined || hook === undefined || k.graceSeconds <= 0) return k.graceSeconds;
+    const t0 = this.#now();
+    const podIP = this.podIP(entry.uid);
+    const result = await this.#lifecycle.runHook(hook, { podIP, containerId: k.id, container }, k.graceSeconds);
+    const usedSeconds = Math.ceil((this.#now() - t0) / 1000);
+    const fields = { ...this.#podFields(entry), container: k.name, id: k.id };
+    if (result.ok) this.#log.info({ ...fields, seconds: usedSeconds }, 'preStop hook done');
+    else this.#log.warn({ ...fields, err: result.message }, 'preStop hook failed; stopping the container anyway');
+    return Math.max(MIN_STOP_SECONDS, k.graceSeconds - usedSeconds);
+  }
+
   #recordFailure(entry: PodEntry, name: string, reason: string, message: string, failed: Map<string, WaitingReason>): void {
     const delayMs = this.#startBackoff.next(backoffKey(entry.uid, name));
     entry.startFailures.set(name, { reason, message, retryAtMs: this.#now() + delayMs });
@@ -711,6 +743,14 @@ export class PodManager implements ContainerLookup {
     }
     if (start.restartOf !== undefined) this.#backoff.recordRestart(backoffKey(entry.uid, spec.name), start.restartOf);
     this.#log.info({ ...this.#podFields(entry), container: spec.name, id, attempt: start.attempt, image: spec.image }, 'container started');
+    const postStart = spec.lifecycle?.postStart;
+    if (postStart === undefined) return;
+    const grace = pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+    const result = await this.#lifecycle.runHook(postStart, { podIP: sandbox.ip, containerId: id, container: spec }, grace);
+    if (result.ok) return;
+    // As Kubernetes: the container is killed; its restart policy decides what follows.
+    await this.#runtime.stopContainer(id, 0);
+    throw new StartError('PostStartHookError', `${where}: postStart hook failed: ${result.message}`);
   }
 
   /** #ensureImage pulls the container's image as its imagePullPolicy says. */
@@ -739,6 +779,15 @@ export class PodManager implements ContainerLookup {
    */
   async #remove(entry: PodEntry, observation: PodObservation): Promise<void> {
     const had = observation.sandboxes.length + observation.containers.length > 0;
+    const terminating = entry.desired?.metadata.deletionTimestamp !== undefined ? entry.desired : undefined;
+    const podIP = this.podIP(entry.uid);
+    if (terminating !== undefined && !entry.drained && podIP !== '' && observation.containers.some((c) => c.state === 'running')) {
+      const graceLeftMs = (remainingGraceSeconds(terminating, this.#now()) ?? 0) * 1000;
+      const t0 = this.#now();
+      await this.#lifecycle.drain(terminating, podIP, Math.min(DRAIN_WAIT_MAX_MS, graceLeftMs));
+      this.#log.info({ ...this.#podFields(entry), ip: podIP, ms: this.#now() - t0 }, 'no service sends traffic to the pod any more; stopping it');
+    }
+    entry.drained = true;
     if (!entry.removed || had) await this.#removeAll(entry, observation, had);
     const pod = entry.desired;
     if (pod !== undefined && pod.metadata.deletionTimestamp !== undefined && !entry.deleted) {
