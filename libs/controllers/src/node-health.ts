@@ -1,7 +1,7 @@
 // node-health.ts: the node lifecycle controller's decisions, pure: what a Node's Ready condition
 // and the age of its heartbeat say about it, which taints that calls for, and which pods the
 // NoExecute taints of a node evict, and when. Times are ms since the epoch.
-import type { Node, NodeCondition, Pod, Taint, TaintEffect, Toleration } from '@tugboat/api';
+import type { Node, NodeCondition, Pod, PodCondition, Taint, TaintEffect, Toleration } from '@tugboat/api';
 
 /** TAINT_UNREACHABLE marks a Node whose agent stopped posting status (heartbeat too old). */
 export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';
@@ -81,6 +81,24 @@ export function withReadyUnknown(node: Node, nowIso: string): Node {
   };
   const others = (copy.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
   copy.status = { ...copy.status, conditions: [unknown, ...others] };
+  return copy;
+}
+
+/**
+ * withPodNotReady returns a copy of a pod whose Ready condition (and ContainersReady) is False
+ * because its node is not ready, or undefined when it is not Ready now (nothing to change).
+ * The node lifecycle controller writes it for every pod of a Node that turns NotReady, so that
+ * services stop sending them traffic at once, not only once they are evicted.
+ */
+export function withPodNotReady(pod: Pod, nowIso: string): Pod | undefined {
+  const conditions = pod.status?.conditions ?? [];
+  if (!conditions.some((c) => c.type === 'Ready' && c.status === 'True')) return undefined;
+  const copy = structuredClone(pod);
+  const notReady = (type: string): PodCondition => ({ type, status: 'False', reason: 'NodeNotReady', message: 'the pod\'s node is not ready', lastTransitionTime: nowIso });
+  copy.status = {
+    ...copy.status,
+    conditions: conditions.map((c) => (c.type === 'Ready' || (c.type === 'ContainersReady' && c.status === 'True') ? notReady(c.type) : structuredClone(c))),
+  };
   return copy;
 }
 

@@ -1,8 +1,8 @@
 // node-lifecycle.test.ts: NodeLifecycleController against an in-memory API (FakeServer), with a
 // 1 s grace period and 1 s eviction: a Node that stops heartbeating becomes Ready=Unknown and
 // tainted at the moment its heartbeat ages past the grace period (a timer, no watch event
-// needed), its pods are deleted after their toleration, one tolerating forever stays, and a
-// heartbeat makes it Ready and untainted again.
+// needed), its pods are marked not ready at once and deleted after their toleration, one
+// tolerating forever stays, and a heartbeat makes it Ready and untainted again.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -57,6 +57,7 @@ function boundPod(name: string, nodeName: string, tolerations?: Toleration[]): P
     kind: 'Pod',
     metadata: { name, namespace: 'default' },
     spec: { nodeName, containers: [{ name: 'c', image: 'busybox' }], ...(tolerations === undefined ? {} : { tolerations }) },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
   };
 }
 
@@ -111,6 +112,13 @@ test('a silent Node: Unknown and tainted on time, its pods evicted after their t
     assert.equal(ready?.lastHeartbeatTime, new Date(start).toISOString(), 'the heartbeat time is kept');
     assert.deepEqual(tainted.spec?.taints?.map((t) => `${t.key}:${t.effect}`), [`${TAINT_UNREACHABLE}:NoSchedule`, `${TAINT_UNREACHABLE}:NoExecute`]);
     const added = Date.parse(tainted.spec!.taints![0]!.timeAdded!);
+    const forever = await waitFor('the pods of n1 to be marked not ready', 2_000, async () => {
+      const p = await client.pods.get('default', 'forever');
+      return p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'False' ? p : undefined;
+    });
+    assert.equal(forever.status?.conditions?.find((c) => c.type === 'Ready')?.reason, 'NodeNotReady');
+    const elsewhere = await client.pods.get('default', 'elsewhere');
+    assert.equal(elsewhere.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True', 'pods of other Nodes stay Ready');
 
     await waitFor('pod plain to be evicted', 4_000, async () => ((await podNames()).includes('plain') ? undefined : true));
     const plainGone = Date.now() - added;

@@ -6,6 +6,8 @@
 //   node.kubernetes.io/unreachable taints; a Node its agent reports Ready=False gets the
 //   node.kubernetes.io/not-ready taints (NoSchedule and NoExecute, with timeAdded, by a
 //   compare-and-swap update of spec.taints); both go once it is Ready again;
+// - the Ready pods of a NotReady Node get Ready=False (reason NodeNotReady), so that services
+//   stop sending them traffic at once rather than when they are evicted;
 // - the pods on a Node with NoExecute taints they do not tolerate are deleted once their
 //   tolerationSeconds (defaultEvictionSeconds for the two taints above when the pod has no
 //   toleration for them) have passed since the taint's timeAdded: with grace 0 on an
@@ -16,7 +18,7 @@
 import type { Node, Pod } from '@tugboat/api';
 import { isConflict, isNotFound } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
-import { assessNode, healthTaints, planEvictions, readyCondition, UNKNOWN_MESSAGE, withReadyUnknown } from './node-health.ts';
+import { assessNode, healthTaints, planEvictions, readyCondition, UNKNOWN_MESSAGE, withPodNotReady, withReadyUnknown } from './node-health.ts';
 import type { NodeHealth } from './node-health.ts';
 import type { Controller, ControllerContext } from './runtime/controller.ts';
 import { WorkQueue } from './runtime/workqueue.ts';
@@ -130,6 +132,8 @@ export class NodeLifecycleController implements Controller {
       }
     }
 
+    if (verdict.health === 'unreachable' || verdict.health === 'not-ready') await this.markPodsNotReady(ctx, pods, name, nowIso);
+
     let nextAtMs = verdict.staleAtMs;
     // When no Node is Ready (the control plane is cut off from all of them, or they all died),
     // evicting would only empty the cluster: wait, as Kubernetes does in a full disruption.
@@ -181,6 +185,22 @@ export class NodeLifecycleController implements Controller {
       ctx.events.record(pod, 'Normal', 'PodGarbageCollected', `Deleted pod ${namespace}/${name}: its node ${nodeName} does not exist`);
     }
     this.missingSince.delete(nodeName);
+  }
+
+  /** markPodsNotReady sets Ready=False on the Ready pods of a NotReady Node (status-only, compare-and-swap). */
+  private async markPodsNotReady(ctx: ControllerContext, pods: Informer<Pod>, nodeName: string, nowIso: string): Promise<void> {
+    for (const pod of pods.list((p) => p.spec.nodeName === nodeName && p.metadata.deletionTimestamp === undefined)) {
+      const marked = withPodNotReady(pod, nowIso);
+      if (marked === undefined) continue;
+      try {
+        await ctx.client.pods.updateStatus(marked, { signal: ctx.signal });
+      } catch (err) {
+        // Gone, or changed meanwhile: its update event syncs the Node again.
+        if (isNotFound(err) || isConflict(err)) continue;
+        throw err;
+      }
+      ctx.log.info({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, node: nodeName }, 'pod marked not ready: its node is not ready');
+    }
   }
 
   /** evict deletes one pod of a tainted Node: with grace 0 when force, else gracefully. */
