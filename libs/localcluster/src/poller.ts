@@ -18,6 +18,11 @@ export interface PollFrom {
   readonly fromNode: string;
   /** Pause between requests, ms. Default 50. */
   readonly intervalMs?: number;
+  /**
+   * Tries per request (pollUrl): a client that tries again at once when a try fails, as HTTP
+   * clients with retries do. Default 1 (a failed try is a failed request).
+   */
+  readonly attempts?: number;
 }
 
 export interface PollOptions extends PollFrom {
@@ -28,8 +33,10 @@ export interface PollOptions extends PollFrom {
 }
 
 export interface PollResult {
-  /** Requests answered (with the pod's name, for pollServingPods). */
+  /** Requests answered (with the pod's name, for pollServingPods), at the first try or after retries. */
   readonly ok: number;
+  /** Of those, the ones answered only after one or more tries failed. */
+  readonly retried: number;
   /** One line per failed request: which pod or address, and why. */
   readonly failed: readonly string[];
   /** How many answers each page (pod name) got. */
@@ -53,25 +60,36 @@ export async function fetchPage(netns: string, url: string): Promise<string> {
   return stdout.trim();
 }
 
-/** poll runs `once` in a loop until stop(); `once` returns the page answered, or throws why not. */
+/**
+ * poll runs `once` in a loop until stop(): each request is up to opts.attempts tries of
+ * `once`, which returns the page answered (undefined: nothing to ask now) or throws why not.
+ */
 function poll(opts: PollFrom, once: (i: number) => Promise<{ page: string; where: string } | undefined>, check?: (page: string) => string | undefined): { stop: () => Promise<PollResult> } {
   let stopped = false;
   let ok = 0;
+  let retried = 0;
   const failed: string[] = [];
   const answers = new Map<string, number>();
+  const attempts = Math.max(1, opts.attempts ?? 1);
   const loop = (async () => {
     for (let i = 0; !stopped; i++) {
-      try {
-        const r = await once(i);
-        if (r !== undefined) {
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        let why: string;
+        try {
+          const r = await once(i);
+          if (r === undefined) break;
           const wrong = check?.(r.page);
           if (wrong === undefined) {
             ok++;
+            if (attempt > 1) retried++;
             answers.set(r.page, (answers.get(r.page) ?? 0) + 1);
-          } else failed.push(`${r.where}: ${wrong}`);
+            break;
+          }
+          why = `${r.where}: ${wrong}`;
+        } catch (err) {
+          why = (err as Error).message.split('\n')[0] ?? String(err);
         }
-      } catch (err) {
-        failed.push((err as Error).message.split('\n')[0] ?? String(err));
+        if (attempt === attempts) failed.push(attempts > 1 ? `${why} (after ${attempts} tries)` : why);
       }
       await sleep(opts.intervalMs ?? 50);
     }
@@ -80,7 +98,7 @@ function poll(opts: PollFrom, once: (i: number) => Promise<{ page: string; where
     stop: async () => {
       stopped = true;
       await loop;
-      return { ok, failed, answers };
+      return { ok, retried, failed, answers };
     },
   };
 }
