@@ -462,6 +462,7 @@ const podSpec = object(
     tolerations: array(toleration),
     topologySpreadConstraints: array(topologySpreadConstraint),
     hostname: string({ format: dns1123Label }),
+    subdomain: string({ format: dns1123Label }),
   },
   (spec: PodSpec, r) => {
     duplicates(spec.containers, (c) => c.name, (i, k) => r.at('containers', i, 'name').error(`duplicate container name ${quote(String(k))}`));

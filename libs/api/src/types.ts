@@ -519,6 +519,11 @@ export interface PodSpec {
   topologySpreadConstraints?: TopologySpreadConstraint[];
   /** The pod's hostname; default: the pod's name. */
   hostname?: string;
+  /**
+   * With hostname: the pod is also HOSTNAME.SUBDOMAIN.NS.svc.cluster.local when a headless
+   * Service named SUBDOMAIN selects it.
+   */
+  subdomain?: string;
 }
 
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';

@@ -94,6 +94,12 @@ test('pods resolving a named port differently go to separate subsets; numeric ta
 test('a headless Service without ports gets addresses only; a Service without selector is not managed', () => {
   const subsets = endpointSubsets(service({ clusterIP: 'None', ports: [] }), [pod('a', { ip: '10.244.1.2' })]);
   assert.deepEqual(subsets, [{ addresses: [{ ip: '10.244.1.2', nodeName: 'node-1', targetRef: { kind: 'Pod', namespace: 'default', name: 'a', uid: 'a-uid' } }] }]);
+  const named = pod('peer-0', { ip: '10.244.1.7' });
+  named.spec.hostname = 'peer-0';
+  named.spec.subdomain = 'web';
+  assert.equal(endpointSubsets(service(), [named])[0]?.addresses?.[0]?.hostname, 'peer-0', 'hostname when the pod\'s subdomain is the service');
+  named.spec.subdomain = 'other';
+  assert.equal(endpointSubsets(service(), [named])[0]?.addresses?.[0]?.hostname, undefined);
   assert.equal(isManagedService(service({ selector: {} })), false);
   assert.equal(isManagedService(service()), true);
 });

@@ -8,7 +8,8 @@
 //   which is what lets traffic drain away from it. With publishNotReadyAddresses it stays
 //   while terminating, as ready.
 // - Its address is ready when the pod's Ready condition is True (or publishNotReadyAddresses),
-//   else it goes to notReadyAddresses.
+//   else it goes to notReadyAddresses. A pod with spec.hostname whose spec.subdomain is the
+//   Service's name carries that hostname (its DNS name under the service).
 // - Each service port's targetPort resolves per pod: a number as it is, a name through the
 //   container port of that name and protocol. A pod without the named port is left out of that
 //   port only. Pods whose resolved ports are the same share one subset.
@@ -42,10 +43,12 @@ export function resolveTargetPort(port: ServicePort, pod: Pod): number | undefin
   return undefined;
 }
 
-function addressOf(pod: Pod): EndpointAddress {
+function addressOf(svc: Service, pod: Pod): EndpointAddress {
   const { name = '', namespace = '', uid = '' } = pod.metadata;
+  const named = pod.spec.hostname !== undefined && pod.spec.hostname !== '' && pod.spec.subdomain === svc.metadata.name;
   return {
     ip: pod.status?.podIP ?? '',
+    ...(named ? { hostname: pod.spec.hostname } : {}),
     ...(pod.spec.nodeName === undefined ? {} : { nodeName: pod.spec.nodeName }),
     targetRef: { kind: 'Pod', namespace, name, uid },
   };
@@ -81,7 +84,7 @@ export function endpointSubsets(svc: Service, pods: readonly Pod[]): EndpointSub
     const key = JSON.stringify(ports);
     let g = groups.get(key);
     if (g === undefined) groups.set(key, (g = { ports, ready: [], notReady: [] }));
-    (publishNotReady || isPodReady(pod) ? g.ready : g.notReady).push(addressOf(pod));
+    (publishNotReady || isPodReady(pod) ? g.ready : g.notReady).push(addressOf(svc, pod));
   }
   return [...groups.entries()]
     .sort(([a], [b]) => compareText(a, b))
