@@ -5,10 +5,12 @@
 //  - DNS: the service by short and full name, SRV of a named port, PTR of the ClusterIP, a
 //    headless service's pod IPs, NXDOMAIN for a name that does not exist;
 //  - scale 3 -> 5 -> 1 moves the rotation; with 1 pod the nodePort answers on every node,
-//    also on nodes that run none of the pods; a LoadBalancer answers on every node's address;
+//    also on nodes that run none of the pods; with none, connections are refused at once;
+//    a LoadBalancer answers on every node's address;
 //    ClientIP affinity sends one client to one pod;
 //  - a rolling update of 5 replicas polled through the ClusterIP fails no request, 5 times;
 //  - rules flushed and unhooked by hand on a node come back;
+//  - the ClusterIP and nodePort keep answering while every control member is down;
 //  - a node killed: its pods leave every other node's rules within 2 s of the Node turning
 //    NotReady.
 // Needs root; the cluster is torn down at the end, also on failure.
@@ -19,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Deployment, Pod, Service } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import { runCaptured } from '@tugboat/cli';
-import { downCluster, existingPlan, fetchPage, isServing, leftovers, pollUrl, upCluster } from '@tugboat/localcluster';
+import { downCluster, existingPlan, fetchPage, isServing, killProcess, leftovers, pollUrl, startProcess, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
 import { serviceChainName, servicePortKey } from '@tugboat/netconf';
 
@@ -107,7 +109,7 @@ describe('services on a local 3-node cluster', { timeout: 900_000 }, () => {
       if (pods.length !== n || all.length !== n) return undefined;
       const chain = serviceChainName(servicePortKey(NS, 'web', 'http', 'TCP'));
       for (const node of NODES) {
-        const rules = inNode(node, ['iptables', '-t', 'nat', '-S', chain]);
+        const rules = inNode(node, ['iptables-save']).split('\n').filter((l) => l.startsWith(`-A ${chain} `)).join('\n');
         if (!pods.every((p) => rules.includes(`--to-destination ${p.status?.podIP}:8080`))) return undefined;
         if ((rules.match(/DNAT/g) ?? []).length !== n) return undefined;
       }
@@ -197,7 +199,7 @@ describe('services on a local 3-node cluster', { timeout: 900_000 }, () => {
     assert.equal(tally(pages).size, 1, `one pod answers a sticky client: ${JSON.stringify([...tally(pages)])}`);
   });
 
-  it('scale 3 -> 5 -> 1 moves the rotation; with 1 pod the nodePort answers on every node, also those without it', async () => {
+  it('scale 3 -> 5 -> 1 -> 0 moves the rotation; with 1 pod the nodePort answers on every node, also those without it; with none, connections are refused at once', async () => {
     assert.equal((await cli('scale', 'deploy/web', '--replicas', '5')).code, 0);
     const five = await settle(5);
     const fromNode1 = (await Promise.all(Array.from({ length: 60 }, () => fetchPage(netns('node-1'), `http://${vip}/`)))).sort();
@@ -216,6 +218,15 @@ describe('services on a local 3-node cluster', { timeout: 900_000 }, () => {
     for (const node of NODES.filter((n) => n !== only.spec.nodeName)) {
       const r = spawnSync('busybox', ['wget', '-qO-', `http://${nodeIP(node)}:30080/`], { encoding: 'utf8', timeout: 5_000 });
       assert.equal(r.stdout.trim(), only.metadata.name, `nodePort of ${node} from the host: ${r.stderr}`);
+    }
+
+    // No pod at all: connections are refused at once, not left to time out.
+    assert.equal((await cli('scale', 'deploy/web', '--replicas', '0')).code, 0);
+    await settle(0);
+    for (const url of [`http://${vip}/`, `http://${nodeIP('node-2')}:30080/`]) {
+      const t0 = Date.now();
+      await assert.rejects(fetchPage(netns('node-1'), url), /refused/i, `${url} without endpoints`);
+      assert.ok(Date.now() - t0 < 1_000, `${url} refused after ${Date.now() - t0} ms`);
     }
   });
 
@@ -251,6 +262,28 @@ describe('services on a local 3-node cluster', { timeout: 900_000 }, () => {
     }, 250);
     t.diagnostic(`repaired ${Date.now() - broken} ms after they were broken (the agents check every 10 s)`);
     assert.match(inNode('node-2', ['iptables-save', '-t', 'nat']), /-A OUTPUT -m comment --comment "tugboat service portals" -j TUG-SERVICES/);
+  });
+
+  it('the ClusterIP and the nodePort keep answering while every control member is down', async () => {
+    const pods = new Set((await servingPods()).map((p) => p.metadata.name));
+    for (const node of NODES) await killProcess(NAME, node, 'control');
+    try {
+      await sleep(3_000); // the agents' watches notice; their rules must stay as they are
+      for (let i = 0; i < 10; i++) {
+        assert.ok(pods.has(await fetchPage(netns('node-1'), `http://${vip}/`)), 'the ClusterIP answers');
+        assert.ok(pods.has(await fetchPage(netns('node-2'), `http://${nodeIP('node-3')}:30080/`)), 'the nodePort answers');
+      }
+    } finally {
+      for (const node of NODES) startProcess(NAME, node, 'control');
+    }
+    await until('the control plane back, every Node Ready', 60_000, async () => {
+      try {
+        const nodes = (await client.nodes.list()).items;
+        return nodes.length === 3 && nodes.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 500);
   });
 
   it('a killed node\'s pods leave every other node\'s rules within 2 s of the Node turning NotReady', async (t) => {

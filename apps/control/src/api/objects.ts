@@ -40,7 +40,7 @@ import { GrpcError, ObjectService, Status } from '@tugboat/proto';
 import type { CallContext, ObjectRef as ProtoRef, ServiceImpl, WatchResponseSchema } from '@tugboat/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { isExpiredError, isStoreError, maxCommandBytes, maxRequestIdLength, maxTxnOps } from '@tugboat/store';
-import type { KubeObject, ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
+import type { CreateOp, DeleteOp, KubeObject, ObjectRef, Op, StoredObject, UpdateOp, WatchEvent } from '@tugboat/store';
 import { deleteOp } from './deletion.ts';
 import { describeRef } from './errors.ts';
 import type { WriteVerb } from './errors.ts';
@@ -220,7 +220,7 @@ export function filterEvent(sel: Selection | undefined, ev: WatchEvent): { type:
 }
 
 /** isServiceWrite tells whether an op writes a Service's spec (status-only updates take nothing). */
-function isServiceWrite(op: Op): boolean {
+function isServiceWrite(op: Op): op is CreateOp | UpdateOp | DeleteOp {
   if (op.op === 'delete') return op.ref.kind === 'Service';
   if (op.op === 'create') return op.object.kind === 'Service';
   return op.op === 'update' && op.object.kind === 'Service' && op.subresource !== 'status';
@@ -240,7 +240,6 @@ function withAllocations(b: ObjectBackend, ops: readonly Op[], view: AllocationV
         extra.push(...releaseOps(heldBy(b.get(op.ref) as Service | undefined), view));
         return op;
       }
-      if (op.op !== 'create' && op.op !== 'update') return op;
       const cur = op.op === 'update' ? (b.get(storeRef({ kind: 'Service', namespace: op.object.metadata.namespace ?? DEFAULT_NAMESPACE, name: op.object.metadata.name ?? '' })) as Service | undefined) : undefined;
       const plan = planServiceWrite(op.object as unknown as Service, cur, view);
       extra.push(...plan.ops);

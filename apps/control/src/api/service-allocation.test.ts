@@ -67,11 +67,12 @@ test('a requested ClusterIP is checked: in the network, not reserved, free', () 
   refused(() => planServiceWrite(svc('a', { clusterIP: '10.96.3.4' }), undefined, taken), /spec\.clusterIP: invalid value "10\.96\.3\.4": provided IP is already allocated/);
 });
 
-test('a headless Service allocates nothing', () => {
+test('a headless Service allocates nothing, and stays of type ClusterIP', () => {
   const plan = planServiceWrite(svc('h', { clusterIP: 'None', ports: [] }), undefined, view());
   assert.equal(plan.service.spec.clusterIP, 'None');
   assert.deepEqual(plan.ops, []);
   assert.deepEqual(heldBy(plan.service), []);
+  refused(() => planServiceWrite(svc('h', { type: 'NodePort' }), plan.service, view()), /spec\.type: invalid value "NodePort": a headless Service \(clusterIP None\) must be of type ClusterIP/);
 });
 
 test('NodePort and LoadBalancer Services get a nodePort per port; requested ones are checked', () => {

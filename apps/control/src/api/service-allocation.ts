@@ -154,6 +154,10 @@ export function planServiceWrite(next: Service, cur: Service | undefined, view: 
     checkRequestedClusterIP(ip);
     if (!free(clusterIPAllocation(ip))) throw new AllocationError('spec.clusterIP', `invalid value "${ip}": provided IP is already allocated`);
   }
+  if (svc.spec.clusterIP === 'None' && (svc.spec.type ?? 'ClusterIP') !== 'ClusterIP') {
+    // Only reachable by an update that keeps a headless Service's clusterIP and changes its type.
+    throw new AllocationError('spec.type', `invalid value "${svc.spec.type}": a headless Service (clusterIP None) must be of type ClusterIP`);
+  }
   if (svc.spec.clusterIP !== undefined && svc.spec.clusterIP !== '') svc.spec.clusterIPs = [svc.spec.clusterIP];
   if (svc.spec.clusterIP !== 'None') taking.add(clusterIPAllocation(svc.spec.clusterIP ?? ''));
 
