@@ -247,16 +247,20 @@ const port1to65535 = intOrString(portName, { min: 1, max: 65535 });
 
 const probeHandlers = ['exec', 'httpGet', 'tcpSocket'] as const;
 
+const execAction = object({ command: array(string()) });
+
+const httpGetAction = object({
+  path: string(),
+  port: required(port1to65535),
+  host: string(),
+  scheme: string({ enum: ['HTTP', 'HTTPS'] }),
+  httpHeaders: array(object({ name: required(string({ minLength: 1 })), value: required(string()) })),
+});
+
 const probe = object(
   {
-    exec: object({ command: array(string()) }),
-    httpGet: object({
-      path: string(),
-      port: required(port1to65535),
-      host: string(),
-      scheme: string({ enum: ['HTTP', 'HTTPS'] }),
-      httpHeaders: array(object({ name: required(string({ minLength: 1 })), value: required(string()) })),
-    }),
+    exec: execAction,
+    httpGet: httpGetAction,
     tcpSocket: object({ port: required(port1to65535), host: string() }),
     initialDelaySeconds: integer({ min: 0 }),
     timeoutSeconds: integer({ min: 1 }),
@@ -269,14 +273,8 @@ const probe = object(
 
 const lifecycleHandler = object(
   {
-    exec: object({ command: array(string()) }),
-    httpGet: object({
-      path: string(),
-      port: required(port1to65535),
-      host: string(),
-      scheme: string({ enum: ['HTTP', 'HTTPS'] }),
-      httpHeaders: array(object({ name: required(string({ minLength: 1 })), value: required(string()) })),
-    }),
+    exec: execAction,
+    httpGet: httpGetAction,
     sleep: object({ seconds: required(integer({ min: 0, max: 3600 })) }),
   },
   oneOf(['exec', 'httpGet', 'sleep'], 'handler', true),

@@ -391,6 +391,21 @@ describe('validate: semantic rules', () => {
     ]);
   });
 
+  it('checks lifecycle hooks', () => {
+    assert.deepEqual(after(pod, (p) => (p['spec'].containers[0].lifecycle = { preStop: { sleep: { seconds: 5 } }, postStart: { exec: { command: ['/warm'] } } })), []);
+    assert.deepEqual(after(pod, (p) => (p['spec'].containers[0].lifecycle = { preStop: { httpGet: { port: 8080, path: '/drain' } } })), []);
+    assert.deepEqual(after(pod, (p) => (p['spec'].containers[0].lifecycle = { preStop: { sleep: { seconds: 5 }, exec: { command: ['x'] } } })), [
+      'spec.containers[0].lifecycle.preStop: must set only one handler; got exec and sleep',
+    ]);
+    assert.deepEqual(after(pod, (p) => (p['spec'].containers[0].lifecycle = { preStop: { tcpSocket: { port: 80 } } })), [
+      'spec.containers[0].lifecycle.preStop.tcpSocket: unknown field',
+      'spec.containers[0].lifecycle.preStop: must set one handler: exec, httpGet, sleep',
+    ]);
+    assert.deepEqual(after(pod, (p) => (p['spec'].containers[0].lifecycle = { postStart: { sleep: { seconds: -1 } } })), [
+      'spec.containers[0].lifecycle.postStart.sleep.seconds: must be between 0 and 3600',
+    ]);
+  });
+
   it('checks probes', () => {
     assert.deepEqual(after(pod, (p) => (p['spec'].containers[0].livenessProbe = { periodSeconds: 5 })), [
       'spec.containers[0].livenessProbe: must set one handler: exec, httpGet, tcpSocket',

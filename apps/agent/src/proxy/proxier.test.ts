@@ -5,45 +5,19 @@
 // check; a restarted proxy over unchanged rules writes nothing; waitUntilUnserved follows an
 // endpoint's removal; stale UDP flows are deleted when a UDP endpoint goes. Needs root.
 import { after, before, test } from 'node:test';
+import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { pino } from 'pino';
 import type { Endpoints, Service } from '@tugboat/api';
-import { Informer } from '@tugboat/client';
-import type { ObjectLike, WatchEvent } from '@tugboat/client';
 import { desiredRules, diffRuleSets, isEmptyDiff, missingBuiltinJumps, parseSave, servicePortTargets } from '@tugboat/netconf';
 import { hostCommands } from './commands.ts';
 import type { ProxyCommands } from './commands.ts';
+import { fedInformer } from './fed-informer.ts';
 import { ServiceProxy } from './proxier.ts';
 
 const NS = `tug-proxy-test-${process.pid}`;
 const log = pino({ level: 'silent' });
-
-/** fedInformer is an informer whose watch the test drives: send(event). */
-function fedInformer<T extends ObjectLike>(): { informer: Informer<T>; send: (ev: WatchEvent<T>) => void } {
-  const queue: WatchEvent<T>[] = [];
-  let wake: (() => void) | undefined;
-  const informer = new Informer<T>(async function* (opts) {
-    while (!opts.signal?.aborted) {
-      const ev = queue.shift();
-      if (ev !== undefined) {
-        yield ev;
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        opts.signal?.addEventListener('abort', () => resolve(), { once: true });
-      });
-    }
-  });
-  return {
-    informer,
-    send: (ev) => {
-      queue.push(ev);
-      wake?.();
-    },
-  };
-}
 
 function svc(name: string, ip: string, protocol: 'TCP' | 'UDP' = 'TCP'): Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'p', name, resourceVersion: '1' }, spec: { clusterIP: ip, ports: [{ port: 80, protocol }] } };
@@ -69,6 +43,22 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
   }
 }
 
+/** startProxy starts a proxy over fed informers with these commands; the test's end stops it all. */
+function startProxy(t: TestContext, commands: ProxyCommands, checkMs?: number) {
+  const services = fedInformer<Service>();
+  const endpoints = fedInformer<Endpoints>();
+  const proxy = new ServiceProxy({ services: services.informer, endpoints: endpoints.informer, commands, log, ...(checkMs === undefined ? {} : { checkMs }) });
+  proxy.start();
+  services.informer.start();
+  endpoints.informer.start();
+  t.after(async () => {
+    await proxy.stop();
+    await services.informer.stop();
+    await endpoints.informer.stop();
+  });
+  return { proxy, services, endpoints };
+}
+
 before(() => {
   if (process.getuid?.() !== 0) throw new Error('the service proxy test must run as root');
   const r = spawnSync('ip', ['netns', 'add', NS], { encoding: 'utf8' });
@@ -80,19 +70,8 @@ after(() => {
 });
 
 test('the proxy keeps the kernel equal to the computed rules, writes only changes, and repairs', async (t) => {
-  const services = fedInformer<Service>();
-  const endpoints = fedInformer<Endpoints>();
   const flows: string[] = [];
-  const commands: ProxyCommands = { ...real, deleteUdpFlows: async (args) => void flows.push(args.join(' ')) };
-  const proxy = new ServiceProxy({ services: services.informer, endpoints: endpoints.informer, commands, log, checkMs: 300 });
-  proxy.start();
-  services.informer.start();
-  endpoints.informer.start();
-  t.after(async () => {
-    await proxy.stop();
-    await services.informer.stop();
-    await endpoints.informer.stop();
-  });
+  const { proxy, services, endpoints } = startProxy(t, { ...real, deleteUdpFlows: async (args) => void flows.push(args.join(' ')) }, 300);
 
   await new Promise((r) => setTimeout(r, 100));
   assert.doesNotMatch(save(), /TUG-/, 'nothing is written before the caches have their first list');
@@ -130,19 +109,8 @@ test('a proxy started over rules it wrote before writes nothing, and never remov
   spawnSync('nsenter', [`--net=/run/netns/${NS}`, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-j', 'HOST-OWN']);
   const catalog = [svc('web', '10.96.0.30'), svc('dns', '10.96.0.31', 'UDP')];
   const current = [eps('web', ['10.244.1.2', '10.244.2.2'], 2), eps('dns', ['10.244.1.3'], 3, 'UDP')];
-  const services = fedInformer<Service>();
-  const endpoints = fedInformer<Endpoints>();
   const restores: string[] = [];
-  const commands: ProxyCommands = { ...real, restore: async (input) => void restores.push(input) };
-  const proxy = new ServiceProxy({ services: services.informer, endpoints: endpoints.informer, commands, log });
-  proxy.start();
-  services.informer.start();
-  endpoints.informer.start();
-  t.after(async () => {
-    await proxy.stop();
-    await services.informer.stop();
-    await endpoints.informer.stop();
-  });
+  const { proxy, services, endpoints } = startProxy(t, { ...real, restore: async (input) => void restores.push(input) });
   services.send({ type: 'RESYNC', items: catalog, revision: 3 });
   endpoints.send({ type: 'RESYNC', items: current, revision: 3 });
   await until('the first sync', () => proxy.stats.syncs >= 1);
