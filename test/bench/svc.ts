@@ -72,11 +72,8 @@ import {
   servicePortTargets,
 } from '@tugboat/netconf';
 import type { RuleSet } from '@tugboat/netconf';
-// The proxy is not part of @tugboat/agent's public exports; the benchmark drives its module.
-import { hostCommands } from '../../apps/agent/src/proxy/commands.ts';
-import type { ProxyCommands } from '../../apps/agent/src/proxy/commands.ts';
-import { fedInformer } from '../../apps/agent/src/proxy/fed-informer.ts';
-import { ServiceProxy } from '../../apps/agent/src/proxy/proxier.ts';
+import { ServiceProxy, fedInformer, hostCommands } from '@tugboat/agent';
+import type { ProxyCommands } from '@tugboat/agent';
 import { cpuTicks, f0, f1, f2, percentile, table } from './measure.ts';
 import type { LoadResult } from './svc-load.ts';
 

@@ -6,3 +6,9 @@ export { AgentServer, ContainerNotFoundError, isContainerNotFoundError } from '.
 export type { AgentServerOptions, ContainerInstance, ContainerLookup } from './server.ts';
 export { UsageSampler } from './stats/sampler.ts';
 export type { UsageReport, UsageSources } from './stats/sampler.ts';
+export { ServiceProxy } from './proxy/proxier.ts';
+export type { ServiceProxyOptions, SyncStats } from './proxy/proxier.ts';
+export { hostCommands } from './proxy/commands.ts';
+export type { ProxyCommands } from './proxy/commands.ts';
+export { fedInformer } from './proxy/fed-informer.ts';
+export type { FedInformer } from './proxy/fed-informer.ts';

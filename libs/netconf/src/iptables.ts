@@ -3,7 +3,8 @@
  *
  * Pipeline: {@link servicePortTargets} (Services + Endpoints -> one target per service port:
  * its addresses and its endpoints), {@link desiredRules} (targets -> structured
- * {@link RuleSet}), {@link diffRuleSets} (what the kernel has -> what is wanted: only new,
+ * {@link RuleSet}: each port's share from {@link portRules}, put together by
+ * {@link assembleRules}, so a proxy can recompute only what changed), {@link diffRuleSets} (what the kernel has -> what is wanted: only new,
  * changed and removed chains), {@link renderRestore} (diff -> text for
  * `iptables-restore --noflush`). {@link parseSave} reads our chains back from `iptables-save`,
  * so that an agent that starts over rules it wrote before, or a periodic check, rewrites only
@@ -203,86 +204,130 @@ function endpointsFor(svcPort: ServicePort, protocol: Protocol, eps: Endpoints |
 
 /**
  * servicePortTargets turns Services and their Endpoints into one target per service port,
- * sorted by key. Services without a ClusterIP (or headless, "None") have none. Deterministic:
- * the same input gives the same targets regardless of input order.
+ * sorted by service ("namespace/name"), then port key. Services without a ClusterIP (or
+ * headless, "None") have none. Deterministic: the same input gives the same targets regardless
+ * of input order.
  */
 export function servicePortTargets(services: readonly Service[], endpoints: readonly Endpoints[]): PortTarget[] {
   const epsByKey = new Map<string, Endpoints>();
   for (const e of endpoints) epsByKey.set(`${e.metadata.namespace ?? 'default'}/${e.metadata.name ?? ''}`, e);
-  const out: PortTarget[] = [];
-  for (const svc of services) {
-    const ns = svc.metadata.namespace ?? 'default';
-    const name = svc.metadata.name ?? '';
-    const clusterIP = svc.spec.clusterIP;
-    if (clusterIP === undefined || clusterIP === '' || clusterIP === 'None') continue;
-    parseIPv4(clusterIP);
-    const type = svc.spec.type ?? 'ClusterIP';
-    const ingressIPs = type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip === undefined ? [] : [i.ip])).sort() : [];
-    for (const ip of ingressIPs) parseIPv4(ip);
-    const affinitySeconds = svc.spec.sessionAffinity === 'ClientIP' ? (svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : undefined;
-    const ports = svc.spec.ports ?? [];
-    const eps = epsByKey.get(`${ns}/${name}`);
-    for (const port of ports) {
-      const protocol = port.protocol ?? 'TCP';
-      out.push({
-        key: servicePortKey(ns, name, port.name ?? '', protocol),
-        label: port.name === undefined || port.name === '' ? `${ns}/${name}` : `${ns}/${name}:${port.name}`,
-        protocol,
-        clusterIP,
-        port: port.port,
-        nodePort: type === 'NodePort' || type === 'LoadBalancer' ? port.nodePort : undefined,
-        ingressIPs,
-        affinitySeconds,
-        endpoints: endpointsFor(port, protocol, eps, ports.length === 1),
-      });
+  const sorted = [...services].sort((a, b) => compareText(serviceKeyOf(a), serviceKeyOf(b)));
+  return sorted.flatMap((svc) => serviceTargets(svc, epsByKey.get(serviceKeyOf(svc))));
+}
+
+/** serviceKeyOf is a Service's "namespace/name". */
+function serviceKeyOf(svc: Service): string {
+  return `${svc.metadata.namespace ?? 'default'}/${svc.metadata.name ?? ''}`;
+}
+
+/**
+ * serviceTargets are the targets of one Service's ports, sorted by key, given its Endpoints
+ * (servicePortTargets, for one Service: a proxy that follows changes recomputes only the
+ * Services that changed).
+ */
+export function serviceTargets(svc: Service, eps: Endpoints | undefined): PortTarget[] {
+  const ns = svc.metadata.namespace ?? 'default';
+  const name = svc.metadata.name ?? '';
+  const clusterIP = svc.spec.clusterIP;
+  if (clusterIP === undefined || clusterIP === '' || clusterIP === 'None') return [];
+  parseIPv4(clusterIP);
+  const type = svc.spec.type ?? 'ClusterIP';
+  const ingressIPs = type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip === undefined ? [] : [i.ip])).sort() : [];
+  for (const ip of ingressIPs) parseIPv4(ip);
+  const affinitySeconds = svc.spec.sessionAffinity === 'ClientIP' ? (svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : undefined;
+  const ports = svc.spec.ports ?? [];
+  const out = ports.map((port): PortTarget => {
+    const protocol = port.protocol ?? 'TCP';
+    return {
+      key: servicePortKey(ns, name, port.name ?? '', protocol),
+      label: port.name === undefined || port.name === '' ? `${ns}/${name}` : `${ns}/${name}:${port.name}`,
+      protocol,
+      clusterIP,
+      port: port.port,
+      nodePort: type === 'NodePort' || type === 'LoadBalancer' ? port.nodePort : undefined,
+      ingressIPs,
+      affinitySeconds,
+      endpoints: endpointsFor(port, protocol, eps, ports.length === 1),
+    };
+  });
+  return out.sort((a, b) => compareText(a.key, b.key));
+}
+
+/** PortRules is what one service port contributes to the rule set (portRules). */
+export interface PortRules {
+  /** Its rules in nat TUG-SERVICES. */
+  readonly portals: readonly string[];
+  /** Its rules in nat TUG-NODEPORTS. */
+  readonly nodePorts: readonly string[];
+  /** Its rules in filter TUG-SERVICES (when it has no endpoint). */
+  readonly rejects: readonly string[];
+  /** Its own nat chains (TUG-SVC-, TUG-EXT-). */
+  readonly chains: ReadonlyMap<string, readonly string[]>;
+}
+
+/** portRules computes one service port's share of the rules (see the module doc). */
+export function portRules(t: PortTarget): PortRules {
+  const chains = new Map<string, string[]>();
+  const portals: string[] = [];
+  const nodePorts: string[] = [];
+  const rejects: string[] = [];
+  const p = t.protocol.toLowerCase();
+  const comment = (what: string): string => `-m comment --comment "${t.label}${what === '' ? '' : ` ${what}`}"`;
+  const dport = (port: number): string => `-m ${p} --dport ${port}`;
+  if (t.endpoints.length === 0) {
+    const reject = '-j REJECT --reject-with icmp-port-unreachable';
+    rejects.push(`-d ${t.clusterIP}/32 -p ${p} ${comment('has no endpoints')} ${dport(t.port)} ${reject}`);
+    for (const ip of t.ingressIPs) rejects.push(`-d ${ip}/32 -p ${p} ${comment('has no endpoints')} ${dport(t.port)} ${reject}`);
+    if (t.nodePort !== undefined) rejects.push(`-p ${p} ${comment('has no endpoints')} -m addrtype --dst-type LOCAL ${dport(t.nodePort)} ${reject}`);
+    return { portals, nodePorts, rejects, chains };
+  }
+  const svcChain = serviceChainName(t.key);
+  portals.push(`-d ${t.clusterIP}/32 -p ${p} ${comment('cluster IP')} ${dport(t.port)} -j ${svcChain}`);
+  if (t.nodePort !== undefined || t.ingressIPs.length > 0) {
+    const extChain = externalChainName(t.key);
+    for (const ip of t.ingressIPs) portals.push(`-d ${ip}/32 -p ${p} ${comment('loadbalancer IP')} ${dport(t.port)} -j ${extChain}`);
+    if (t.nodePort !== undefined) nodePorts.push(`-p ${p} ${comment('')} ${dport(t.nodePort)} -j ${extChain}`);
+    chains.set(extChain, [`${comment('external destinations')} ${MARK_FOR_MASQ}`, `-j ${svcChain}`]);
+  }
+  const chain: string[] = [`! -s ${POD_NETWORK} -d ${t.clusterIP}/32 -p ${p} ${comment('cluster IP')} ${dport(t.port)} ${MARK_FOR_MASQ}`];
+  const ips = new Set(t.endpoints.map((ep) => ep.slice(0, ep.lastIndexOf(':'))));
+  for (const ip of ips) chain.push(`-s ${ip}/32 ${comment('hairpin')} ${MARK_FOR_MASQ}`);
+  const recent = (ep: string, how: string): string => `-m recent ${how} --name ${affinityListName(t.key, ep)} --mask 255.255.255.255 --rsource`;
+  if (t.affinitySeconds !== undefined) {
+    for (const ep of t.endpoints) {
+      chain.push(`-p ${p} ${comment('')} ${recent(ep, `--rcheck --seconds ${t.affinitySeconds} --reap`)} -j DNAT --to-destination ${ep}`);
     }
   }
-  return out.sort((a, b) => compareText(a.key, b.key));
+  t.endpoints.forEach((ep, i) => {
+    const prob = endpointProbability(i, t.endpoints.length);
+    const stat = prob === null ? '' : `-m statistic --mode random --probability ${formatProbability(prob)} `;
+    const remember = t.affinitySeconds === undefined ? '' : `${recent(ep, '--set')} `;
+    chain.push(`-p ${p} ${comment('')} ${stat}${remember}-j DNAT --to-destination ${ep}`);
+  });
+  chains.set(svcChain, chain);
+  return { portals, nodePorts, rejects, chains };
 }
 
 /** desiredRules computes every chain tugboat wants for these service ports (see the module doc). */
 export function desiredRules(targets: readonly PortTarget[]): RuleSet {
+  return assembleRules(targets.map(portRules));
+}
+
+/**
+ * assembleRules puts the ports' shares together, in the given order: their own chains as
+ * they are (the same arrays, so that an unchanged chain compares equal at once), and the
+ * top-level chains with their rules in port order.
+ */
+export function assembleRules(ports: Iterable<PortRules>): RuleSet {
   const nat: ChainMap = new Map();
-  const filter: ChainMap = new Map();
   const portals: string[] = [];
   const nodePorts: string[] = [];
   const rejects: string[] = [];
-
-  for (const t of targets) {
-    const p = t.protocol.toLowerCase();
-    const comment = (what: string): string => `-m comment --comment "${t.label}${what === '' ? '' : ` ${what}`}"`;
-    const dport = (port: number): string => `-m ${p} --dport ${port}`;
-    if (t.endpoints.length === 0) {
-      const reject = '-j REJECT --reject-with icmp-port-unreachable';
-      rejects.push(`-d ${t.clusterIP}/32 -p ${p} ${comment('has no endpoints')} ${dport(t.port)} ${reject}`);
-      for (const ip of t.ingressIPs) rejects.push(`-d ${ip}/32 -p ${p} ${comment('has no endpoints')} ${dport(t.port)} ${reject}`);
-      if (t.nodePort !== undefined) rejects.push(`-p ${p} ${comment('has no endpoints')} -m addrtype --dst-type LOCAL ${dport(t.nodePort)} ${reject}`);
-      continue;
-    }
-    const svcChain = serviceChainName(t.key);
-    portals.push(`-d ${t.clusterIP}/32 -p ${p} ${comment('cluster IP')} ${dport(t.port)} -j ${svcChain}`);
-    if (t.nodePort !== undefined || t.ingressIPs.length > 0) {
-      const extChain = externalChainName(t.key);
-      for (const ip of t.ingressIPs) portals.push(`-d ${ip}/32 -p ${p} ${comment('loadbalancer IP')} ${dport(t.port)} -j ${extChain}`);
-      if (t.nodePort !== undefined) nodePorts.push(`-p ${p} ${comment('')} ${dport(t.nodePort)} -j ${extChain}`);
-      nat.set(extChain, [`${comment('external destinations')} ${MARK_FOR_MASQ}`, `-j ${svcChain}`]);
-    }
-    const chain: string[] = [`! -s ${POD_NETWORK} -d ${t.clusterIP}/32 -p ${p} ${comment('cluster IP')} ${dport(t.port)} ${MARK_FOR_MASQ}`];
-    const ips = new Set(t.endpoints.map((ep) => ep.slice(0, ep.lastIndexOf(':'))));
-    for (const ip of ips) chain.push(`-s ${ip}/32 ${comment('hairpin')} ${MARK_FOR_MASQ}`);
-    const recent = (ep: string, how: string): string => `-m recent ${how} --name ${affinityListName(t.key, ep)} --mask 255.255.255.255 --rsource`;
-    if (t.affinitySeconds !== undefined) {
-      for (const ep of t.endpoints) {
-        chain.push(`-p ${p} ${comment('')} ${recent(ep, `--rcheck --seconds ${t.affinitySeconds} --reap`)} -j DNAT --to-destination ${ep}`);
-      }
-    }
-    t.endpoints.forEach((ep, i) => {
-      const prob = endpointProbability(i, t.endpoints.length);
-      const stat = prob === null ? '' : `-m statistic --mode random --probability ${formatProbability(prob)} `;
-      const remember = t.affinitySeconds === undefined ? '' : `${recent(ep, '--set')} `;
-      chain.push(`-p ${p} ${comment('')} ${stat}${remember}-j DNAT --to-destination ${ep}`);
-    });
-    nat.set(svcChain, chain);
+  for (const r of ports) {
+    portals.push(...r.portals);
+    nodePorts.push(...r.nodePorts);
+    rejects.push(...r.rejects);
+    for (const [name, rules] of r.chains) nat.set(name, rules as string[]);
   }
   portals.push(`! -d 127.0.0.0/8 -m comment --comment "tugboat nodeports" -m addrtype --dst-type LOCAL -j ${NODEPORTS_CHAIN}`);
   nat.set(SERVICES_CHAIN, portals);
@@ -292,8 +337,7 @@ export function desiredRules(targets: readonly PortTarget[]): RuleSet {
     `-j MARK --set-xmark ${MASQ_MARK}/0x0`,
     `-m comment --comment "tugboat service traffic requiring SNAT" -j MASQUERADE --random-fully`,
   ]);
-  filter.set(SERVICES_CHAIN, rejects);
-  return { nat, filter };
+  return { nat, filter: new Map([[SERVICES_CHAIN, rejects]]) };
 }
 
 /** An empty rule set: what the kernel holds before the first sync. */
@@ -332,6 +376,7 @@ export function parseSave(text: string): RuleSet {
 }
 
 function sameRules(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  if (a === b) return true;
   if (!a || a.length !== b.length) return false;
   for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false;
   return true;

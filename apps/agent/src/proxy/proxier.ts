@@ -6,10 +6,11 @@
  * - Nothing is written before both caches hold their first list: an agent starting while the
  *   control plane is unreachable leaves the rules it finds as they are. Later, a control plane
  *   that goes away changes nothing either: the caches keep their last view.
- * - A sync computes every rule from the caches, compares with what the kernel holds and writes
- *   only the chains that differ, in one `iptables-restore --noflush` (one atomic transaction
- *   per table). Changes that arrive during a sync are folded into the next one; syncs never
- *   overlap.
+ * - A sync computes the rules of the Services that changed since the last one (a Service and
+ *   its Endpoints share a key), puts them together with the others', compares with what the
+ *   kernel holds and writes only the chains that differ, in one `iptables-restore --noflush`
+ *   (one atomic transaction per table). Changes that arrive during a sync are folded into the
+ *   next one; syncs never overlap.
  * - What the kernel holds is read from `iptables-save` at the first sync, after a failed one,
  *   and every `checkMs` (a periodic check that repairs chains or jumps someone else changed or
  *   removed). Between those, the proxy trusts what it wrote last.
@@ -21,16 +22,17 @@ import type { Logger } from 'pino';
 import type { Endpoints, Service } from '@tugboat/api';
 import type { Informer } from '@tugboat/client';
 import {
-  desiredRules,
+  assembleRules,
   diffRuleSets,
   isEmptyDiff,
   missingBuiltinJumps,
   parseSave,
+  portRules,
   renderRestore,
-  servicePortTargets,
+  serviceTargets,
   staleConntrack,
 } from '@tugboat/netconf';
-import type { PortTarget, RuleSet } from '@tugboat/netconf';
+import type { PortRules, PortTarget, RuleSet } from '@tugboat/netconf';
 import type { ProxyCommands } from './commands.ts';
 
 export interface ServiceProxyOptions {
@@ -62,6 +64,11 @@ export class ServiceProxy {
   readonly #removers: (() => void)[] = [];
   /** What the kernel holds as far as the proxy knows; undefined: read it back first. */
   #kernel: RuleSet | undefined;
+  /** Per Service key ("namespace/name"): its targets and rules, as of the last sync that looked at it. */
+  readonly #computed = new Map<string, { targets: PortTarget[]; rules: PortRules[] }>();
+  /** Service keys changed since the last sync looked (every key, before the first sync). */
+  readonly #dirty = new Set<string>();
+  /** The targets the rules written last serve, in order. */
   #applied: readonly PortTarget[] = [];
   #started = false;
   #stopped = false;
@@ -83,10 +90,17 @@ export class ServiceProxy {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    const changed = (): void => this.#request();
+    // A Service and its Endpoints share their key: either changing makes it dirty.
+    const changed = (key: string): void => {
+      this.#dirty.add(key);
+      this.#request();
+    };
     this.#removers.push(this.#opts.services.addHandler(changed), this.#opts.endpoints.addHandler(changed));
     void Promise.all([this.#opts.services.waitForSync(), this.#opts.endpoints.waitForSync()]).then(
-      () => this.#request(),
+      () => {
+        for (const key of this.#opts.services.keys()) this.#dirty.add(key);
+        this.#request();
+      },
       (err: unknown) => this.#opts.log.error({ err }, 'service proxy: the watch caches failed; rules stay as they are'),
     );
     this.#checkTimer = setInterval(() => {
@@ -108,11 +122,6 @@ export class ServiceProxy {
 
   get stats(): SyncStats {
     return { ...this.#stats };
-  }
-
-  /** synced tells whether the rules of the current caches are in the kernel. */
-  get synced(): boolean {
-    return this.#running === undefined && !this.#again && this.#kernel !== undefined && this.#stats.syncs > 0;
   }
 
   /** serves tells whether the rules written last send traffic to this pod IP. */
@@ -183,10 +192,31 @@ export class ServiceProxy {
     } while (this.#again && !this.#stopped);
   }
 
+  /**
+   * #compute brings the computed rules of the dirty Services up to date and returns every
+   * target and the whole rule set, in Service key order. Only dirty Services are computed
+   * again; the others keep their rule arrays, which the diff then finds unchanged at once.
+   */
+  #compute(): { targets: PortTarget[]; desired: RuleSet } {
+    const { services, endpoints } = this.#opts;
+    for (const key of this.#dirty) {
+      const svc = services.get(key);
+      if (svc === undefined) {
+        this.#computed.delete(key);
+        continue;
+      }
+      const targets = serviceTargets(svc, endpoints.get(key));
+      this.#computed.set(key, { targets, rules: targets.map(portRules) });
+    }
+    this.#dirty.clear();
+    const keys = [...this.#computed.keys()].sort();
+    const entries = keys.map((k) => this.#computed.get(k)!);
+    return { targets: entries.flatMap((e) => e.targets), desired: assembleRules(entries.flatMap((e) => e.rules)) };
+  }
+
   async #sync(): Promise<void> {
     const t0 = performance.now();
-    const targets = servicePortTargets(this.#opts.services.list(), this.#opts.endpoints.list());
-    const desired = desiredRules(targets);
+    const { targets, desired } = this.#compute();
     const checking = this.#checking;
     this.#checking = false;
     let jumps: ReturnType<typeof missingBuiltinJumps> = [];
