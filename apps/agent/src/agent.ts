@@ -79,6 +79,16 @@ async function waitForRuntime(cri: CriClient, log: Logger, stopped: () => boolea
   }
 }
 
+/** nodeResolvers are the nameservers of the node's /etc/resolv.conf (none when it cannot be read: outside names then fail). */
+function nodeResolvers(clusterDNS: string, log: Logger): string[] {
+  try {
+    return upstreamsFromResolvConf(readFileSync('/etc/resolv.conf', 'utf8'), [clusterDNS]);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'cannot read /etc/resolv.conf: names outside the cluster will not resolve (see --dns-upstreams)');
+    return [];
+  }
+}
+
 /** Agent is one running tug-agent. */
 export class Agent {
   readonly #parts: { stop(): Promise<void> | void }[] = [];
@@ -239,7 +249,7 @@ export class Agent {
   #startDns(flags: AgentFlags, services: Informer<Service>, endpoints: Informer<Endpoints>, stopped: () => boolean): void {
     const log = this.#log.child({ part: 'dns' });
     const catalog = informerCatalog(services, endpoints);
-    const upstreams = flags.dnsUpstreams ?? upstreamsFromResolvConf(readFileSync('/etc/resolv.conf', 'utf8'), [flags.clusterDNS]);
+    const upstreams = flags.dnsUpstreams ?? nodeResolvers(flags.clusterDNS, log);
     const server = new ClusterDnsServer({ address: flags.clusterDNS, catalog, domain: flags.clusterDomain, upstreams, log });
     let ending = false;
     this.#parts.push({

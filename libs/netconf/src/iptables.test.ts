@@ -220,6 +220,28 @@ test('full render from empty declares all chains before rules and inserts missin
   assert.equal(renderRestore(diffRuleSets(rs, rs)), '');
 });
 
+test('a large diff goes in several transactions: service chains first (SVC before EXT), then what switches them on', () => {
+  const services = Array.from({ length: 30 }, (_, i) => svc('b', `s${i}`, `10.96.1.${i + 1}`, { type: 'NodePort', ports: [{ port: 80, nodePort: 30000 + i }] }));
+  const endpoints = services.map((s) => eps('b', s.metadata.name ?? '', ['10.244.1.2']));
+  const removedBefore = rules([svc('b', 'gone', '10.96.2.1')], [eps('b', 'gone', ['10.244.1.9'])]);
+  const diff = diffRuleSets(removedBefore, rules(services, endpoints));
+  const single = renderRestore(diff, missingBuiltinJumps(''), 100);
+  assert.equal(single.match(/^COMMIT$/gm)?.length, 2, 'within the limit: one transaction per table');
+  const text = renderRestore(diff, missingBuiltinJumps(''), 16);
+  const blocks = text.split(/^COMMIT\n/m).filter((b) => b !== '');
+  assert.deepEqual(blocks.map((b) => b.split('\n')[0]), ['*nat', '*nat', '*nat', '*nat', '*filter', '*nat'], '60 port chains in blocks of 16, then filter and the top of nat');
+  const declared = blocks.map((b) => [...b.matchAll(/^:(\S+) /gm)].map((m) => m[1] ?? ''));
+  assert.ok(declared.slice(0, 4).every((d) => d.length <= 16 && d.every((n) => n.startsWith('TUG-SVC-') || n.startsWith('TUG-EXT-'))));
+  const order = declared.slice(0, 4).flat();
+  assert.ok(order.findLastIndex((n) => n.startsWith('TUG-SVC-')) < order.findIndex((n) => n.startsWith('TUG-EXT-')), 'every SVC chain before the EXT chains that jump to it');
+  const last = blocks.at(-1) ?? '';
+  assert.match(last, /^:TUG-SERVICES - \[0:0\]$/m);
+  assert.match(last, /^-I PREROUTING 1 /m);
+  assert.match(last, new RegExp(`^-X ${serviceChainName(servicePortKey('b', 'gone', '', 'TCP'))}$`, 'm'), 'removals come last');
+  const lines = (t: string): string[] => t.split('\n').filter((l) => l.startsWith('-A ') || l.startsWith('-I ') || l.startsWith('-X ')).sort();
+  assert.deepEqual(lines(text), lines(single), 'the transactions hold exactly the rules of the single one');
+});
+
 test('stale UDP conntrack entries: flows to an endpoint that went, and to a port that gets its first endpoint', () => {
   const dns = (ips: string[]): Endpoints => eps('kube', 'dns', ips, [{ name: 'dns', port: 53, protocol: 'UDP' }]);
   const service = svc('kube', 'dns', '10.96.0.24', { type: 'NodePort', ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }] });

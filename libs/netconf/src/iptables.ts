@@ -4,17 +4,19 @@
  * Pipeline: {@link servicePortTargets} (Services + Endpoints -> one target per service port:
  * its addresses and its endpoints), {@link desiredRules} (targets -> structured
  * {@link RuleSet}: each port's share from {@link portRules}, put together by
- * {@link assembleRules}, so a proxy can recompute only what changed), {@link diffRuleSets} (what the kernel has -> what is wanted: only new,
- * changed and removed chains), {@link renderRestore} (diff -> text for
- * `iptables-restore --noflush`). {@link parseSave} reads our chains back from `iptables-save`,
- * so that an agent that starts over rules it wrote before, or a periodic check, rewrites only
- * the chains that differ.
+ * {@link assembleRules}, so a proxy can recompute only what changed), {@link diffRuleSets}
+ * (what the kernel has -> what is wanted: only new, changed and removed chains),
+ * {@link renderRestore} (diff -> text for `iptables-restore --noflush`, a large diff in
+ * several transactions). {@link parseSave} reads our
+ * chains back from `iptables-save`, so that an agent that starts over rules it wrote before,
+ * or a periodic check, rewrites only the chains that differ.
  *
- * Why so few chains: with `--noflush`, iptables-nft's restore time grows with rules x chains
- * (measured here: 1,000 services x 10 endpoints with a chain per endpoint, 11,000 chains,
- * take 34 s with --noflush against 1.8 s for a whole-table restore). So each service port has
- * one chain holding its endpoints' DNAT rules; a whole-table restore would be as fast but
- * would wipe the host's own nat rules (CNI portmap's among them).
+ * Why so few chains, and batches: with `--noflush`, iptables-nft's restore time grows with
+ * the rules times the chains of one input (measured here: 1,000 services x 10 endpoints with
+ * a chain per endpoint, 11,000 chains, take 34 s with --noflush against 1.8 s for a
+ * whole-table restore). So each service port has one chain holding its endpoints' DNAT rules,
+ * and a large diff goes in several transactions of a few hundred chains. A whole-table restore
+ * would be as fast but would wipe the host's own nat rules (the CNI plugins' among them).
  *
  * Every rule is written exactly as `iptables-save` prints it (addresses and protocol first,
  * then the matches in order, quoted comments, the MARK target as --set-xmark, probabilities as
@@ -432,6 +434,11 @@ function renderTable(table: Table, d: TableDiff, jumps: readonly BuiltinJump[], 
   out.push('COMMIT');
 }
 
+/** RESTORE_BATCH_CHAINS: how many new or changed port chains one transaction (COMMIT) of renderRestore writes at most. */
+export const RESTORE_BATCH_CHAINS = 250;
+
+const TOP_LEVEL_CHAINS: ReadonlySet<string> = new Set([SERVICES_CHAIN, NODEPORTS_CHAIN, POSTROUTING_CHAIN]);
+
 /**
  * The input for `iptables-restore --noflush`: per table with changes, declarations (create
  * or flush) of every written and removed chain, the written chains' rules, inserts of the
@@ -439,11 +446,31 @@ function renderTable(table: Table, d: TableDiff, jumps: readonly BuiltinJump[], 
  * removed chains, whose referrers were rewritten or flushed earlier in the same transaction.
  * Filter comes before nat so REJECT rules never refer to a missing chain. Empty text when
  * there is nothing to do.
+ *
+ * A diff that writes more than `maxChains` port chains (a first sync, a mass change) is cut
+ * into several transactions (COMMIT blocks of the nat table) before that, because with
+ * --noflush iptables-nft's time grows with the rules times the chains of one transaction
+ * (measured here: 5,000 services in one take 2.5x a whole-table restore, in blocks of 250
+ * chains about 1.1x). Every state in between is consistent: the first blocks write only new
+ * or changed service chains (TUG-SVC before the TUG-EXT chains that jump to them), which
+ * nothing new refers to yet and whose old versions were complete; the last transactions write
+ * the top-level chains that switch the new ones on, the filter table and the built-in jumps,
+ * and remove what is no longer referred to.
  */
-export function renderRestore(diff: RuleSetDiff, builtinJumps: readonly BuiltinJump[] = []): string {
+export function renderRestore(diff: RuleSetDiff, builtinJumps: readonly BuiltinJump[] = [], maxChains = RESTORE_BATCH_CHAINS): string {
   const out: string[] = [];
+  let nat = diff.nat;
+  const leaves = [...diff.nat.write.keys()].filter((n) => !TOP_LEVEL_CHAINS.has(n));
+  if (leaves.length > maxChains) {
+    const ordered = [...leaves.filter((n) => !n.startsWith('TUG-EXT-')), ...leaves.filter((n) => n.startsWith('TUG-EXT-'))];
+    for (let i = 0; i < ordered.length; i += maxChains) {
+      const write: ChainMap = new Map(ordered.slice(i, i + maxChains).map((n) => [n, diff.nat.write.get(n) ?? []]));
+      renderTable('nat', { write, remove: [] }, [], out);
+    }
+    nat = { write: new Map([...diff.nat.write].filter(([n]) => TOP_LEVEL_CHAINS.has(n))), remove: diff.nat.remove };
+  }
   renderTable('filter', diff.filter, builtinJumps, out);
-  renderTable('nat', diff.nat, builtinJumps, out);
+  renderTable('nat', nat, builtinJumps, out);
   return out.length === 0 ? '' : out.join('\n') + '\n';
 }
 

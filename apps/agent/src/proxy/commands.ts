@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 
 /** ProxyCommands is what the proxy needs of the host; tests may record or fake it. */
 export interface ProxyCommands {
-  /** save returns `iptables-save` output of the nat and filter tables. */
+  /** save returns `iptables-save` output (every table; the proxy reads nat and filter). */
   save(): Promise<string>;
   /** restore applies restore input with `iptables-restore --noflush` (one atomic transaction per table). */
   restore(input: string): Promise<void>;
@@ -51,7 +51,7 @@ export function hostCommands(prefix: readonly string[] = [], timeoutMs = 60_000)
     return r.stdout;
   };
   return {
-    save: async () => (await exec(['iptables-save', '-t', 'nat'])) + (await exec(['iptables-save', '-t', 'filter'])),
+    save: () => exec(['iptables-save']),
     restore: async (input) => {
       await exec(['iptables-restore', '--noflush', '--wait', '5'], input);
     },

@@ -9,8 +9,9 @@
  * - A sync computes the rules of the Services that changed since the last one (a Service and
  *   its Endpoints share a key), puts them together with the others', compares with what the
  *   kernel holds and writes only the chains that differ, in one `iptables-restore --noflush`
- *   (one atomic transaction per table). Changes that arrive during a sync are folded into the
- *   next one; syncs never overlap.
+ *   (one atomic transaction per table; a change of more than a few hundred chains, such as the
+ *   first sync, in several, each leaving consistent rules: libs/netconf renderRestore).
+ *   Changes that arrive during a sync are folded into the next one; syncs never overlap.
  * - What the kernel holds is read from `iptables-save` at the first sync, after a failed one,
  *   and every `checkMs` (a periodic check that repairs chains or jumps someone else changed or
  *   removed). Between those, the proxy trusts what it wrote last.
@@ -216,17 +217,16 @@ export class ServiceProxy {
 
   async #sync(): Promise<void> {
     const t0 = performance.now();
-    const { targets, desired } = this.#compute();
     const checking = this.#checking;
     this.#checking = false;
-    let jumps: ReturnType<typeof missingBuiltinJumps> = [];
-    let kernel = this.#kernel;
-    if (kernel === undefined) {
-      const saved = await this.#opts.commands.save();
-      kernel = parseSave(saved);
-      jumps = missingBuiltinJumps(saved);
-    }
-    const diff = diffRuleSets(kernel, desired);
+    // Reading the kernel's rules back (when needed) runs while the rules are computed.
+    const known = this.#kernel;
+    const saving = known === undefined ? this.#opts.commands.save() : undefined;
+    saving?.catch(() => undefined); // awaited below; a failure there fails the sync
+    const { targets, desired } = this.#compute();
+    const saved = saving === undefined ? undefined : await saving;
+    const jumps = saved === undefined ? [] : missingBuiltinJumps(saved);
+    const diff = diffRuleSets(saved === undefined ? known! : parseSave(saved), desired);
     const input = renderRestore(diff, jumps);
     if (input !== '') await this.#opts.commands.restore(input);
     const first = this.#stats.syncs === 0;
