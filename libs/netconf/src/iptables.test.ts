@@ -130,12 +130,12 @@ test('targets: ready endpoints per named port, node ports and ingress only for t
   assert.equal(byKey.get('shop/cart:/TCP')?.affinitySeconds, 600);
 });
 
-test('a port without endpoints is rejected at its ClusterIP and nodePort, and gets no service chain', () => {
+test('a port without endpoints is rejected at its ClusterIP and nodePort (TCP with a reset), and gets no service chain', () => {
   const rs = rules([svc('a', 'empty', '10.96.0.7', { type: 'NodePort', ports: [{ port: 80, nodePort: 30007 }] })], [eps('a', 'empty', [])]);
   assert.deepEqual([...rs.nat.keys()].filter((n) => n.startsWith('TUG-SVC-') || n.startsWith('TUG-EXT-')), []);
   assert.deepEqual(rs.filter.get('TUG-SERVICES'), [
-    '-d 10.96.0.7/32 -p tcp -m comment --comment "a/empty has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable',
-    '-p tcp -m comment --comment "a/empty has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30007 -j REJECT --reject-with icmp-port-unreachable',
+    '-d 10.96.0.7/32 -p tcp -m comment --comment "a/empty has no endpoints" -m tcp --dport 80 -j REJECT --reject-with tcp-reset',
+    '-p tcp -m comment --comment "a/empty has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30007 -j REJECT --reject-with tcp-reset',
   ]);
   assert.deepEqual(rs.nat.get('TUG-NODEPORTS'), []);
 });

@@ -39,7 +39,9 @@
  * - nat `TUG-POSTROUTING` (from POSTROUTING) masquerades marked packets.
  * - filter `TUG-SERVICES` (from INPUT, FORWARD, OUTPUT for NEW connections): REJECTs
  *   connections to a ClusterIP, LoadBalancer IP or nodePort whose service has no ready
- *   endpoints (the nat table cannot REJECT), so clients fail at once instead of timing out.
+ *   endpoints (the nat table cannot REJECT), with a TCP reset (an ICMP error makes Linux TCP
+ *   clients wait for their second SYN) or an ICMP port unreachable for UDP, so clients fail
+ *   at once instead of timing out.
  *
  * The jumps from built-in chains are not part of the diff (appending them on each run would
  * duplicate them): {@link missingBuiltinJumps} finds which are absent in `iptables-save`
@@ -277,7 +279,9 @@ export function portRules(t: PortTarget): PortRules {
   const comment = (what: string): string => `-m comment --comment "${t.label}${what === '' ? '' : ` ${what}`}"`;
   const dport = (port: number): string => `-m ${p} --dport ${port}`;
   if (t.endpoints.length === 0) {
-    const reject = '-j REJECT --reject-with icmp-port-unreachable';
+    // A TCP client gets a reset: with an ICMP error, Linux clients only give up on their
+    // second SYN, a second later (measured here).
+    const reject = `-j REJECT --reject-with ${t.protocol === 'TCP' ? 'tcp-reset' : 'icmp-port-unreachable'}`;
     rejects.push(`-d ${t.clusterIP}/32 -p ${p} ${comment('has no endpoints')} ${dport(t.port)} ${reject}`);
     for (const ip of t.ingressIPs) rejects.push(`-d ${ip}/32 -p ${p} ${comment('has no endpoints')} ${dport(t.port)} ${reject}`);
     if (t.nodePort !== undefined) rejects.push(`-p ${p} ${comment('has no endpoints')} -m addrtype --dst-type LOCAL ${dport(t.nodePort)} ${reject}`);
