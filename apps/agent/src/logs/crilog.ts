@@ -236,11 +236,18 @@ export async function* readCriLog(path: string, opts: ReadCriLogOptions = {}): A
         continue;
       }
       // At the end of the file: stop after a last read once the container has exited; move to
-      // the new file after a rotation (this one is drained); else wait for more.
+      // the new file after a rotation, once the old one is read to its end; else wait for more.
       if (done) break;
       if (await replaced(path, fh, pos)) {
         const next = await openIfExists(path);
         if (next !== undefined) {
+          // What the writer added to the old file between the empty read above and the rename
+          // is there still: read it to the end before moving on.
+          for (let r = await fh.read(buf, 0, buf.length, pos); r.bytesRead > 0; r = await fh.read(buf, 0, buf.length, pos)) {
+            pos += r.bytesRead;
+            const lines = decoder.push(buf.subarray(0, r.bytesRead));
+            if (lines.length > 0) yield render(lines);
+          }
           const rest = decoder.end();
           if (rest.length > 0) yield render(rest);
           await fh.close();
