@@ -42,9 +42,10 @@ import type { Pod } from '@tugboat/api';
 import { TugClient, isNotFound } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
 import type { ContainerConfigInit, PodSandboxConfigInit } from '@tugboat/cri';
-import { downCluster, leftovers, upCluster } from '@tugboat/localcluster';
+import { downCluster, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo, NodeInfo } from '@tugboat/localcluster';
 import { f0, f1, f2, percentile, table } from './measure.ts';
+import { clusterTeardown } from './cluster-teardown.ts';
 
 const CLUSTER = 'bench';
 const NODES = 3;
@@ -500,19 +501,9 @@ async function rawSide(info: ClusterInfo, cris: ReadonlyMap<string, CriClient>, 
 // ---------------------------------------------------------------------------------------------
 
 let info: ClusterInfo | undefined;
-let downing: Promise<void> | undefined;
 
 /** down takes the bench cluster down once and checks that nothing of it is left. */
-function down(): Promise<void> {
-  downing ??= (async () => {
-    console.log(`\ntaking cluster ${CLUSTER} down`);
-    const r = await downCluster(CLUSTER);
-    const left = [...new Set([...r.left, ...leftovers(CLUSTER)])];
-    if (left.length > 0) throw new Error(`cluster ${CLUSTER} left: ${left.join('; ')}`);
-    console.log(`cluster ${CLUSTER} removed; nothing left`);
-  })();
-  return downing;
-}
+const down = clusterTeardown(CLUSTER);
 
 async function main(): Promise<void> {
   const cpu = cpus();
@@ -522,7 +513,7 @@ async function main(): Promise<void> {
 
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
-      if (downing !== undefined || keep) process.exit(130);
+      if (down.started || keep) process.exit(130);
       console.log(`\n${sig}: stopping`);
       void down().then(
         () => process.exit(130),

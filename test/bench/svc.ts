@@ -57,7 +57,7 @@ import { pino } from 'pino';
 import type { Deployment, Endpoints, Pod, Service } from '@tugboat/api';
 import { TugClient, isConflict } from '@tugboat/client';
 import { runCaptured } from '@tugboat/cli';
-import { downCluster, leftovers, upCluster } from '@tugboat/localcluster';
+import { downCluster, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
 import {
   desiredRules,
@@ -75,6 +75,7 @@ import type { RuleSet } from '@tugboat/netconf';
 import { ServiceProxy, fedInformer, hostCommands } from '@tugboat/agent';
 import type { ProxyCommands } from '@tugboat/agent';
 import { cpuTicks, f0, f1, f2, percentile, table } from './measure.ts';
+import { clusterTeardown } from './cluster-teardown.ts';
 import type { LoadResult } from './svc-load.ts';
 
 const execFileP = promisify(execFile);
@@ -1025,19 +1026,9 @@ function printLoad(rounds: readonly LoadRun[][]): void {
 // ---------------------------------------------------------------------------------------------
 
 let clusterUp = false;
-let downing: Promise<void> | undefined;
 
 /** down takes the bench cluster down once and checks that nothing of it is left. */
-function down(): Promise<void> {
-  downing ??= (async () => {
-    console.log(`\ntaking cluster ${CLUSTER} down`);
-    const r = await downCluster(CLUSTER);
-    const left = [...new Set([...r.left, ...leftovers(CLUSTER)])];
-    if (left.length > 0) throw new Error(`cluster ${CLUSTER} left: ${left.join('; ')}`);
-    console.log(`cluster ${CLUSTER} removed; nothing left`);
-  })();
-  return downing;
-}
+const down = clusterTeardown(CLUSTER);
 
 /** cleanUpNow kills our children and deletes our namespaces (synchronous: for signals). */
 function cleanUpNow(): void {
@@ -1116,7 +1107,7 @@ for (const bin of ['ip', 'nsenter', 'iptables', 'iptables-save', 'iptables-resto
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
-    if (downing !== undefined) process.exit(130);
+    if (down.started) process.exit(130);
     console.log(`\n${sig}: stopping`);
     cleanUpNow();
     if (!clusterUp) process.exit(130);
