@@ -3,7 +3,8 @@
 // written before the caches have their first list; the kernel then holds exactly the computed
 // rules; a change is one sync; rules flushed or unhooked by hand are repaired by the periodic
 // check; a restarted proxy over unchanged rules writes nothing; waitUntilUnserved follows an
-// endpoint's removal; stale UDP flows are deleted when a UDP endpoint goes. Needs root.
+// endpoint's removal; the real conntrack entries of UDP flows to an endpoint that goes are
+// deleted, the others kept. Needs root.
 import { after, before, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,7 +64,23 @@ before(() => {
   if (process.getuid?.() !== 0) throw new Error('the service proxy test must run as root');
   const r = spawnSync('ip', ['netns', 'add', NS], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ip netns add ${NS}: ${r.stderr}`);
+  // Datagrams sent from inside go somewhere (they need a route to be translated and tracked).
+  spawnSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
+  spawnSync('ip', ['-n', NS, 'route', 'add', 'default', 'dev', 'lo']);
 });
+
+/** sendUdp sends one datagram from each of `count` sockets (so, source ports) inside the namespace. */
+function sendUdp(ip: string, port: number, count: number): void {
+  const script = `const d = require('node:dgram'); for (let i = 0; i < ${count}; i++) { const s = d.createSocket('udp4'); s.send('x', ${port}, '${ip}', () => { s.close(); }); }`;
+  const r = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, '-e', script], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sending UDP in ${NS}: ${r.stderr}`);
+}
+
+/** udpFlowsTo lists the UDP conntrack entries of the namespace translated to this endpoint IP. */
+function udpFlowsTo(ip: string): number {
+  const r = spawnSync('nsenter', [`--net=/run/netns/${NS}`, 'conntrack', '-L', '-p', 'udp'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => l.includes(`src=${ip} `)).length;
+}
 
 after(() => {
   spawnSync('ip', ['netns', 'delete', NS]);
@@ -71,7 +88,11 @@ after(() => {
 
 test('the proxy keeps the kernel equal to the computed rules, writes only changes, and repairs', async (t) => {
   const flows: string[] = [];
-  const { proxy, services, endpoints } = startProxy(t, { ...real, deleteUdpFlows: async (args) => void flows.push(args.join(' ')) }, 300);
+  const recordFlows: ProxyCommands['deleteUdpFlows'] = async (args) => {
+    flows.push(args.join(' '));
+    await real.deleteUdpFlows(args);
+  };
+  const { proxy, services, endpoints } = startProxy(t, { ...real, deleteUdpFlows: recordFlows }, 300);
 
   await new Promise((r) => setTimeout(r, 100));
   assert.doesNotMatch(save(), /TUG-/, 'nothing is written before the caches have their first list');
@@ -86,6 +107,10 @@ test('the proxy keeps the kernel equal to the computed rules, writes only change
   assert.ok(kernelMatches(), 'the kernel holds exactly the computed rules and the jumps into them');
   assert.ok(proxy.serves('10.244.2.2'));
 
+  // UDP "connections" to the service, spread over both endpoints, live on in conntrack.
+  sendUdp('10.96.0.31', 80, 40);
+  assert.ok(udpFlowsTo('10.244.2.3') > 0 && udpFlowsTo('10.244.1.3') > 0, 'UDP flows to both endpoints');
+
   // One endpoint goes: waitUntilUnserved resolves once the rules no longer send traffic to it.
   const writes = proxy.stats.writes;
   const unserved = proxy.waitUntilUnserved('10.244.2.3', 5_000);
@@ -95,6 +120,8 @@ test('the proxy keeps the kernel equal to the computed rules, writes only change
   assert.ok(kernelMatches());
   assert.equal(proxy.stats.writes, writes + 1, 'one change, one write');
   assert.deepEqual(flows, ['--orig-dst 10.96.0.31 --dst-nat 10.244.2.3'], 'the stale UDP flows of the removed endpoint are deleted');
+  assert.equal(udpFlowsTo('10.244.2.3'), 0, 'no flow goes to the removed endpoint any more');
+  assert.ok(udpFlowsTo('10.244.1.3') > 0, 'the flows of the endpoint that stays are kept');
 
   // Someone flushes a chain and removes a jump: the periodic check puts them back.
   const chain = [...expected().nat.keys()].find((n) => n.startsWith('TUG-SVC-'))!;
