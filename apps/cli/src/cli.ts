@@ -251,6 +251,32 @@ function selectionsOf(kindArg: string, nameArgs: readonly string[], command: str
   return selections;
 }
 
+/**
+ * fetchObjects reads the objects of one kind a get or describe asks for: every one the
+ * selection picks when no NAME is given, else each NAME, a missing one becoming a line of
+ * `missing` (the server's NotFound message) rather than an error.
+ */
+async function fetchObjects(
+  client: TugClient,
+  info: KindInfo,
+  namespace: string,
+  names: readonly string[],
+  selection: { labelSelector?: string | undefined; fieldSelector?: string | undefined },
+): Promise<{ objs: Obj[]; missing: string[] }> {
+  if (names.length === 0) return { objs: (await client.list<Obj & ObjectLike>(info.kind, { namespace, ...selection })).items, missing: [] };
+  const objs: Obj[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    try {
+      objs.push(await client.get<Obj & ObjectLike>(refOf(info, namespace, name)));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      missing.push(formatError(err));
+    }
+  }
+  return { objs, missing };
+}
+
 async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts: GetOptions): Promise<void> {
   const selections = selectionsOf(kindArg, nameArgs, 'get');
   const several = selections.length > 1;
@@ -293,20 +319,9 @@ async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts:
   const missing: string[] = [];
   for (const { info, names } of selections) {
     const namespace = namespaceFor(info);
-    let objs: Obj[] = [];
-    if (names.length === 0) {
-      objs = (await client.list<Obj & ObjectLike>(info.kind, { namespace, labelSelector: opts.selector, fieldSelector: opts.fieldSelector })).items;
-    } else {
-      for (const name of names) {
-        try {
-          objs.push(await client.get<Obj & ObjectLike>(refOf(info, namespace, name)));
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          missing.push(formatError(err));
-        }
-      }
-    }
-    found.push({ info, objs: arrangeFor(info)(objs) });
+    const got = await fetchObjects(client, info, namespace, names, { labelSelector: opts.selector, fieldSelector: opts.fieldSelector });
+    missing.push(...got.missing);
+    found.push({ info, objs: arrangeFor(info)(got.objs) });
   }
   const objs = found.flatMap((f) => f.objs);
   const failed = missing.length > 0;
@@ -389,22 +404,10 @@ async function describeCommand(s: Session, kindArg: string, nameArgs: string[], 
   if (names.length > 0 && opts.selector !== undefined) throw new UsageError('give NAMEs or -l, not both', 'describe');
   const namespace = info.namespaced ? s.namespace().namespace : '';
   const client = s.client();
-  let objs: Obj[] = [];
-  let failed = false;
-  if (names.length === 0) {
-    objs = (await client.list<Obj & ObjectLike>(info.kind, { namespace, labelSelector: opts.selector })).items;
-    if (objs.length === 0) s.err(info.namespaced ? `No resources found in ${namespace} namespace.` : 'No resources found.');
-  } else {
-    for (const name of names) {
-      try {
-        objs.push(await client.get<Obj & ObjectLike>(refOf(info, namespace, name)));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        failed = true;
-        s.err(formatError(err));
-      }
-    }
-  }
+  const { objs, missing } = await fetchObjects(client, info, namespace, names, { labelSelector: opts.selector });
+  const failed = missing.length > 0;
+  if (names.length === 0 && objs.length === 0) s.err(info.namespaced ? `No resources found in ${namespace} namespace.` : 'No resources found.');
+  for (const m of missing) s.err(m);
   let events: Event[] | undefined;
   if (info.kind !== 'Event' && objs.length > 0) {
     events = await client.events
