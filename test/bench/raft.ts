@@ -1,5 +1,7 @@
-// raft.ts (npm run bench:raft): Raft write throughput, latency and failover of three tug-control
-// member processes on loopback (LevelDB on disk, gRPC between them), driven through MemberService.
+// raft.ts (npm run bench:raft): Raft write throughput, latency and failover of three command-log
+// member processes (tug-control's Raft layer with a command log as the state machine,
+// test/support/command-log-member) on loopback (LevelDB on disk, gRPC between them), driven
+// through MemberService.
 //
 //   node test/bench/raft.ts [--seconds 8] [--kills 5] [--payload-bytes 256] [--in-flight 1,16,64]
 //                           [--max-other-cpu 10] [--attempts 3]
@@ -21,8 +23,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
-import { ControlCluster } from '@tugboat/testing';
-import type { MemberClient } from '@tugboat/testing';
+import type { MemberClient } from '../support/command-log-member/client.ts';
+import { CommandLogCluster } from '../support/command-log-member/cluster.ts';
 import { closedLoop, f0, f1, percentile, table } from './measure.ts';
 
 const { values } = parseArgs({
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
   const fs = await fsyncLatency(200);
   console.log(`synced LevelDB write on this disk (same run): p50 ${fs.p50.toFixed(2)} ms, p99 ${fs.p99.toFixed(2)} ms`);
 
-  const cluster = await ControlCluster.start({
+  const cluster = await CommandLogCluster.start({
     size: 3,
     hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
     dirPrefix: 'tug-bench-',

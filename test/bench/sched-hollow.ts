@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { TugClient } from '@tugboat/client';
-import { HollowNodes } from '@tugboat/testing';
+import { HollowNodes } from '../support/hollow-nodes.ts';
 
 const { values } = parseArgs({
   options: {

@@ -38,9 +38,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ConfigMap, Pod, ReplicaSet } from '@tugboat/api';
-import type { HollowStats } from '@tugboat/testing';
+import type { HollowStats } from '../support/hollow-nodes.ts';
 import type { TugClient } from '@tugboat/client';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { cpuTicks, f0, f1, f2, percentile, table } from './measure.ts';
 
 const { values } = parseArgs({

@@ -36,7 +36,8 @@ import { Etcd3 } from 'etcd3';
 import type { IOptions } from 'etcd3';
 import type { ConfigMap } from '@tugboat/api';
 import type { TugClient } from '@tugboat/client';
-import { TugCluster, freePort } from '@tugboat/testing';
+import { freePort } from '../support/member-process.ts';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { closedLoop, f0, f1, f2, percentile, table } from './measure.ts';
 
 const etcdPath = '/usr/bin/etcd';

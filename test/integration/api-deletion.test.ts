@@ -15,7 +15,7 @@ import type { ConfigMap, Pod } from '@tugboat/api';
 import { isApiError, isConflict, isInvalid, isNotFound } from '@tugboat/client';
 import type { ObjectLike, TugClient, WatchEvent } from '@tugboat/client';
 import { Status } from '@tugboat/proto';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 
 function pod(name: string, nodeName?: string, grace?: number): Pod {
   return {

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConfigMap } from '@tugboat/api';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { configMap, createOnce, runPool } from './api-helpers.ts';
 
 const total = 500;

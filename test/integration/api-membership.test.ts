@@ -6,7 +6,7 @@
 // object set hashes the same everywhere.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { configMap, createOnce } from './api-helpers.ts';
 
 test('membership 3 -> 4 -> 3 while writes go on', { timeout: 90_000 }, async (t) => {

@@ -19,7 +19,7 @@ import type { ConfigMap } from '@tugboat/api';
 import { isConflict, isNotFound, isInvalid, isAlreadyExists, isApiError } from '@tugboat/client';
 import type { ObjectLike, WatchEvent } from '@tugboat/client';
 import { ObjectService, Status, createClient, isGrpcError } from '@tugboat/proto';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 
 const manifestPath = fileURLToPath(new URL('./testdata/every-kind.yaml', import.meta.url));
 const manifest = parseManifests(readFileSync(manifestPath, 'utf8'));

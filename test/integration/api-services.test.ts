@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Service, ServiceSpec } from '@tugboat/api';
 import { isInvalid, isNotFound } from '@tugboat/client';
 import type { TugClient } from '@tugboat/client';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { runPool } from './api-helpers.ts';
 
 function svc(name: string, spec: Partial<ServiceSpec> = {}, namespace = 'default'): Service {

@@ -6,7 +6,7 @@
 // stops a member gracefully (exit status 0) and it restarts on its data dir.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { configMap, createOnce, runPool } from './api-helpers.ts';
 
 test('a member restarted after the log was compacted past it catches up by snapshot', { timeout: 90_000 }, async (t) => {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import type { ConfigMap } from '@tugboat/api';
 import { isConflict, isNotFound } from '@tugboat/client';
 import type { TugClient, WatchEvent } from '@tugboat/client';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { configMap, createOnce, waitUntil } from './api-helpers.ts';
 
 interface Seen {

@@ -1,15 +1,16 @@
-// control-membership.test.ts: tug-control membership and restarts as real processes.
+// control-membership.test.ts: Raft membership and restarts of command-log members (tug-control's
+// Raft layer and startup, test/support/command-log-member) as real processes.
 // A fourth member joins a running 3-member cluster with --join (through a follower, which
 // forwards to the leader), catches up and receives new commands; it stops gracefully on SIGTERM,
 // recovers from its data dir on restart, and is removed again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ControlCluster } from '@tugboat/testing';
+import { CommandLogCluster } from '../support/command-log-member/cluster.ts';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 test('a member joins with --join, catches up, survives a graceful restart and is removed', { timeout: 90_000 }, async (t) => {
-  const cluster = await ControlCluster.start({ size: 3 });
+  const cluster = await CommandLogCluster.start({ size: 3 });
   t.after(() => cluster.stop());
   const client = cluster.client();
   for (let i = 0; i < 50; i++) await client.propose(`before-${i}`, bytes(`before ${i}`));

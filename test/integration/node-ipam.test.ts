@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Node } from '@tugboat/api';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 
 function node(name: string): Node {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }] } };

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Node, NodeCondition, Pod, Toleration } from '@tugboat/api';
 import type { TugClient } from '@tugboat/client';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 
 const GRACE_S = 2;
 const EVICTION_S = 1;

@@ -1,14 +1,15 @@
-// raft-process.test.ts: three tug-control members as separate processes (gRPC between them on
-// 127.0.0.1-3, LevelDB on disk). A client proposes 2,000 commands, 16 in flight, while the
-// leader is SIGKILLed twice and restarted each time. Afterwards, on all three members:
+// raft-process.test.ts: three command-log members (tug-control's Raft layer,
+// test/support/command-log-member) as separate processes (gRPC between them on 127.0.0.1-3,
+// LevelDB on disk). A client proposes 2,000 commands, 16 in flight, while the leader is
+// SIGKILLed twice and restarted each time. Afterwards, on all three members:
 //  - the full command logs are identical (same ids, payloads, positions and Raft indexes);
 //  - every command the client saw acknowledged is there exactly once, at the position and index
 //    it was acknowledged with (Raft's State Machine Safety + exactly-once retries, §6.3);
 //  - no id appears twice, acknowledged or not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ControlCluster } from '@tugboat/testing';
-import type { LoggedCommand, ProposeAnswer } from '@tugboat/testing';
+import type { LoggedCommand, ProposeAnswer } from '../support/command-log-member/client.ts';
+import { CommandLogCluster } from '../support/command-log-member/cluster.ts';
 
 const commandCount = 2_000;
 const inFlight = 16;
@@ -22,7 +23,7 @@ const decoder = new TextDecoder();
 const payloadOf = (i: number): Uint8Array => encoder.encode(`command ${i} ${'x'.repeat(i % 50)}`);
 
 test('commands acknowledged across two leader kills are applied exactly once, in the same order, on every member', { timeout: 120_000 }, async (t) => {
-  const cluster = await ControlCluster.start({ size: 3, hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'] });
+  const cluster = await CommandLogCluster.start({ size: 3, hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'] });
   t.after(() => cluster.stop());
   const client = cluster.client({ deadlineMs: 30_000, attemptTimeoutMs: 2_000 });
 

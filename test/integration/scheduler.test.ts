@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Node, NodeStatus, Pod } from '@tugboat/api';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { runPool } from './api-helpers.ts';
 
 function nodeStatus(memory: string): NodeStatus {

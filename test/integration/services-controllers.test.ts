@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import type { Endpoints, Node, Pod } from '@tugboat/api';
 import { isConflict, isNotFound } from '@tugboat/client';
 import type { TugClient } from '@tugboat/client';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 
 const NS = 'default';
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { Deployment, Pod, ReplicaSet } from '@tugboat/api';
 import { isConflict, isNotFound } from '@tugboat/client';
 import type { Informer, TugClient } from '@tugboat/client';
-import { TugCluster } from '@tugboat/testing';
+import { TugCluster } from '../support/tug-cluster.ts';
 import { waitUntil } from './api-helpers.ts';
 
 const NS = 'default';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { runCaptured } from '@tugboat/cli';
 import type { CapturedRun } from '@tugboat/cli';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { AgentServer, ContainerNotFoundError } from '@tugboat/agent';
 import type { ContainerInstance } from '@tugboat/agent';
 
@@ -19,8 +19,8 @@ const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const T1 = '2024-05-01T10:00:00.000000001Z';
 const T2 = '2024-05-01T10:00:05.000000000Z';
 
-let api: FakeApi;
-let apiServer: FakeServer;
+let api: TestApi;
+let apiServer: TestApiServer;
 let agent: AgentServer;
 let agentPort: number;
 let home: string;
@@ -83,8 +83,8 @@ before(async () => {
   });
   agentPort = (await agent.start()).port;
 
-  api = new FakeApi();
-  apiServer = await FakeServer.start(api);
+  api = new TestApi();
+  apiServer = await TestApiServer.start(api);
   const addresses = [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: 'n1' }];
   api.seed(node('n1', { addresses, daemonEndpoints: { agentEndpoint: { port: agentPort } } }));
   api.seed(node('n2', { addresses }));
@@ -163,7 +163,7 @@ describe('tug logs', () => {
   test('pods that are missing, unscheduled, or on a node without a reachable agent', async () => {
     let r = await tug(['logs', 'nope']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^Error from server \(NotFound\): pods "nope" not found/);
+    assert.match(r.stderr, /^Error from server \(NotFound\): pods "nope" in namespace "default" not found/);
     r = await tug(['logs', 'pending']);
     assert.equal(r.code, 1);
     assert.equal(r.stderr, 'error: pod default/pending is not bound to a node yet\n');

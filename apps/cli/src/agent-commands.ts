@@ -3,20 +3,10 @@
 // plane never carries logs or command output.
 import type { Command } from 'commander';
 import type { Pod } from '@tugboat/api';
-import type { TugClient } from '@tugboat/client';
 import { agentAddress, agentError, connectAgent } from './agent-client.ts';
 import type { AgentClient } from './agent-client.ts';
-import type { Io } from './cli.ts';
 import { CliError, ExitCodeError, UsageError } from './errors.ts';
-
-/** AgentSession is what the commands need of cli.ts's Session. */
-export interface AgentSession {
-  readonly io: Io;
-  use(cmd: Command): this;
-  client(): TugClient;
-  namespace(): { namespace: string; explicit: boolean };
-  output(allowed: readonly string[], command: string): string | undefined;
-}
+import type { Session } from './session.ts';
 
 /** EXEC_CALL_MARGIN_SECONDS is how much longer than the command's timeout tug waits for the
  *  agent's answer. */
@@ -54,7 +44,7 @@ interface AgentTarget {
 }
 
 /** locate finds the container and its node's agent through the API. */
-async function locate(s: AgentSession, podName: string, containerFlag: string | undefined, command: string): Promise<AgentTarget> {
+async function locate(s: Session, podName: string, containerFlag: string | undefined, command: string): Promise<AgentTarget> {
   const { namespace } = s.namespace();
   const pod = await s.client().pods.get(namespace, podName);
   const container = pickContainer(pod, containerFlag, command);
@@ -86,7 +76,7 @@ export interface LogsOptions {
 
 /** logsCommand prints a container's log; with -f it goes on until the container's log ends or
  *  the user interrupts (which is not an error). */
-export async function logsCommand(s: AgentSession, podName: string, opts: LogsOptions): Promise<void> {
+export async function logsCommand(s: Session, podName: string, opts: LogsOptions): Promise<void> {
   s.output([], 'logs');
   const tailLines = opts.tail === undefined ? 0 : positiveInteger(opts.tail, '--tail', 'a number of lines', 'logs');
   const t = await locate(s, podName, opts.container, 'logs');
@@ -120,7 +110,7 @@ export interface ExecOptions {
 
 /** execCommand runs a command in a container, writes its output as it is, and makes its exit
  *  code tug's (by throwing ExitCodeError when it is not 0). */
-export async function execCommand(s: AgentSession, podName: string, command: string[], opts: ExecOptions): Promise<void> {
+export async function execCommand(s: Session, podName: string, command: string[], opts: ExecOptions): Promise<void> {
   s.output([], 'exec');
   const timeoutSeconds = opts.timeout === undefined ? 0 : positiveInteger(opts.timeout, '--timeout', 'a number of seconds', 'exec');
   const t = await locate(s, podName, opts.container, 'exec');
@@ -137,7 +127,7 @@ export async function execCommand(s: AgentSession, podName: string, command: str
 }
 
 /** addAgentCommands registers `logs` and `exec` on program. */
-export function addAgentCommands(program: Command, s: AgentSession): void {
+export function addAgentCommands(program: Command, s: Session): void {
   program
     .command('logs')
     .summary("print a container's log")

@@ -1,6 +1,6 @@
 // captured.ts: run `tug` in this process with its output captured (for tests and the demo).
 import { run } from './cli.ts';
-import type { Io } from './cli.ts';
+import type { Io } from './session.ts';
 
 /** CapturedRun is the exit code of one in-process `tug` run and what it wrote. */
 export interface CapturedRun {

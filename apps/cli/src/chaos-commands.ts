@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_CLUSTER_NAME, killNode, startNode } from '@tugboat/localcluster';
 import type { KillResult } from '@tugboat/localcluster';
-import type { Io } from './cli.ts';
+import type { Io } from './session.ts';
 import { clusterName, failure } from './local-commands.ts';
 
 /** killSummary says what kill-node ended, e.g. "agent (pid 12), containerd (pid 10), 2 shims, 3 container processes". */

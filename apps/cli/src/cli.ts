@@ -24,6 +24,7 @@ import { addTopCommands } from './top-commands.ts';
 import { addNodeCommands } from './node-commands.ts';
 import { addChaosCommands } from './chaos-commands.ts';
 import { addServiceCommands } from './service-commands.ts';
+import { retryOnConflict } from './compare-and-swap.ts';
 import { planDelete, waitUntilGone } from './delete-options.ts';
 import type { DeleteFlags } from './delete-options.ts';
 import { describe, eventsFor } from './describe.ts';
@@ -33,28 +34,15 @@ import { formatProblems, loadObjects, manifestForApply, planApply, readSources, 
 import type { Json } from './manifests.ts';
 import { Table, columnsFor, nameOf, renderTable, typeName } from './table.ts';
 import type { Obj } from './table.ts';
-
-/** Io is everything `tug` touches outside itself, so tests can run it in-process too. */
-export interface Io {
-  /** stdout and stderr take text, and bytes as they are (the output of `tug exec`, logs). */
-  readonly stdout: { write(s: string | Uint8Array): unknown };
-  readonly stderr: { write(s: string | Uint8Array): unknown };
-  /** readStdin reads all of standard input (for -f -). */
-  readonly readStdin: () => Promise<string>;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly homedir: string;
-  /** now is the time in ms since the epoch (for AGE columns). */
-  readonly now: () => number;
-  /** signal ends a running `get -w` or `logs -f` (main.ts aborts it on SIGINT and SIGTERM). */
-  readonly signal?: AbortSignal | undefined;
-}
+import type { Io, Session } from './session.ts';
 
 /** VERSION is tug's version (from its package.json). */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const DEFAULT_NAMESPACE = 'default';
 const DEFAULT_TIMEOUT = '15s';
-const APPLY_CONFLICT_RETRIES = 5;
+/** APPLY_ATTEMPTS: how many times apply reads and writes an object that others keep changing. */
+const APPLY_ATTEMPTS = 5;
 
 interface GlobalOptions {
   endpoints?: string;
@@ -65,8 +53,8 @@ interface GlobalOptions {
   requestTimeout?: string;
 }
 
-/** Session holds what the commands of one run share: flags, target, client. */
-class Session {
+/** RunSession is the Session of one run, and what cli.ts's own commands use besides. */
+class RunSession implements Session {
   readonly io: Io;
   private globals: GlobalOptions = {};
   private target: Target | undefined;
@@ -100,7 +88,6 @@ class Session {
     return this.target;
   }
 
-  /** namespace is -n, else the context's namespace, else "default". */
   namespace(): { namespace: string; explicit: boolean } {
     const flag = this.globals.namespace;
     if (flag !== undefined) {
@@ -111,7 +98,6 @@ class Session {
     return { namespace: ctx === '' ? DEFAULT_NAMESPACE : ctx, explicit: false };
   }
 
-  /** output returns -o when it is one of `allowed` (undefined when not given). */
   output(allowed: readonly string[], command: string): string | undefined {
     const o = this.globals.output;
     if (o === undefined) return undefined;
@@ -176,7 +162,7 @@ function listObject(items: readonly unknown[]): Json {
   return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '' }, items };
 }
 
-function printObjects(s: Session, objs: readonly Obj[], output: string, single: boolean): void {
+function printObjects(s: RunSession, objs: readonly Obj[], output: string, single: boolean): void {
   if (output === 'name') {
     for (const o of objs) s.out(`${nameOf(o)}\n`);
   } else if (output === 'json') {
@@ -277,7 +263,7 @@ async function fetchObjects(
   return { objs, missing };
 }
 
-async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts: GetOptions): Promise<void> {
+async function getCommand(s: RunSession, kindArg: string, nameArgs: string[], opts: GetOptions): Promise<void> {
   const selections = selectionsOf(kindArg, nameArgs, 'get');
   const several = selections.length > 1;
   const output = s.output(['wide', 'yaml', 'json', 'name'], 'get');
@@ -344,7 +330,7 @@ async function getCommand(s: Session, kindArg: string, nameArgs: string[], opts:
 }
 
 async function watchCommand(
-  s: Session,
+  s: RunSession,
   info: KindInfo,
   w: {
     namespace: string;
@@ -397,7 +383,7 @@ async function watchCommand(
 // ---------------------------------------------------------------------------------------------
 // describe
 
-async function describeCommand(s: Session, kindArg: string, nameArgs: string[], opts: { selector?: string }): Promise<void> {
+async function describeCommand(s: RunSession, kindArg: string, nameArgs: string[], opts: { selector?: string }): Promise<void> {
   const { info, names } = splitKindName(kindArg, nameArgs, 'describe');
   s.output([], 'describe');
   checkSelectors(opts.selector, undefined, 'describe');
@@ -438,41 +424,38 @@ async function describeCommand(s: Session, kindArg: string, nameArgs: string[], 
 // ---------------------------------------------------------------------------------------------
 // apply and delete
 
+/**
+ * applyOne creates obj, or updates the live object to it (a three-way merge, manifests.ts). A
+ * write that lost a race (the object changed since it was read, or was created meanwhile) is
+ * planned again from what is live then.
+ */
 async function applyOne(client: TugClient, obj: Json): Promise<'created' | 'configured' | 'unchanged'> {
   const meta = obj['metadata'] as Json;
   const ref: ObjectRef = { kind: String(obj['kind']), namespace: String(meta['namespace'] ?? ''), name: String(meta['name']) };
-  let lastConflict: unknown;
-  for (let attempt = 0; attempt < APPLY_CONFLICT_RETRIES; attempt++) {
-    let live: Json | undefined;
-    try {
-      live = (await client.get<ObjectLike>(ref)) as unknown as Json;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    if (live === undefined) {
+  const lostRace = (err: unknown) => isConflict(err) || isAlreadyExists(err);
+  return retryOnConflict(
+    APPLY_ATTEMPTS,
+    async () => {
+      let live: Json | undefined;
       try {
+        live = (await client.get<ObjectLike>(ref)) as unknown as Json;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      if (live === undefined) {
         await client.create(manifestForApply(obj) as unknown as ObjectLike);
         return 'created';
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
-        lastConflict = err;
-        continue;
       }
-    }
-    const plan = planApply(live, obj);
-    if (plan === undefined) return 'unchanged';
-    try {
+      const plan = planApply(live, obj);
+      if (plan === undefined) return 'unchanged';
       await client.update(plan as unknown as ObjectLike);
       return 'configured';
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-      lastConflict = err;
-    }
-  }
-  throw lastConflict;
+    },
+    lostRace,
+  );
 }
 
-async function applyCommand(s: Session, opts: { filename: string[] }): Promise<void> {
+async function applyCommand(s: RunSession, opts: { filename: string[] }): Promise<void> {
   const output = s.output(['name'], 'apply');
   const ns = s.namespace();
   const sources = await readSources(opts.filename, s.io.readStdin);
@@ -499,7 +482,7 @@ async function applyCommand(s: Session, opts: { filename: string[] }): Promise<v
 }
 
 async function deleteCommand(
-  s: Session,
+  s: RunSession,
   kindArg: string | undefined,
   nameArgs: string[],
   opts: { filename?: string[]; ignoreNotFound?: boolean } & DeleteFlags,
@@ -575,7 +558,7 @@ function membersTable(members: readonly MemberInfo[], wide: boolean): string {
   return t.render(rows, true);
 }
 
-async function clusterStatus(s: Session): Promise<void> {
+async function clusterStatus(s: RunSession): Promise<void> {
   const output = s.output(['wide', 'json', 'yaml'], 'cluster status');
   const st = await s.client().cluster.status();
   const doc = { clusterId: st.clusterId, endpoint: st.endpoint, members: st.members };
@@ -596,7 +579,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 /** buildProgram makes the commander program; actions run against session s. */
-function buildProgram(s: Session): Command {
+function buildProgram(s: RunSession): Command {
   const program = new Command('tug');
   program
     .description('tug: the command line of a tugboat cluster. Reads and writes objects, and shows and changes the control plane.')
@@ -763,7 +746,7 @@ ${kindsHelp()}`,
 
 /** run runs `tug` with argv (without the program name) and returns the exit code. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {
-  const s = new Session(io);
+  const s = new RunSession(io);
   const program = buildProgram(s);
   try {
     await program.parseAsync([...argv], { from: 'user' });

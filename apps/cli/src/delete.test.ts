@@ -8,16 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from '@tugboat/api';
 import { runCaptured } from '@tugboat/cli';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { planDelete } from './delete-options.ts';
 
-let api: FakeApi;
-let server: FakeServer;
+let api: TestApi;
+let server: TestApiServer;
 let home: string;
 
 before(async () => {
-  api = new FakeApi();
-  server = await FakeServer.start(api);
+  api = new TestApi();
+  server = await TestApiServer.start(api);
   home = mkdtempSync(join(tmpdir(), 'tug-delete-test-'));
 });
 after(async () => {
@@ -94,7 +94,7 @@ describe('tug delete', () => {
     assert.ok(stored('slow')?.metadata['deletionTimestamp']);
 
     // The node's agent finishes it a little later.
-    const finish = setTimeout(() => api.write([{ op: 'delete', kind: 'Pod', namespace: 'default', name: 'slow', expected: '' }]), 400);
+    const finish = setTimeout(() => api.write([{ op: 'delete', ref: { kind: 'Pod', namespace: 'default', name: 'slow' } }]), 400);
     r = await tug(['delete', 'pod', 'slow', '--wait', '--timeout', '10s']);
     clearTimeout(finish);
     assert.equal(r.code, 0, r.stderr);

@@ -6,13 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCaptured } from '@tugboat/cli';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 
 const NOW = Date.parse('2024-05-01T10:00:00Z');
 const ago = (s: number) => new Date(NOW - s * 1000).toISOString().replace(/\.000Z$/, 'Z');
 
-let api: FakeApi;
-let server: FakeServer;
+let api: TestApi;
+let server: TestApiServer;
 let home: string;
 
 const tug = (args: string[], signal?: AbortSignal, onOutput?: (out: string) => void) =>
@@ -36,8 +36,8 @@ function event(name: string, namespace: string, about: { kind: string; name: str
 }
 
 before(async () => {
-  api = new FakeApi();
-  server = await FakeServer.start(api);
+  api = new TestApi();
+  server = await TestApiServer.start(api);
   home = mkdtempSync(join(tmpdir(), 'tug-events-test-'));
   api.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'other' } });
   api.seed({

@@ -2,7 +2,7 @@
 // tools that run tug in-process: run(argv, io) returns the exit code; runCaptured(argv, opts)
 // returns it with the output.
 export { run, VERSION } from './cli.ts';
-export type { Io } from './cli.ts';
+export type { Io } from './session.ts';
 export { runCaptured } from './captured.ts';
 export type { CapturedRun, CaptureOptions } from './captured.ts';
 export { resolveTarget, parseConfig, loadConfig, parseDuration, splitEndpoints, DEFAULT_ENDPOINT } from './config.ts';

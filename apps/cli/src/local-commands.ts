@@ -15,7 +15,7 @@ import {
   upCluster,
 } from '@tugboat/localcluster';
 import type { ClusterInfo, DownSummary } from '@tugboat/localcluster';
-import type { Io } from './cli.ts';
+import type { Io } from './session.ts';
 import { configPath, loadConfig, parseDuration, saveConfig, withContext, withoutContext } from './config.ts';
 import type { Config, TargetInputs } from './config.ts';
 import { CliError, UsageError } from './errors.ts';

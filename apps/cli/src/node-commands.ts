@@ -8,16 +8,10 @@ import type { Command } from 'commander';
 import type { Node, Pod } from '@tugboat/api';
 import { isConflict, isNotFound } from '@tugboat/client';
 import type { TugClient } from '@tugboat/client';
-import type { Io } from './cli.ts';
+import { retryOnConflict } from './compare-and-swap.ts';
 import { parseDuration } from './config.ts';
 import { CliError, UsageError } from './errors.ts';
-
-/** NodeSession is what the commands need of cli.ts's Session. */
-export interface NodeSession {
-  readonly io: Io;
-  use(cmd: Command): this;
-  client(): TugClient;
-}
+import type { Session } from './session.ts';
 
 /** Compare-and-swap attempts before giving up on a Node that keeps changing. */
 const CAS_ATTEMPTS = 10;
@@ -26,7 +20,8 @@ const DRAIN_POLL_MS = 250;
 
 /** setUnschedulable sets spec.unschedulable of a Node; false when it was so already. */
 export async function setUnschedulable(client: TugClient, name: string, unschedulable: boolean): Promise<boolean> {
-  for (let attempt = 1; ; attempt++) {
+  // The agent's heartbeat or a controller may change the Node between the read and the write.
+  return retryOnConflict(CAS_ATTEMPTS, async () => {
     let node: Node;
     try {
       node = await client.nodes.get(name);
@@ -38,14 +33,9 @@ export async function setUnschedulable(client: TugClient, name: string, unschedu
     const spec = { ...node.spec };
     if (unschedulable) spec.unschedulable = true;
     else delete spec.unschedulable;
-    try {
-      await client.nodes.update({ ...node, spec });
-      return true;
-    } catch (err) {
-      // The agent's heartbeat or a controller changed the Node meanwhile: read it again.
-      if (!isConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
-    }
-  }
+    await client.nodes.update({ ...node, spec });
+    return true;
+  });
 }
 
 function podRef(p: Pod): string {
@@ -92,7 +82,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-async function drain(s: NodeSession, name: string, flags: DrainFlags): Promise<void> {
+async function drain(s: Session, name: string, flags: DrainFlags): Promise<void> {
   const timeoutMs = flags.timeout === undefined ? undefined : parseDuration(flags.timeout, '--timeout');
   const grace = gracePeriodOf(flags.gracePeriod);
   const out = (line: string): void => {
@@ -139,7 +129,7 @@ async function drain(s: NodeSession, name: string, flags: DrainFlags): Promise<v
 }
 
 /** addNodeCommands adds cordon, uncordon and drain to `tug`. */
-export function addNodeCommands(program: Command, s: NodeSession): void {
+export function addNodeCommands(program: Command, s: Session): void {
   program
     .command('cordon')
     .summary('mark a node unschedulable')

@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Deployment, DeploymentStatus, ReplicaSet } from '@tugboat/api';
 import { runCaptured } from '@tugboat/cli';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { Status } from '@tugboat/proto';
 
 const NOW = Date.parse('2024-05-01T10:00:00Z');
 
-let api: FakeApi;
-let server: FakeServer;
+let api: TestApi;
+let server: TestApiServer;
 let home: string;
 
 const tug = (args: string[], signal?: AbortSignal) => runCaptured(args, { env: { TUG_ENDPOINTS: server.address }, homedir: home, now: () => NOW, signal });
@@ -65,12 +65,12 @@ function stored(kind: string, name: string): Deployment {
 /** setStatus writes a Deployment's status as its controller would. */
 function setStatus(name: string, status: DeploymentStatus): void {
   const cur = api.object('Deployment', 'default', name)!;
-  api.write([{ op: 'update', object: { ...cur, status: status as Record<string, unknown> }, expected: '', statusOnly: true }]);
+  api.write([{ op: 'update', object: { ...cur, status: status as Record<string, unknown> }, subresource: 'status' }]);
 }
 
 before(async () => {
-  api = new FakeApi();
-  server = await FakeServer.start(api);
+  api = new TestApi();
+  server = await TestApiServer.start(api);
   home = mkdtempSync(join(tmpdir(), 'tug-rollout-test-'));
 });
 
@@ -117,7 +117,7 @@ describe('tug scale', () => {
     }
     const r = await tug(['scale', 'deploy/nope', '--replicas', '1']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^Error from server \(NotFound\): deployments.* "nope" not found/);
+    assert.match(r.stderr, /^Error from server \(NotFound\): deployments "nope" in namespace "default" not found/);
   });
 });
 
@@ -247,14 +247,14 @@ describe('tug rollout status', () => {
 
     const deleted = tug(['rollout', 'status', 'deploy/slow']);
     await new Promise((res) => setTimeout(res, 100));
-    api.write([{ op: 'delete', kind: 'Deployment', namespace: 'default', name: 'slow', expected: '' }]);
+    api.write([{ op: 'delete', ref: { kind: 'Deployment', namespace: 'default', name: 'slow' } }]);
     r = await deleted;
     assert.equal(r.code, 1);
     assert.equal(r.stderr, 'error: deployment "slow" was deleted\n');
 
     r = await tug(['rollout', 'status', 'deploy/nope']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^Error from server \(NotFound\): deployments.* "nope" not found/);
+    assert.match(r.stderr, /^Error from server \(NotFound\): deployments "nope" in namespace "default" not found/);
     assert.equal((await tug(['rollout', 'status', 'rs/x'])).code, 2);
   });
 });

@@ -5,9 +5,8 @@
 import type { Command } from 'commander';
 import { isUnknownKindError, resolveKind } from '@tugboat/api';
 import type { Deployment, ReplicaSet } from '@tugboat/api';
-import { isConflict } from '@tugboat/client';
 import type { ObjectLike, ObjectRef, TugClient } from '@tugboat/client';
-import type { Io } from './cli.ts';
+import { retryOnConflict } from './compare-and-swap.ts';
 import { parseDuration } from './config.ts';
 import { describeTemplate } from './describe.ts';
 import { CliError, UsageError, formatError } from './errors.ts';
@@ -24,19 +23,11 @@ import {
   setImages,
   templateOf,
 } from './rollout.ts';
+import type { Session } from './session.ts';
 import { Table, typeName } from './table.ts';
 
-/** RolloutSession is what the commands need of cli.ts's Session. */
-export interface RolloutSession {
-  readonly io: Io;
-  use(cmd: Command): this;
-  client(): TugClient;
-  namespace(): { namespace: string; explicit: boolean };
-  output(allowed: readonly string[], command: string): string | undefined;
-}
-
-/** CONFLICT_RETRIES: how many times a change is read and written again after a conflict. */
-const CONFLICT_RETRIES = 5;
+/** CAS_ATTEMPTS: how many times a change is read and written before a conflict is given up on. */
+const CAS_ATTEMPTS = 5;
 
 type Workload = Deployment | ReplicaSet;
 type WorkloadKind = Workload['kind'];
@@ -98,20 +89,16 @@ function label(t: Target): string {
 
 /**
  * casUpdate reads the object, lets `change` edit it, and writes it back only if it is still
- * the version read; after a conflict it starts over (at most CONFLICT_RETRIES times).
+ * the version read; after a conflict it starts over (CAS_ATTEMPTS tries in all).
  * `change` returns false when there is nothing to write. Resolves to whether it wrote.
  */
 async function casUpdate<T extends Workload>(client: TugClient, ref: ObjectRef, change: (obj: T) => boolean | Promise<boolean>): Promise<boolean> {
-  for (let attempt = 1; ; attempt++) {
+  return retryOnConflict(CAS_ATTEMPTS, async () => {
     const obj = await client.get<T & ObjectLike>(ref);
     if (!(await change(obj))) return false;
-    try {
-      await client.update<T & ObjectLike>(obj);
-      return true;
-    } catch (err) {
-      if (!isConflict(err) || attempt >= CONFLICT_RETRIES) throw err;
-    }
-  }
+    await client.update<T & ObjectLike>(obj);
+    return true;
+  });
 }
 
 /** wholeNumber reads a flag value that must be a whole number of at least `min`. */
@@ -133,7 +120,7 @@ function booleanFlag(text: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // scale and set image
 
-async function scaleCommand(s: RolloutSession, args: string[], opts: { replicas: string }): Promise<void> {
+async function scaleCommand(s: Session, args: string[], opts: { replicas: string }): Promise<void> {
   s.output([], 'scale');
   const replicas = wholeNumber(opts.replicas, '--replicas', 0, 'scale');
   const targets = targetsOf(args, ['Deployment', 'ReplicaSet'], 'scale');
@@ -147,7 +134,7 @@ async function scaleCommand(s: RolloutSession, args: string[], opts: { replicas:
   }
 }
 
-async function setImageCommand(s: RolloutSession, args: string[]): Promise<void> {
+async function setImageCommand(s: Session, args: string[]): Promise<void> {
   s.output([], 'set image');
   const at = args.findIndex((a) => a.includes('='));
   if (at < 0) throw new UsageError('give CONTAINER=IMAGE after the object', 'set image');
@@ -176,7 +163,7 @@ interface StatusOptions {
  * it through a watch of the Deployment, printing each new state, until it is done (resolves),
  * its progress deadline passes or --timeout does (CliError), or the user interrupts.
  */
-async function statusCommand(s: RolloutSession, args: string[], opts: StatusOptions): Promise<void> {
+async function statusCommand(s: Session, args: string[], opts: StatusOptions): Promise<void> {
   s.output([], 'rollout status');
   const t = oneTarget(args, ['Deployment'], 'rollout status');
   const timeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, '--timeout');
@@ -232,7 +219,7 @@ async function statusCommand(s: RolloutSession, args: string[], opts: StatusOpti
   }
 }
 
-async function historyCommand(s: RolloutSession, args: string[], opts: { revision?: string }): Promise<void> {
+async function historyCommand(s: Session, args: string[], opts: { revision?: string }): Promise<void> {
   s.output([], 'rollout history');
   const t = oneTarget(args, ['Deployment'], 'rollout history');
   const revisionFlag = opts.revision === undefined ? undefined : wholeNumber(opts.revision, '--revision', 1, 'rollout history');
@@ -253,7 +240,7 @@ async function historyCommand(s: RolloutSession, args: string[], opts: { revisio
   s.io.stdout.write(`${label(t)}\n${table.render(rows, true)}`);
 }
 
-async function undoCommand(s: RolloutSession, args: string[], opts: { toRevision?: string }): Promise<void> {
+async function undoCommand(s: Session, args: string[], opts: { toRevision?: string }): Promise<void> {
   s.output([], 'rollout undo');
   const t = oneTarget(args, ['Deployment'], 'rollout undo');
   const to = opts.toRevision === undefined ? undefined : wholeNumber(opts.toRevision, '--to-revision', 0, 'rollout undo');
@@ -277,7 +264,7 @@ async function undoCommand(s: RolloutSession, args: string[], opts: { toRevision
   s.io.stdout.write(changed ? `${label(t)} rolled back\n` : `${label(t)} skipped rollback (its template is already that of revision ${skipped ?? ''})\n`);
 }
 
-async function restartCommand(s: RolloutSession, args: string[]): Promise<void> {
+async function restartCommand(s: Session, args: string[]): Promise<void> {
   s.output([], 'rollout restart');
   const t = oneTarget(args, ['Deployment'], 'rollout restart');
   const now = new Date(s.io.now()).toISOString();
@@ -290,7 +277,7 @@ async function restartCommand(s: RolloutSession, args: string[]): Promise<void> 
   s.io.stdout.write(`${label(t)} restarted\n`);
 }
 
-async function pauseCommand(s: RolloutSession, args: string[], paused: boolean): Promise<void> {
+async function pauseCommand(s: Session, args: string[], paused: boolean): Promise<void> {
   const command = paused ? 'rollout pause' : 'rollout resume';
   s.output([], command);
   const t = oneTarget(args, ['Deployment'], command);
@@ -308,7 +295,7 @@ async function pauseCommand(s: RolloutSession, args: string[], paused: boolean):
 const TARGET_ARG = 'the deployment: deploy/NAME, deployment/NAME or deployment NAME';
 
 /** addRolloutCommands registers `scale`, `set image` and `rollout` on program. */
-export function addRolloutCommands(program: Command, s: RolloutSession): void {
+export function addRolloutCommands(program: Command, s: Session): void {
   program
     .command('scale')
     .summary('set the number of replicas of deployments or replica sets')

@@ -6,19 +6,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Endpoints, Service } from '@tugboat/api';
 import { renderTable, runCaptured } from '@tugboat/cli';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 
 const DAY_MS = 86_400_000;
 
-let api: FakeApi;
-let server: FakeServer;
+let api: TestApi;
+let server: TestApiServer;
 
 /** tug runs in-process ten days after now, so every AGE reads "10d" whatever the second. */
 const tug = (args: string[]) => runCaptured(args, { env: { TUG_ENDPOINTS: server.address }, now: () => Date.now() + 10 * DAY_MS });
 
 before(async () => {
-  api = new FakeApi();
-  server = await FakeServer.start(api);
+  api = new TestApi();
+  server = await TestApiServer.start(api);
   for (const name of ['shop', 'expo']) api.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   api.seed({
     apiVersion: 'v1',
@@ -243,7 +243,7 @@ describe('tug get with several kinds', () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^NAME\s+TYPE\s.*\nservice\/lb\s+LoadBalancer\s/);
     assert.doesNotMatch(r.stdout, /ENDPOINTS/);
-    assert.equal(r.stderr, 'Error from server (NotFound): endpoints "lb" not found\n');
+    assert.equal(r.stderr, 'Error from server (NotFound): endpoints "lb" in namespace "default" not found\n');
   });
 
   test('one kind is as before: no KIND/ in NAME, a single object for one NAME', async () => {
@@ -355,10 +355,9 @@ describe('tug expose', () => {
   const template = (labels: Record<string, string>) => ({ metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } });
   const stored = (name: string) => api.object('Service', NS, name) as unknown as Service | undefined;
   const services = () =>
-    api
-      .all('Service')
-      .filter((o) => o.metadata['namespace'] === NS)
-      .map((o) => String(o.metadata['name']))
+    api.store
+      .list({ kind: 'Service', namespace: NS })
+      .items.map((o) => o.metadata.name)
       .sort();
 
   before(() => {
@@ -463,12 +462,12 @@ describe('tug expose', () => {
       [['expose', 'deploy/web', '--port', '80', '--port-name', 'Web_Port'], 2, /--port-name: invalid value "Web_Port": must be a DNS-1123 label/],
       [['expose', 'deploy/web', '--port', '80', '--name', '9lives'], 2, /--name: invalid value "9lives": must be a DNS-1035 label/],
       [['expose', 'deploy/web.v2', '--port', '80'], 2, /the service name \(the name of deployment\.apps\/web\.v2\): invalid value "web\.v2": must be a DNS-1035 label .*; choose another with --name/],
-      [['expose', 'deploy/nope', '--port', '80'], 1, /^Error from server \(NotFound\): deployments.* "nope" not found\n$/],
+      [['expose', 'deploy/nope', '--port', '80'], 1, /^Error from server \(NotFound\): deployments "nope" in namespace "expo" not found\n$/],
       [['expose', 'deploy/fancy', '--port', '80'], 1, /deployment\.apps\/fancy selects its pods with matchExpressions \(app=fancy,tier in \(a,b\)\), which a service selector \(labels only\) cannot express/],
       [['expose', 'deploy/bare', '--port', '80'], 1, /deployment\.apps\/bare has an empty selector: there are no labels to select its pods by/],
       [['expose', 'pod/lonely', '--port', '80'], 1, /pod\/lonely has no labels: a service selects pods by their labels/],
       [['expose', 'svc/manual', '--port', '80', '--name', 'manual2'], 1, /service\/manual has no selector to copy/],
-      [['expose', 'deploy/web', '--port', '8080'], 1, /^Error from server \(AlreadyExists\): services "web" already exists\n$/],
+      [['expose', 'deploy/web', '--port', '8080'], 1, /^Error from server \(AlreadyExists\): services "web" in namespace "expo" already exists\n$/],
     ];
     for (const [args, code, want] of cases) {
       const r = await tug([...args, '-n', NS]);

@@ -8,19 +8,10 @@
 import type { Command } from 'commander';
 import { NODE_PORT_MAX, NODE_PORT_MIN, SERVICE_TYPES_WITH_NODE_PORTS, formatSelector, isUnknownKindError, resolveKind, toYaml, validate } from '@tugboat/api';
 import type { Deployment, KindInfo, Pod, Protocol, ReplicaSet, Service, ServicePort, ServiceType, ValidationIssue } from '@tugboat/api';
-import type { ObjectLike, TugClient } from '@tugboat/client';
-import type { Io } from './cli.ts';
+import type { ObjectLike } from '@tugboat/client';
 import { CliError, UsageError } from './errors.ts';
+import type { Session } from './session.ts';
 import { nameOf, typeName } from './table.ts';
-
-/** ServiceSession is what the commands need of cli.ts's Session. */
-export interface ServiceSession {
-  readonly io: Io;
-  use(cmd: Command): this;
-  client(): TugClient;
-  namespace(): { namespace: string; explicit: boolean };
-  output(allowed: readonly string[], command: string): string | undefined;
-}
 
 const COMMAND = 'expose';
 
@@ -219,7 +210,7 @@ function checkService(svc: Service, nameFrom: string | undefined): void {
   throw new UsageError(issues.map(say).join('\n'), COMMAND);
 }
 
-async function exposeCommand(s: ServiceSession, args: string[], flags: ExposeFlags): Promise<void> {
+async function exposeCommand(s: Session, args: string[], flags: ExposeFlags): Promise<void> {
   const output = s.output(['name', 'yaml', 'json'], COMMAND);
   const target = exposeTarget(args);
   const req = exposeRequest(flags);
@@ -240,7 +231,7 @@ async function exposeCommand(s: ServiceSession, args: string[], flags: ExposeFla
 }
 
 /** addServiceCommands registers `expose` on program. */
-export function addServiceCommands(program: Command, s: ServiceSession): void {
+export function addServiceCommands(program: Command, s: Session): void {
   program
     .command('expose')
     .summary('create a service for the pods of a deployment, replica set, pod or service')

@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { AgentServer, ContainerNotFoundError, UsageSampler } from '@tugboat/agent';
 import { runCaptured } from '@tugboat/cli';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { formatCpu, formatMemory, percent } from './top-commands.ts';
 
 const SEC = 1_000_000_000n;
 const MI = 1024 * 1024;
 
-let api: FakeApi;
-let apiServer: FakeServer;
+let api: TestApi;
+let apiServer: TestApiServer;
 let agent: AgentServer;
 let home: string;
 let clockNs = 1_700_000_000n * SEC;
@@ -88,8 +88,8 @@ before(async () => {
     stats: (namespace) => sampler.sample(namespace),
   });
   const { port } = await agent.start();
-  api = new FakeApi();
-  apiServer = await FakeServer.start(api);
+  api = new TestApi();
+  apiServer = await TestApiServer.start(api);
   api.seed(node('n1', port));
   api.seed(node('n2', await freePort()));
   api.seed(node('n3', undefined));

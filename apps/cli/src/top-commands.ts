@@ -9,7 +9,7 @@ import type { Node } from '@tugboat/api';
 import type { StatsResponse } from '@tugboat/proto';
 import { agentAddress, agentError, connectAgent } from './agent-client.ts';
 import { CliError, UsageError, formatError } from './errors.ts';
-import type { RolloutSession } from './rollout-commands.ts';
+import type { Session } from './session.ts';
 import { Table } from './table.ts';
 
 /** STATS_CALL_MS bounds each agent's answer (its first answer takes about a second). */
@@ -65,7 +65,7 @@ async function askAgents(nodes: readonly Node[], namespace: string, signal: Abor
 }
 
 /** warnFailures names each node that gave no answer on stderr; a CliError when none did. */
-function warnFailures(s: RolloutSession, answers: readonly NodeAnswer[]): void {
+function warnFailures(s: Session, answers: readonly NodeAnswer[]): void {
   for (const a of answers) if (a.error !== undefined) s.io.stderr.write(`warning: no usage from node ${a.node.metadata.name ?? ''}: ${a.error}\n`);
   if (answers.length > 0 && answers.every((a) => a.error !== undefined)) throw new CliError('no node reported its usage');
 }
@@ -90,7 +90,7 @@ function sortRows<T extends { name: string; cpu: number | undefined; memory: num
   return rows.sort((a, b) => (by === undefined ? 0 : key(b) - key(a)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-async function topNodes(s: RolloutSession, name: string | undefined, opts: { sortBy?: string }): Promise<void> {
+async function topNodes(s: Session, name: string | undefined, opts: { sortBy?: string }): Promise<void> {
   s.output([], 'top nodes');
   const sortBy = sortByFlag(opts.sortBy, 'top nodes');
   const client = s.client();
@@ -135,7 +135,7 @@ interface TopPodsOptions {
   sortBy?: string;
 }
 
-async function topPods(s: RolloutSession, name: string | undefined, opts: TopPodsOptions): Promise<void> {
+async function topPods(s: Session, name: string | undefined, opts: TopPodsOptions): Promise<void> {
   s.output([], 'top pods');
   const sortBy = sortByFlag(opts.sortBy, 'top pods');
   const ns = s.namespace();
@@ -181,7 +181,7 @@ node's tug-agent between two readings (the first time an agent is asked it takes
 a second apart, so the command takes about a second). MEMORY(bytes) is in mebibytes (Mi).`;
 
 /** addTopCommands registers `top nodes` and `top pods` on program. */
-export function addTopCommands(program: Command, s: RolloutSession): void {
+export function addTopCommands(program: Command, s: Session): void {
   const top = program
     .command('top')
     .summary('show the CPU and memory that nodes and pods use')

@@ -1,7 +1,7 @@
 /**
- * Command-line flags of tug-control (and of the command-log Raft member, raft-member/main.ts),
- * parsed and validated once, up front. Every problem is a FlagError naming the flag; the
- * program prints it and exits with status 2.
+ * Command-line flags of tug-control (and of the command-log member of the Raft-level tests,
+ * test/support/command-log-member/main.ts), parsed and validated once, up front. Every problem
+ * is a FlagError naming the flag; the program prints it and exits with status 2.
  */
 import { parseArgs } from 'node:util';
 

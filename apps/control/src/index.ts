@@ -1,17 +1,13 @@
 // @tugboat/control: tug-control (run apps/control/src/main.ts): the control-plane member that
-// serves the tug.v1 API over the replicated object store (ControlPlane), and, for the Raft-level
-// tests and benchmark, the command-log Raft member (raft-member/) with its MemberService client.
-export { ControlPlane, forwardedMetadataKey, maxRequestBytes } from './control-plane.ts';
+// serves the tug.v1 API over the replicated object store (ControlPlane). The startup steps of a
+// member process (@tugboat/control/startup, /member-options) are exported apart, so that the
+// command-log member of the Raft-level tests (test/support/command-log-member) starts the way
+// tug-control does without loading the control plane.
+export { ControlPlane, maxRequestBytes } from './control-plane.ts';
 export type { ControlPlaneOptions } from './control-plane.ts';
-export { memberKind, clusterScopedKinds } from './api/directory.ts';
-export { maxObjectBytes, filterEvent } from './api/objects.ts';
+export { forwardedMetadataKey } from './forwarding.ts';
+export { memberKind, clusterScopedKinds } from './member-directory.ts';
 export { clusterIdFor, readMemberFile, writeMemberFile } from './data-dir.ts';
 export type { MemberFile } from './data-dir.ts';
 export { parseFlags, FlagError, isFlagError } from './flags.ts';
 export type { Flags } from './flags.ts';
-export { MemberClient, MemberClientError, isMemberClientError, leaderApiMetadataKey, leaderMetadataKey } from './raft-member/client.ts';
-export type { MemberClientOptions, ProposeAnswer, LoggedCommand } from './raft-member/client.ts';
-export { CommandLog, encodeCommand, encodeMember, decodeRecord, maxCommandIdBytes } from './raft-member/command-log.ts';
-export type { Command, ApplyResult, LogRecord } from './raft-member/command-log.ts';
-export { ControlMember, maxPayloadBytes } from './raft-member/member.ts';
-export type { ControlMemberOptions } from './raft-member/member.ts';

@@ -1,6 +1,7 @@
 /**
- * The options both kinds of member take (ControlPlane, control-plane.ts; ControlMember,
- * raft-member/member.ts), and the RaftNode options they make of them.
+ * The options both kinds of member take (ControlPlane, control-plane.ts; CommandLogMember of the
+ * Raft-level tests, test/support/command-log-member/member.ts, through
+ * @tugboat/control/member-options), and the RaftNode options they make of them.
  */
 import type { Logger } from 'pino';
 import type { RaftNodeOptions, StateMachine } from '@tugboat/raft';

@@ -1,6 +1,7 @@
 /**
  * The startup and shutdown steps shared by the member processes that take tug-control's flags:
- * tug-control itself (serve.ts) and the command-log Raft member (raft-member/main.ts): flags to
+ * tug-control itself (serve.ts) and the command-log member of the Raft-level tests
+ * (test/support/command-log-member/main.ts, through @tugboat/control/startup): flags to
  * options, the logger, shutdown requests (signals, stdin EOF), the data dir's identity, learning
  * the cluster to join, graceful stop, and the exit status.
  */

@@ -13,7 +13,7 @@ import {
   isNotFound,
   isUnavailable,
 } from '@tugboat/client';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { Status } from '@tugboat/proto';
 
 /** deadAddress returns a 127.0.0.1 address nothing listens on. */
@@ -35,8 +35,8 @@ function pod(name: string, labels: Record<string, string> = { app: 'web' }): Pod
 }
 
 describe('TugClient', () => {
-  let api: FakeApi;
-  let server: FakeServer;
+  let api: TestApi;
+  let server: TestApiServer;
   let dead: string;
   const clients: TugClient[] = [];
   const client = (endpoints: string[], opts: Partial<ConstructorParameters<typeof TugClient>[0]> = {}) => {
@@ -47,8 +47,8 @@ describe('TugClient', () => {
   const callsOf = (method: string) => api.calls.filter((c) => c.method === method);
 
   before(async () => {
-    api = new FakeApi();
-    server = await FakeServer.start(api);
+    api = new TestApi();
+    server = await TestApiServer.start(api);
     dead = await deadAddress();
   });
   after(async () => {
@@ -99,8 +99,9 @@ describe('TugClient', () => {
       creates.map((x) => x.code),
       ['UNAVAILABLE', 'OK'],
     );
-    assert.equal(api.revision, revBefore + 1, 'applied exactly once');
+    // The retry is answered the first outcome: the object as the first attempt wrote it.
     assert.equal(created.metadata.resourceVersion, String(revBefore + 1));
+    assert.equal(api.object('Pod', 'default', 'once')?.metadata.resourceVersion, String(revBefore + 1), 'applied exactly once');
   });
 
   test('retries reads and writes on UNAVAILABLE and DEADLINE_EXCEEDED from a reachable member', async () => {
@@ -131,13 +132,13 @@ describe('TugClient', () => {
     n = count();
     const exists = await c.pods.create(pod('dup')).catch((e: unknown) => e);
     assert.ok(isAlreadyExists(exists));
-    assert.equal(exists.message, 'pods "dup" already exists');
+    assert.equal(exists.message, 'pods "dup" in namespace "default" already exists');
     assert.equal(count() - n, 1);
 
     n = count();
     const missing = await c.pods.get('default', 'nope').catch((e: unknown) => e);
     assert.ok(isNotFound(missing));
-    assert.equal(missing.message, 'pods "nope" not found');
+    assert.equal(missing.message, 'pods "nope" in namespace "default" not found');
     assert.equal(missing.endpoint, server.address);
     assert.equal(count() - n, 1);
 

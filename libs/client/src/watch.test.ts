@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigMap } from '@tugboat/api';
 import { TugClient, isInvalid } from '@tugboat/client';
 import type { WatchEvent } from '@tugboat/client';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { Status } from '@tugboat/proto';
 
 function cm(name: string, value = '1'): ConfigMap {
@@ -31,14 +31,14 @@ async function until(cond: () => boolean, what: string, ms = 3_000): Promise<voi
 }
 
 describe('watch', () => {
-  let api: FakeApi;
-  let servers: FakeServer[];
+  let api: TestApi;
+  let servers: TestApiServer[];
   let client: TugClient;
   let ac: AbortController;
 
   beforeEach(async () => {
-    api = new FakeApi();
-    servers = [await FakeServer.start(api), await FakeServer.start(api)];
+    api = new TestApi();
+    servers = [await TestApiServer.start(api), await TestApiServer.start(api)];
     client = new TugClient({ endpoints: servers.map((s) => s.address), backoffMs: 5, backoffMsMax: 50 });
     ac = new AbortController();
   });
@@ -195,13 +195,13 @@ describe('watch', () => {
 });
 
 describe('Informer', () => {
-  let api: FakeApi;
-  let server: FakeServer;
+  let api: TestApi;
+  let server: TestApiServer;
   let client: TugClient;
 
   beforeEach(async () => {
-    api = new FakeApi();
-    server = await FakeServer.start(api);
+    api = new TestApi();
+    server = await TestApiServer.start(api);
     client = new TugClient({ endpoints: [server.address], backoffMs: 5, backoffMsMax: 50 });
   });
   afterEach(async () => {

@@ -1,4 +1,4 @@
-// node-lifecycle.test.ts: NodeLifecycleController against an in-memory API (FakeServer), with a
+// node-lifecycle.test.ts: NodeLifecycleController against an in-memory API (TestApiServer), with a
 // 1 s grace period and 1 s eviction: a Node that stops heartbeating becomes Ready=Unknown and
 // tainted at the moment its heartbeat ages past the grace period (a timer, no watch event
 // needed), its pods are marked not ready at once and deleted after their toleration, one
@@ -10,15 +10,15 @@ import { pino } from 'pino';
 import type { Node, Pod, Toleration } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import type { ObjectLike } from '@tugboat/client';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { NodeLifecycleController, SharedInformers, TAINT_UNREACHABLE } from '@tugboat/controllers';
 import type { ControllerContext, EventRecorder, EventType } from '@tugboat/controllers';
 
-let server: FakeServer;
+let server: TestApiServer;
 let client: TugClient;
 
 before(async () => {
-  server = await FakeServer.start(new FakeApi());
+  server = await TestApiServer.start(new TestApi());
   client = new TugClient({ endpoints: [server.address], retryBudgetMs: 5_000 });
 });
 

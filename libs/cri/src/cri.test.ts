@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname as nodeHostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cri } from '@tugboat/proto';
-import { buildTugboatImages, WEB_IMAGE } from '../../../deploy/images/images.ts';
+import { buildTugboatImages, WEB_IMAGE } from '@tugboat/images';
 import { CriClient, CriError, isCriError } from './index.ts';
 import { PrivateContainerd, which } from './containerd.ts';
 

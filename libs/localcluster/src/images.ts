@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildTugboatImages } from '../../../deploy/images/images.ts';
+import { buildTugboatImages } from '@tugboat/images';
 
 /** ensureImageTars builds the pause, web and web:v2 images (a fraction of a second: the builds are
  *  deterministic) and writes each tarball unless the one on disk has the same bytes, so an

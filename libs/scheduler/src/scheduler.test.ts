@@ -1,4 +1,4 @@
-// scheduler.test.ts: the Scheduler loop against an in-memory API (FakeServer): pods bound in
+// scheduler.test.ts: the Scheduler loop against an in-memory API (TestApiServer): pods bound in
 // transactions of at most batchSize, a refused transaction bound again pod by pod, and a pod
 // that fits nowhere marked Unschedulable with a Warning Event, once. The scheduler inside a
 // real tug-control is tested in test/integration/scheduler.test.ts.
@@ -8,20 +8,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { TugClient } from '@tugboat/client';
 import type { ObjectLike } from '@tugboat/client';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { SharedInformers } from '@tugboat/controllers';
 import type { ControllerContext, EventRecorder, EventType } from '@tugboat/controllers';
 import { Status } from '@tugboat/proto';
 import { Scheduler } from './scheduler.ts';
 import { testNode, testPod } from './test-objects.ts';
 
-let api: FakeApi;
-let server: FakeServer;
+let api: TestApi;
+let server: TestApiServer;
 let client: TugClient;
 
 before(async () => {
-  api = new FakeApi();
-  server = await FakeServer.start(api);
+  api = new TestApi();
+  server = await TestApiServer.start(api);
   client = new TugClient({ endpoints: [server.address], retryBudgetMs: 5_000 });
 });
 

@@ -1,7 +1,8 @@
 /**
  * @tugboat/store: the replicated object store. ObjectStore is the Raft state machine (apply,
- * snapshot, restore, local reads and watches); ReplicatedStore writes through Raft and reads
- * linearizably (ReadIndex); the codec encodes the commands that travel in Raft entries.
+ * snapshot, restore, local reads and watches); ReplicatedStore is the one write path (a command
+ * proposed to Raft, or to LocalLog for an in-memory store); the codec encodes the commands that
+ * travel in Raft entries.
  */
 export type {
   ObjectMeta,
@@ -37,6 +38,6 @@ export { ObjectStore, unwrapApplyResult, namespaceKind, rfc3339 } from './store.
 export type { ObjectStoreOptions, ApplyResult, ListOptions, ListResult, StoreStats } from './store.ts';
 export { Watch } from './watch.ts';
 export type { WatchOptions } from './watch.ts';
-export { ReplicatedStore } from './replicated.ts';
-export type { RaftHandle, ReplicatedStoreOptions, ReadOptions, WriteOptions, UpdateOptions, DeleteOptions } from './replicated.ts';
+export { LocalLog, ReplicatedStore } from './replicated.ts';
+export type { ProposeLog, ReplicatedStoreOptions, WriteOptions } from './replicated.ts';
 export { deepEqual, canonicalJson } from './json.ts';

@@ -1,151 +1,90 @@
 /**
- * ReplicatedStore is the store as the API server uses it: writes go through Raft (the
- * ObjectStore applies them on every member), reads and watches are served from the local
- * ObjectStore, linearizable by default.
+ * ReplicatedStore is the store's one write path: a write becomes one store command, proposed
+ * to a log (Raft on a control member, LocalLog for an in-memory store) whose entries the
+ * ObjectStore applies; reads and watches are served by the ObjectStore itself.
  *
- * - Writes: the proposer assigns what the server assigns (`metadata.uid`, `creationTimestamp`)
- *   before proposing, so that applying is a pure function of the entry. The member must be
- *   the leader (RaftNode.propose rejects with NotLeaderError otherwise). A write that timed out
- *   may still be applied: retry it with the same `requestId` to get the first outcome.
- * - Reads: ReadIndex (Raft dissertation §6.4) first, so the read sees every write that
- *   completed before it started, on any member; `{stale: true}` reads local state at once.
+ * - The writer assigns what the server assigns (`metadata.uid`, `creationTimestamp`) before
+ *   proposing, so that applying is a pure function of the entry.
+ * - A command larger than the store's limit fails before it is proposed (InvalidError).
+ * - A write that timed out may still be applied: retry it with the same `requestId` to get the
+ *   first outcome.
  */
 import { randomUUID } from 'node:crypto';
 import { encodeCommand } from './codec.ts';
-import { NotFoundError } from './errors.ts';
 import { rfc3339, unwrapApplyResult } from './store.ts';
-import type { ListOptions, ListResult, ObjectStore } from './store.ts';
-import type { Command, KubeObject, ObjectRef, Op, StoredObject, TxnResult } from './types.ts';
-import type { Watch, WatchOptions } from './watch.ts';
+import type { ObjectStore } from './store.ts';
+import type { Command, Op, TxnResult } from './types.ts';
 
-/** RaftHandle is what ReplicatedStore needs from the Raft member (RaftNode has it). */
-export interface RaftHandle {
-  /** Proposes an entry; resolves with its index and what ObjectStore.apply returned. */
-  propose(data: Uint8Array): Promise<{ readonly index: number; readonly result: unknown }>;
-  /** Resolves once the local state machine has applied everything committed before the call. */
-  readIndex(): Promise<void>;
+/** ProposeLog is where ReplicatedStore proposes commands (RaftNode has it). */
+export interface ProposeLog {
+  /** Proposes an entry; resolves, once it is applied here, with its index and what ObjectStore.apply returned. */
+  propose(data: Uint8Array, opts?: { readonly timeoutMs?: number }): Promise<{ readonly index: number; readonly result: unknown }>;
+}
+
+/** LocalLog is a one-member log applied at once to its store: the in-memory store's log. */
+export class LocalLog implements ProposeLog {
+  private readonly store: ObjectStore;
+  private index = 0;
+
+  constructor(store: ObjectStore) {
+    this.store = store;
+  }
+
+  propose(data: Uint8Array): Promise<{ index: number; result: unknown }> {
+    const result = this.applyNow(data);
+    return Promise.resolve({ index: this.index, result });
+  }
+
+  /** applyNow appends and applies an entry, returning what ObjectStore.apply returned. */
+  applyNow(data: Uint8Array): unknown {
+    const index = ++this.index;
+    return this.store.apply({ index, term: 1, data });
+  }
 }
 
 export interface ReplicatedStoreOptions {
-  readonly raft: RaftHandle;
-  /** The ObjectStore the same Raft member applies to. */
-  readonly store: ObjectStore;
+  readonly log: ProposeLog;
   /** Wall clock for creationTimestamp, ms since the Unix epoch. Default Date.now. */
   readonly now?: () => number;
   /** Source of metadata.uid. Default crypto.randomUUID. */
   readonly newUid?: () => string;
 }
 
-export interface ReadOptions {
-  /** Read local state without ReadIndex (may miss recent writes). Default false. */
-  readonly stale?: boolean;
-}
-
 export interface WriteOptions {
   /** Makes retries exactly-once: a retry with the same id answers the first outcome. */
   readonly requestId?: string;
-}
-
-export interface UpdateOptions extends WriteOptions {
-  /** Compare-and-swap: fail with ConflictError unless the stored resourceVersion is this. */
-  readonly expectedResourceVersion?: string;
-  /** 'status': replace only `status`. */
-  readonly subresource?: 'status';
-}
-
-export interface DeleteOptions extends WriteOptions {
-  /** Compare-and-swap: fail with ConflictError unless the stored resourceVersion is this. */
-  readonly expectedResourceVersion?: string;
+  /** How long to wait for the command to be applied, ms (the log's default when absent). */
+  readonly timeoutMs?: number;
 }
 
 export class ReplicatedStore {
-  readonly store: ObjectStore;
-  private readonly raft: RaftHandle;
+  private readonly log: ProposeLog;
   private readonly now: () => number;
   private readonly newUid: () => string;
 
   constructor(opts: ReplicatedStoreOptions) {
-    this.raft = opts.raft;
-    this.store = opts.store;
+    this.log = opts.log;
     this.now = opts.now ?? Date.now;
     this.newUid = opts.newUid ?? randomUUID;
   }
 
-  /** create writes a new object; resolves with it as stored. Throws AlreadyExistsError, NotFoundError (namespace), InvalidError. */
-  async create(object: KubeObject, opts: WriteOptions = {}): Promise<StoredObject> {
-    return this.written(await this.txn([{ op: 'create', object }], opts), object);
-  }
-
-  /** update replaces an object (CAS with `expectedResourceVersion`). Throws NotFoundError, ConflictError, InvalidError. */
-  async update(object: KubeObject, opts: UpdateOptions = {}): Promise<StoredObject> {
-    const op: Op = {
-      op: 'update',
-      object,
-      ...(opts.expectedResourceVersion !== undefined ? { expectedResourceVersion: opts.expectedResourceVersion } : {}),
-      ...(opts.subresource !== undefined ? { subresource: opts.subresource } : {}),
-    };
-    return this.written(await this.txn([op], opts), object);
-  }
-
   /**
-   * delete removes an object (CAS with `expectedResourceVersion`); resolves with its last state, or null
-   * for a retry (same requestId) of a delete that was applied before. Throws NotFoundError, ConflictError.
+   * write applies `ops` atomically (all or none) and resolves with their objects; throws the
+   * StoreError of the op that failed, or the log's error (the write may then still be applied).
    */
-  async delete(ref: ObjectRef, opts: DeleteOptions = {}): Promise<StoredObject | null> {
-    const op: Op = {
-      op: 'delete',
-      ref,
-      ...(opts.expectedResourceVersion !== undefined ? { expectedResourceVersion: opts.expectedResourceVersion } : {}),
-    };
-    return (await this.txn([op], opts)).objects[0] ?? null;
-  }
-
-  /** txn applies `ops` atomically (all or none); throws the StoreError of the op that failed. */
-  async txn(ops: readonly Op[], opts: WriteOptions = {}): Promise<TxnResult> {
-    const cmd = this.prepare({ ...(opts.requestId !== undefined ? { requestId: opts.requestId } : {}), ops });
-    const { result } = await this.raft.propose(encodeCommand(cmd));
+  async write(ops: readonly Op[], opts: WriteOptions = {}): Promise<TxnResult> {
+    const { result } = await this.log.propose(this.encode(ops, opts.requestId), opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
     return unwrapApplyResult(result);
   }
 
-  /** prepare fills the server-assigned fields of every create op (uid, creationTimestamp). */
-  prepare(cmd: Command): Command {
-    const ts = rfc3339(this.now());
-    return {
-      ...cmd,
-      ops: cmd.ops.map((op) =>
-        op.op === 'create' ? { ...op, object: { ...op.object, metadata: { ...op.object.metadata, uid: this.newUid(), creationTimestamp: ts } } } : op,
-      ),
-    };
-  }
-
-  /** get reads one object (linearizable unless `stale`). */
-  async get(ref: ObjectRef, opts: ReadOptions = {}): Promise<StoredObject | undefined> {
-    if (opts.stale !== true) await this.raft.readIndex();
-    return this.store.get(ref);
-  }
-
-  /** list reads objects of a kind (linearizable unless `stale`); watch from the result's revision for what follows. */
-  async list(opts: ListOptions & ReadOptions): Promise<ListResult> {
-    if (opts.stale !== true) await this.raft.readIndex();
-    return this.store.list(opts);
-  }
-
   /**
-   * written is the object a create/update wrote. For a retry answered as a duplicate whose
-   * object changed since, that is the object as it is now (the write did happen).
+   * encode makes the command of a write: the ops with the server-assigned fields of every
+   * create (uid, creationTimestamp) filled in. Throws InvalidError for a bad or too large command.
    */
-  private written(r: TxnResult, object: KubeObject): StoredObject {
-    const m = object.metadata;
-    const o = r.objects[0] ?? this.store.get({ kind: object.kind, namespace: m.namespace ?? '', name: m.name ?? '' });
-    if (o === undefined || o === null) {
-      throw new NotFoundError(`${object.kind} ${m.name ?? ''} was written at revision ${r.revision} (request retried) but has been deleted since`);
-    }
-    return o;
-  }
-
-  /** watch watches the local store (see ObjectStore.watch). */
-  watch(opts: WatchOptions): Watch {
-    return this.store.watch(opts);
+  encode(ops: readonly Op[], requestId?: string): Uint8Array {
+    const ts = rfc3339(this.now());
+    const filled = ops.map((op): Op => (op.op === 'create' ? { ...op, object: { ...op.object, metadata: { ...op.object.metadata, uid: this.newUid(), creationTimestamp: ts } } } : op));
+    const cmd: Command = requestId === undefined || requestId === '' ? { ops: filled } : { requestId, ops: filled };
+    return encodeCommand(cmd);
   }
 }
-

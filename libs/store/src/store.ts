@@ -167,8 +167,8 @@ function withVersion(o: StoredObject, rv: string): StoredObject {
 
 /**
  * ObjectStore implements the Raft driver's StateMachine (`apply`, `snapshot`, `restore`) and
- * serves reads and watches from local state. Reads here are as of the last applied entry;
- * ReplicatedStore adds linearizable reads (ReadIndex) on top.
+ * serves reads and watches from local state. Reads here are as of the last applied entry; the
+ * API server makes them linearizable with a ReadIndex first.
  */
 export class ObjectStore implements StateMachine, WatchSource {
   readonly history: History;

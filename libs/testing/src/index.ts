@@ -16,7 +16,3 @@ export { Harness } from './harness.ts';
 export type { HarnessMember, HarnessOptions, MessageFilter } from './harness.ts';
 export { runSeed, runSeeds } from './parallel.ts';
 export type { SeedJob, SeedOutcome } from './parallel.ts';
-export * from './processes.ts';
-export * from './tug-cluster.ts';
-export { freePort } from './member-process.ts';
-export * from './hollow-nodes.ts';

@@ -1,5 +1,5 @@
 // catalog.test.ts: informerCatalog over real informers of a TugClient talking to the fake API
-// (@tugboat/client/testing), so the indexes are checked against the events a watch really
+// (@tugboat/apiserver/testing), so the indexes are checked against the events a watch really
 // delivers; staticCatalog for the fixed case.
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Endpoints, Service } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { clusterIPsOf, informerCatalog, staticCatalog } from './catalog.ts';
 import type { DnsCatalog } from './catalog.ts';
 
@@ -33,16 +33,16 @@ const nameByIP = (c: DnsCatalog, ip: string): string | undefined => {
 };
 
 describe('informerCatalog', () => {
-  let api: FakeApi;
-  let server: FakeServer;
+  let api: TestApi;
+  let server: TestApiServer;
   let client: TugClient;
   let services: Informer<Service>;
   let eps: Informer<Endpoints>;
   let catalog: (DnsCatalog & { close(): void }) | undefined;
 
   beforeEach(async () => {
-    api = new FakeApi();
-    server = await FakeServer.start(api);
+    api = new TestApi();
+    server = await TestApiServer.start(api);
     client = new TugClient({ endpoints: [server.address], backoffMs: 5, backoffMsMax: 50 });
     await client.namespaces.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
     services = client.services.informer();

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { Node } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import { renderCniConfig } from '@tugboat/netconf';
 import { NodeNetwork, ipRunner } from './network.ts';
 import type { RunIp } from './network.ts';
@@ -72,15 +72,15 @@ class FakeRoutes {
 }
 
 describe('NodeNetwork', () => {
-  let api: FakeApi;
-  let server: FakeServer;
+  let api: TestApi;
+  let server: TestApiServer;
   let client: TugClient;
   let dir: string;
   let net: NodeNetwork | undefined;
 
   beforeEach(async () => {
-    api = new FakeApi();
-    server = await FakeServer.start(api);
+    api = new TestApi();
+    server = await TestApiServer.start(api);
     client = new TugClient({ endpoints: [server.address], backoffMs: 5, backoffMsMax: 50 });
     dir = mkdtempSync(join(tmpdir(), 'tug-node-network-'));
   });

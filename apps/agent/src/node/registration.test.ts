@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Node } from '@tugboat/api';
 import { validate } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
-import { FakeApi, FakeServer } from '@tugboat/client/testing';
+import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 import {
   NodeRegistration,
   buildNode,
@@ -202,14 +202,14 @@ describe('the Node object', () => {
 });
 
 describe('NodeRegistration', () => {
-  let api: FakeApi;
-  let server: FakeServer;
+  let api: TestApi;
+  let server: TestApiServer;
   let client: TugClient;
   let reg: NodeRegistration | undefined;
 
   beforeEach(async () => {
-    api = new FakeApi();
-    server = await FakeServer.start(api);
+    api = new TestApi();
+    server = await TestApiServer.start(api);
     client = new TugClient({ endpoints: [server.address], backoffMs: 5, backoffMsMax: 50, retryBudgetMs: 300 });
   });
   afterEach(async () => {
@@ -293,7 +293,7 @@ describe('NodeRegistration', () => {
     const started = reg.start();
     await sleep(300);
     assert.equal(reg.isRegistered, false);
-    let up = await FakeServer.start(api, port);
+    let up = await TestApiServer.start(api, port);
     try {
       await started;
       assert.ok(stored() !== undefined);
@@ -303,7 +303,7 @@ describe('NodeRegistration', () => {
       await sleep(500); // about ten beats fail
       const outages = lines().filter((l) => l.msg.startsWith('node heartbeat failed'));
       assert.equal(outages.length, 1, 'one warning per outage');
-      up = await FakeServer.start(api, port);
+      up = await TestApiServer.start(api, port);
       await until('the heartbeat recovers', () => lines().some((l) => l.msg === 'node heartbeat: writing again'));
 
       await late.nodes.delete('node-1');

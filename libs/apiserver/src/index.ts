@@ -1,0 +1,15 @@
+/**
+ * @tugboat/apiserver: the tug.v1 API (proto/tug/v1/api.proto) as a control member serves it:
+ * ObjectService (admission, defaulting, graceful deletion, service address allocation, reads
+ * and watches) over an ObjectBackend, and ClusterService over a ClusterBackend. tug-control
+ * backs them with its Raft member; `@tugboat/apiserver/testing` backs them with an in-memory,
+ * synchronously applied store for tests of everything that talks to the API.
+ */
+export type { ObjectBackend } from './objects.ts';
+export { clusterService, isHostPort, publishOnlyMetadataKey } from './cluster.ts';
+export type { ClusterBackend, ForwardOptions, MemberInfo, MemberRecord } from './cluster.ts';
+export { toGrpcError, describeRef, resourceName } from './errors.ts';
+export type { WriteVerb } from './errors.ts';
+export { ALLOCATION_KIND, orphanedAllocations } from './service-allocation.ts';
+export { WatchSlots } from './watch-slots.ts';
+export { apiClusterScopedKinds, objectService, encodeObject, filterEvent, maxObjectBytes } from './objects.ts';
