@@ -77,6 +77,40 @@ test('a three-member cluster elects exactly one leader and replicates a command 
   for (const id of ['a', 'b', 'c']) assert.deepEqual(c.applied.get(id), ['x=1']);
 });
 
+test('only a leader\'s Ready, changing neither term nor vote, may send before it persists; its own entries count once advanced', () => {
+  const c = new Cluster(['a', 'b', 'c']);
+  const a = c.node('a');
+  a.campaign();
+  const campaign = a.ready();
+  assert.equal(campaign.sendFirst, false, 'a candidate\'s messages wait for its state on disk');
+  a.advance(campaign);
+  for (const m of campaign.messages) c.node(m.to).step(m);
+  c.settle();
+  assert.equal(c.leader()?.id, 'a');
+
+  assert.ok(a.propose(new TextEncoder().encode('x=1')).ok);
+  const rd = a.ready();
+  assert.equal(rd.sendFirst, true);
+  assert.equal(rd.mustSync, true);
+  assert.ok(rd.messages.some((m) => m.type === 'append'), 'the appends leave with the entry');
+  // Both followers acknowledge before the leader's own write completes: a majority without it.
+  for (const m of rd.messages) c.node(m.to).step(m);
+  const acks: Message[] = [];
+  for (const id of ['b', 'c']) {
+    const f = c.node(id);
+    const frd = f.ready();
+    assert.equal(frd.sendFirst, false, 'a follower acknowledges only what it has persisted');
+    acks.push(...frd.messages);
+    f.advance(frd);
+  }
+  for (const m of acks) a.step(m);
+  const lastIndex = a.status().lastIndex;
+  assert.equal(a.status().commit, lastIndex, 'committed by the two followers');
+  a.advance(rd);
+  c.tickAll(2);
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(c.applied.get(id), ['x=1'], id);
+});
+
 test('elections happen by timeout alone', () => {
   const c = new Cluster(['a', 'b', 'c']);
   c.tickAll(40);

@@ -278,6 +278,7 @@ export class RaftCore {
     const hard = this.hardState();
     const soft = this.softState();
     const hardChanged = !sameHard(hard, this.prevHard);
+    const termVoteChanged = hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote;
     const entries = this.log.unstable();
     // After a snapshot from the leader, application resumes right after it.
     const applyFrom = Math.max(this.log.applied, this.pendingSnapshot?.meta.index ?? 0) + 1;
@@ -291,7 +292,8 @@ export class RaftCore {
       messages: this.msgs,
       committedEntries,
       readStates: this.readStates,
-      mustSync: entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || this.pendingSnapshot !== null,
+      mustSync: entries.length > 0 || termVoteChanged || this.pendingSnapshot !== null,
+      sendFirst: this.role === 'leader' && !termVoteChanged && this.pendingSnapshot === null,
     };
     this.msgs = [];
     this.readStates = [];

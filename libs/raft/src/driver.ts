@@ -7,11 +7,17 @@
  * changes, transfers) are queued and fed to the core between Readys; each Ready is handled
  * exactly as the contract in docs/raft-core-api.md says:
  *   1. persist snapshot, entries and hard state in one batch, fsynced when `mustSync`;
- *   2. only then send the messages;
+ *   2. send the messages once that is durable; a leader's (`sendFirst`) go out before its own
+ *      write starts, so its disk and the followers' work at the same time;
  *   3. restore the snapshot (if any) into the state machine, then apply committed entries;
  *   4. advance.
  * Everything queued while a Ready is being persisted goes into the next one, so proposals are
  * group-committed with one fsync.
+ *
+ * Snapshots: every `snapshotEntries` applied entries the state machine's state is captured and
+ * encoded a step per loop round when it can (StateMachine.snapshotInSteps), the core compacts
+ * to it, and its write to disk runs beside the loop: a large snapshot stalls neither the loop
+ * nor the answers to clients.
  *
  * Restart: the state machine lives in memory, so a restarted member restores its latest
  * snapshot and re-applies the committed log after it before `RaftNode.start` resolves.
@@ -43,6 +49,12 @@ import type { ConfChange, Entry, InitialState, Membership, Message, NodeId, Raft
 export interface StateMachine {
   apply(entry: { readonly index: number; readonly term: number; readonly data: Uint8Array }): unknown;
   snapshot(): Uint8Array;
+  /**
+   * snapshotInSteps, if the state machine has it, is `snapshot()` a bounded part per `next()`:
+   * the state is the one at the call, and the last step returns its bytes. A large snapshot
+   * is then taken between rounds of the loop instead of stalling it.
+   */
+  snapshotInSteps?(): Iterator<void, Uint8Array, void>;
   restore(data: Uint8Array): void;
 }
 
@@ -260,6 +272,10 @@ export class RaftNode {
   private applied: number;
   private appliedMembership: Membership;
   private lastSnapshotIndex: number;
+  /** The write of the last snapshot taken, running beside the loop (compactions and snapshot installs wait for it). */
+  private compaction: Promise<void> = Promise.resolve();
+  /** A snapshot being taken a step per loop round: of the state at `index`, membership `membership`. */
+  private snapshotJob: { readonly index: number; readonly membership: Membership; readonly steps: Iterator<void, Uint8Array, void>; readonly t0: number } | undefined;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
   private readSeq = 0;
@@ -511,14 +527,15 @@ export class RaftNode {
     while (!this.closing) {
       this.woken = false;
       this.feedCore();
-      if (!this.core.hasReady()) {
+      if (this.core.hasReady()) {
+        const rd = this.core.ready();
+        await this.handleReady(rd);
+        this.core.advance(rd);
+        this.afterAdvance();
+      } else if (this.snapshotJob === undefined) {
         await this.sleep();
         continue;
       }
-      const rd = this.core.ready();
-      await this.handleReady(rd);
-      this.core.advance(rd);
-      this.afterAdvance();
       await this.maybeSnapshot();
     }
   }
@@ -616,25 +633,21 @@ export class RaftNode {
       if (p !== undefined && p.term !== e.term) this.dropProposal(e.index, p, `entry ${e.index} was overwritten by term ${e.term}`);
     }
 
-    // 1. Persist; nothing below may run before this is durable.
+    // Membership takes effect on append: learn new peers' addresses before sending to them.
+    this.syncPeers();
+    // 2, early: a leader's messages go out while it persists its own copy.
+    if (rd.sendFirst) this.send(rd.messages);
+    // 1. Persist; nothing below may run before this is durable. A snapshot from the leader
+    // replaces the stored one: our own compaction's write must land first.
+    if (rd.snapshot !== null) await this.compaction;
     if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
       await this.storage.save(
         { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, applied: this.applied },
         { sync: rd.mustSync || rd.snapshot !== null },
       );
     }
-    // Membership takes effect on append: learn new peers' addresses before sending to them.
-    this.syncPeers();
-
     // 2. Send.
-    if (rd.messages.length > 0) {
-      for (const m of rd.messages) {
-        if (m.type === 'snapshot' && m.offset === 0 && m.snapshotMeta !== null) {
-          this.log.info({ to: m.to, index: m.snapshotMeta.index, bytes: m.data.length, done: m.done }, 'raft: sending snapshot');
-        }
-      }
-      this.transport.send(rd.messages);
-    }
+    if (!rd.sendFirst) this.send(rd.messages);
 
     // 3. Apply.
     if (rd.snapshot !== null) this.installSnapshot(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.meta.membership, rd.snapshot.data);
@@ -643,6 +656,16 @@ export class RaftNode {
       const r = this.reads.get(rs.context);
       if (r !== undefined) r.index = rs.index;
     }
+  }
+
+  private send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    for (const m of messages) {
+      if (m.type === 'snapshot' && m.offset === 0 && m.snapshotMeta !== null) {
+        this.log.info({ to: m.to, index: m.snapshotMeta.index, bytes: m.data.length, done: m.done }, 'raft: sending snapshot');
+      }
+    }
+    this.transport.send(messages);
   }
 
   private afterAdvance(): void {
@@ -670,6 +693,8 @@ export class RaftNode {
   }
 
   private installSnapshot(index: number, term: number, membership: Membership, data: Uint8Array): void {
+    // A snapshot of our own being taken is of an older state: drop it.
+    this.snapshotJob = undefined;
     this.sm.restore(data);
     this.applied = index;
     this.appliedMembership = membership;
@@ -713,20 +738,39 @@ export class RaftNode {
     }
   }
 
+  /**
+   * maybeSnapshot starts a snapshot every `snapshotEntries` applied entries and takes one step of
+   * it per loop round, yielding to the event loop between steps (messages, API calls and
+   * Readies go on meanwhile); once it is encoded, the core and the storage compact to it.
+   */
   private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.lastSnapshotIndex < this.snapshotEntries) return;
-    const index = this.applied;
-    const t0 = performance.now();
-    const data = this.sm.snapshot();
+    if (this.snapshotJob === undefined) {
+      if (this.applied - this.lastSnapshotIndex < this.snapshotEntries) return;
+      const steps = this.sm.snapshotInSteps?.() ?? onlyStep(this.sm.snapshot());
+      this.snapshotJob = { index: this.applied, membership: this.appliedMembership, steps, t0: performance.now() };
+    }
+    const job = this.snapshotJob;
+    const step = job.steps.next();
+    if (step.done !== true) {
+      await new Promise((resolve) => setImmediate(resolve));
+      return;
+    }
+    this.snapshotJob = undefined;
+    const { index, t0 } = job;
+    const data = step.value;
     this.core.compact(index, data);
     const snap = this.core.snapshotHeld();
     if (snap.meta.index !== index) throw new Error(`raft: core snapshot at ${snap.meta.index} after compacting at ${index}`);
-    if (!sameMembership(snap.meta.membership, this.appliedMembership)) {
-      throw new Error(`raft: membership at ${index} differs between core (${snap.meta.membership.voters}) and driver (${this.appliedMembership.voters})`);
+    if (!sameMembership(snap.meta.membership, job.membership)) {
+      throw new Error(`raft: membership at ${index} differs between core (${snap.meta.membership.voters}) and driver (${job.membership.voters})`);
     }
-    await this.storage.compact(snap);
     this.lastSnapshotIndex = index;
-    this.log.info({ index, term: snap.meta.term, bytes: data.length, ms: Math.round(performance.now() - t0) }, 'raft: snapshot taken, log compacted');
+    // Written beside the loop: entries after `index` go on being appended meanwhile (other keys).
+    this.compaction = this.compaction.then(async () => {
+      await this.storage.compact(snap);
+      this.log.info({ index, term: snap.meta.term, bytes: data.length, ms: Math.round(performance.now() - t0) }, 'raft: snapshot taken, log compacted');
+    });
+    this.compaction.catch((err: unknown) => this.fail(err));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -848,10 +892,17 @@ export class RaftNode {
       for (const w of this.appliedWaiters) w.resolve();
       this.appliedWaiters = [];
       await this.transport.close().catch((e: unknown) => this.log.error({ err: e }, 'raft: closing the transport failed'));
+      await this.compaction.catch(() => undefined); // a failed one has stopped the node already
       await this.storage.close().catch((e: unknown) => this.log.error({ err: e }, 'raft: closing the storage failed'));
       if (err === undefined) this.log.info('raft: node closed');
       this.resolveStopped(err);
     })();
     return this.shutdownDone;
   }
+}
+
+/** onlyStep is a snapshot taken at once, as one step. */
+// eslint-disable-next-line require-yield
+function* onlyStep(data: Uint8Array): Generator<void, Uint8Array, void> {
+  return data;
 }

@@ -120,10 +120,12 @@ export interface ReadState {
 /**
  * Ready is one batch of work the core hands its driver. The driver must, in this order:
  *  1. persist `snapshot` (if any), then `entries` (first deleting any stored entries with index
- *     >= entries[0].index), then `hardState` (if any), synced to disk;
- *  2. send `messages`;
+ *     >= entries[0].index), then `hardState` (if any), synced to disk when `mustSync`;
+ *  2. send `messages`, after step 1 has completed, or, when `sendFirst`, before or while
+ *     persisting (a leader's appends travel while it writes its own copy: Raft dissertation
+ *     §10.2.1; the core counts the leader's own entries toward commitment only at `advance`);
  *  3. apply `committedEntries` in order (and restore `snapshot` into the state machine first, if any);
- *  4. call `advance(ready)`.
+ *  4. call `advance(ready)`, once step 1 is durable.
  * Nothing in a later Ready may be acted on before `advance` for this one.
  */
 export interface Ready {
@@ -136,6 +138,11 @@ export interface Ready {
   readonly readStates: readonly ReadState[];
   /** True when `entries` or `hardState` term/vote changed and must be fsynced. */
   readonly mustSync: boolean;
+  /**
+   * True when `messages` may leave before step 1 is durable: they are a leader's, and this Ready
+   * changes neither term nor vote (nothing they carry depends on what is being written).
+   */
+  readonly sendFirst: boolean;
 }
 
 /**

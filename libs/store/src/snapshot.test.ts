@@ -161,3 +161,20 @@ test('an empty store snapshots and restores', () => {
   assert.equal(t.size, 0);
   assert.deepEqual(t.snapshot(), s.snapshot());
 });
+
+test('a snapshot taken in steps is the state at its start, while writes go on between the steps', () => {
+  const store = new ObjectStore();
+  const f = new Feeder(store);
+  f.txn([{ op: 'create', object: namespace('default') }]);
+  for (let i = 0; i < 25; i++) f.txn([{ op: 'create', object: pod(`p${i}`, 'default') }], `r${i}`);
+  const expected = store.snapshot();
+  const steps = store.snapshotInSteps(4);
+  let taken = 0;
+  let r = steps.next();
+  for (; r.done !== true; r = steps.next()) {
+    taken++;
+    f.txn([{ op: 'create', object: pod(`later${taken}`, 'default') }]); // changes after the capture
+  }
+  assert.ok(taken >= 6, `${taken} steps`);
+  assert.deepEqual(r.value, expected);
+});

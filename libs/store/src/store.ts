@@ -307,24 +307,25 @@ export class ObjectStore implements StateMachine, WatchSource {
    *   M request records, oldest first: ["id",revision] or ["id",revision,{error}]
    */
   snapshot(): Uint8Array {
-    const lines: string[] = ['']; // [0]: the header, once the count is known
-    this.forEachSorted((s) => lines.push(JSON.stringify(s.object)));
-    const objects = lines.length - 1;
-    for (const [id, rec] of this.requests) {
-      lines.push(JSON.stringify(typeof rec === 'number' ? [id, rec] : [id, rec.revision, rec.error]));
+    const steps = this.snapshotInSteps();
+    for (;;) {
+      const r = steps.next();
+      if (r.done === true) return r.value;
     }
-    lines[0] = JSON.stringify({ format: SNAPSHOT_FORMAT, revision: this.rev, objects, requestIds: this.requests.size });
-    // Encode line by line into one buffer: no joined copy of the whole text.
-    let total = 0;
-    for (const l of lines) total += Buffer.byteLength(l) + 1;
-    const out = Buffer.allocUnsafeSlow(total);
-    let off = 0;
-    for (const l of lines) {
-      off += out.write(l, off);
-      out[off++] = 0x0a;
-    }
-    if (off !== total) throw new Error(`store snapshot: wrote ${off} bytes, expected ${total}`);
-    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  }
+
+  /**
+   * snapshotInSteps is `snapshot()` a part at a time: the state is captured when it is called
+   * (stored objects are immutable, so references do), and each `next()` encodes at most
+   * `objectsPerStep` objects, so that the Raft loop and the API go on between the steps of a
+   * large snapshot; the last step returns the bytes, as `snapshot()` would have at the call.
+   */
+  snapshotInSteps(objectsPerStep = 1_000): Generator<void, Uint8Array, void> {
+    const objects: StoredObject[] = [];
+    this.forEachSorted((s) => objects.push(s.object));
+    const requests = [...this.requests];
+    const header = JSON.stringify({ format: SNAPSHOT_FORMAT, revision: this.rev, objects: objects.length, requestIds: requests.length });
+    return encodeSnapshot(header, objects, requests, objectsPerStep);
   }
 
   /**
@@ -557,6 +558,38 @@ export class ObjectStore implements StateMachine, WatchSource {
       }
     }
   }
+}
+
+/**
+ * encodeSnapshot encodes a captured state as snapshot lines (see ObjectStore.snapshot), at most
+ * `objectsPerStep` objects per step, and returns the bytes at the last step.
+ */
+function* encodeSnapshot(
+  header: string,
+  objects: readonly StoredObject[],
+  requests: readonly (readonly [string, RequestRecord])[],
+  objectsPerStep: number,
+): Generator<void, Uint8Array, void> {
+  const lines: string[] = [header];
+  for (let i = 0; i < objects.length; i++) {
+    lines.push(JSON.stringify(objects[i]));
+    if ((i + 1) % objectsPerStep === 0) yield;
+  }
+  for (const [id, rec] of requests) {
+    lines.push(JSON.stringify(typeof rec === 'number' ? [id, rec] : [id, rec.revision, rec.error]));
+  }
+  yield;
+  // Encode line by line into one buffer: no joined copy of the whole text.
+  let total = 0;
+  for (const l of lines) total += Buffer.byteLength(l) + 1;
+  const out = Buffer.allocUnsafeSlow(total);
+  let off = 0;
+  for (const l of lines) {
+    off += out.write(l, off);
+    out[off++] = 0x0a;
+  }
+  if (off !== total) throw new Error(`store snapshot: wrote ${off} bytes, expected ${total}`);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
 function errorRecord(e: StoreError): ErrorRecord {

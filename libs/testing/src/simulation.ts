@@ -9,7 +9,7 @@
  * this step, and ticks of the members whose (skewed) clock ticks now.
  *
  * Every member follows the Ready contract step by step (persist in one batch, synced only when
- * `mustSync`; send; apply; advance), and an armed crash can land between any two of those
+ * `mustSync`; send, before persisting when `sendFirst`; apply; advance), and an armed crash can land between any two of those
  * steps, losing the unsynced batches. A restarted member is rebuilt from its durable state
  * alone. After every event the member's observable state is checked (see SafetyChecker and
  * `observe`); the first violation ends the run with a report. After the fault phase comes the
@@ -406,6 +406,9 @@ class Simulation {
       }
     }
     const crashAt = m.pendingCrash;
+    // 2, early: a leader's messages leave before its own write (sendFirst), checked against what
+    // is durable before it; a crash may land after any of them, before anything is written.
+    if (rd.sendFirst && !this.send(m, rd, crashAt)) return;
     if (crashAt !== null && crashAt.phase === 'persist') {
       this.crash(m, 'before-persist');
       return;
@@ -422,22 +425,7 @@ class Simulation {
     }
 
     // 2. Send.
-    const durable = m.disk.durable;
-    const sendCount = crashAt !== null && crashAt.phase === 'send' ? crashAt.pick % (rd.messages.length + 1) : rd.messages.length;
-    for (let i = 0; i < sendCount; i++) {
-      const msg = rd.messages[i]!;
-      this.checkOutgoing(m, msg, durable);
-      this.stats.messagesSent++;
-      const outcome = this.network.send(msg, this.now);
-      if (outcome === 'dropped' || outcome === 'cut') {
-        this.stats.messagesLost++;
-        this.trace.add(`${this.now} ${formatMessage(msg)} ${outcome}`);
-      }
-    }
-    if (crashAt !== null && crashAt.phase === 'send') {
-      this.crash(m, `after-send-${sendCount}/${rd.messages.length}`);
-      return;
-    }
+    if (!rd.sendFirst && !this.send(m, rd, crashAt)) return;
 
     // 3. Apply: snapshot first, then committed entries.
     if (rd.snapshot !== null) {
@@ -485,6 +473,27 @@ class Simulation {
 
     // 4. Advance.
     core.advance(rd);
+  }
+
+  /** send sends a Ready's messages (all, or up to an armed send crash); false when the member crashed. */
+  private send(m: SimMember, rd: Ready, crashAt: SimMember['pendingCrash']): boolean {
+    const durable = m.disk.durable;
+    const sendCount = crashAt !== null && crashAt.phase === 'send' ? crashAt.pick % (rd.messages.length + 1) : rd.messages.length;
+    for (let i = 0; i < sendCount; i++) {
+      const msg = rd.messages[i]!;
+      this.checkOutgoing(m, msg, durable);
+      this.stats.messagesSent++;
+      const outcome = this.network.send(msg, this.now);
+      if (outcome === 'dropped' || outcome === 'cut') {
+        this.stats.messagesLost++;
+        this.trace.add(`${this.now} ${formatMessage(msg)} ${outcome}`);
+      }
+    }
+    if (crashAt !== null && crashAt.phase === 'send') {
+      this.crash(m, `after-send-${sendCount}/${rd.messages.length}`);
+      return false;
+    }
+    return true;
   }
 
   /** checkOutgoing: nothing leaves before the state it depends on is durable. */
@@ -848,6 +857,7 @@ class Simulation {
     if (rd.messages.length > 0) s += ` msgs=${rd.messages.length}`;
     if (rd.readStates.length > 0) s += ` reads=${rd.readStates.map((r) => `${r.context}@${r.index}`).join(',')}`;
     if (rd.mustSync) s += ' sync';
+    if (rd.sendFirst) s += ' send-first';
     return s;
   }
 }
