@@ -2,7 +2,8 @@
  * ControlPlane is one running tug-control member: a RaftNode whose state machine is the object
  * store (libs/store), and the tug.v1 API (proto/tug/v1/api.proto: ObjectService and
  * ClusterService, from @tugboat/apiserver) served on its API address over the two backends
- * this class implements. It only wires the parts, each in its own module:
+ * this class implements, with ForwardService (forward.proto), by which the other members pass
+ * their writes on to the leader in batches. It only wires the parts, each in its own module:
  *
  * - leadership.ts: this member's role, waiting for a (new) leader, hand-over on close;
  * - raft-writes.ts: the leader's writes through Raft (bound, timeouts, fail on step-down);
@@ -23,12 +24,12 @@
  *   writes with UNAVAILABLE, stops the API server and closes the Raft node.
  */
 import type { Logger } from 'pino';
-import { ClusterService, GrpcError, ObjectService, Server, Status, addService, bindServer, shutdownServer } from '@tugboat/proto';
+import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, shutdownServer } from '@tugboat/proto';
 import type { CallContext, ServiceClient } from '@tugboat/proto';
 import { RaftNode } from '@tugboat/raft';
 import { ObjectStore, ReplicatedStore, maxCommandBytes } from '@tugboat/store';
 import type { ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
-import { WatchSlots, clusterService, objectService } from '@tugboat/apiserver';
+import { WatchSlots, clusterService, forwardService, objectService } from '@tugboat/apiserver';
 import type { ClusterBackend, ForwardOptions, MemberInfo, MemberRecord, ObjectBackend, WriteVerb } from '@tugboat/apiserver';
 import type { ControllerSettings } from '@tugboat/controllers';
 import { Forwarding } from './forwarding.ts';
@@ -134,7 +135,9 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     const server = new Server({ 'grpc.max_receive_message_length': maxRequestBytes });
     const plane = new ControlPlane(opts, node, store, server);
     const onInternalError = (err: unknown, method: { name: string }): void => opts.logger.error({ err, method: method.name }, 'api: internal error');
-    addService(server, ObjectService, objectService(plane), { onInternalError });
+    const objects = objectService(plane);
+    addService(server, ObjectService, objects, { onInternalError });
+    addService(server, ForwardService, forwardService(objects), { onInternalError });
     addService(server, ClusterService, clusterService(plane), { onInternalError });
     try {
       await bindServer(server, opts.listenApi);

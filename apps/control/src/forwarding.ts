@@ -9,15 +9,19 @@
  * - A forwarded call keeps the caller's deadline (capped at 60 s) and cancellation.
  * - A leader that cannot be reached is UNAVAILABLE to the caller; any other answer of the
  *   leader is passed on as it is.
+ * - Object writes go to the leader in batches (forward-batches.ts): the ones that arrive
+ *   together share one call.
  * - An object write with a request id is retried (at most 5 attempts, within the call's
  *   deadline) after waiting for a (new) leader: the request id makes that safe. Without a
  *   request id it is tried once.
  */
-import { ClusterService, GrpcError, ObjectService, Status, createClient, isGrpcError } from '@tugboat/proto';
+import { ClusterService, ForwardService, GrpcError, Status, createClient, isGrpcError } from '@tugboat/proto';
 import type { CallContext, ServiceClient } from '@tugboat/proto';
 import { publishOnlyMetadataKey, toGrpcError } from '@tugboat/apiserver';
 import type { ForwardOptions, MemberInfo, MemberRecord } from '@tugboat/apiserver';
 import { remainingMs } from './deadline.ts';
+import { ForwardBatches } from './forward-batches.ts';
+import type { ForwardedCall } from './forward-batches.ts';
 import type { LeaderState } from './leadership.ts';
 import type { MemberAddresses } from './member-directory.ts';
 
@@ -38,7 +42,9 @@ export interface ForwardingOptions {
 }
 
 interface PeerClients {
-  readonly objects: ServiceClient<typeof ObjectService>;
+  readonly forward: ServiceClient<typeof ForwardService>;
+  /** writes passed on to this member when it leads, in batches */
+  readonly writes: ForwardBatches;
   readonly cluster: ServiceClient<typeof ClusterService>;
 }
 
@@ -74,8 +80,11 @@ export class Forwarding {
     const l = this.opts.leadership;
     const deadline = performance.now() + remainingMs(ctx, this.opts.writeTimeoutMs);
     const retryable = (req as { requestId?: unknown }).requestId !== '';
+    let lastFailure: GrpcError | undefined;
     for (let attempt = 1; ; attempt++) {
       const left = deadline - performance.now();
+      // A retry whose time ran out while waiting for a new leader answers the last failure.
+      if (lastFailure !== undefined && left <= 0) throw lastFailure;
       let target: LeaderTarget;
       try {
         target = this.leaderTarget(ctx, method);
@@ -88,10 +97,10 @@ export class Forwarding {
         continue;
       }
       try {
-        const call = target.client.objects[method] as (r: unknown, o: object) => Promise<unknown>;
-        return await call(req, this.callOptions(ctx, Math.max(1, left)));
+        return await target.client.writes.send({ case: method, value: req } as NonNullable<ForwardedCall>, Math.max(1, left), ctx.signal);
       } catch (err) {
         const failure = forwardFailure(err, target);
+        lastFailure = failure;
         if (!retryable || failure.code !== Status.UNAVAILABLE || attempt >= forwardAttemptsMax || l.closing || ctx.signal.aborted) throw failure;
         const wait = Math.min(deadline - performance.now(), 2_000);
         if (wait <= 0) throw failure;
@@ -136,7 +145,7 @@ export class Forwarding {
   /** close closes the clients of every other member. */
   close(): void {
     for (const c of this.peers.values()) {
-      c.objects.close();
+      c.forward.close();
       c.cluster.close();
     }
     this.peers.clear();
@@ -170,7 +179,13 @@ export class Forwarding {
     let c = this.peers.get(api);
     if (c === undefined) {
       const channelOptions = { 'grpc.max_receive_message_length': 256 * 1024 * 1024, 'grpc.max_send_message_length': this.opts.maxRequestBytes };
-      c = { objects: createClient(ObjectService, api, { channelOptions }), cluster: createClient(ClusterService, api, { channelOptions }) };
+      const forward = createClient(ForwardService, api, { channelOptions });
+      const writes = new ForwardBatches({
+        client: forward,
+        metadata: { [forwardedMetadataKey]: this.opts.leadership.name },
+        maxBatchBytes: this.opts.maxRequestBytes - 64 * 1024,
+      });
+      c = { forward, writes, cluster: createClient(ClusterService, api, { channelOptions }) };
       this.peers.set(api, c);
     }
     return c;

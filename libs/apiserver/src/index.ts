@@ -7,6 +7,7 @@
  */
 export type { ObjectBackend } from './objects.ts';
 export { clusterService, isHostPort, publishOnlyMetadataKey } from './cluster.ts';
+export { forwardService } from './forward.ts';
 export type { ClusterBackend, ForwardOptions, MemberInfo, MemberRecord } from './cluster.ts';
 export { toGrpcError, describeRef, resourceName } from './errors.ts';
 export type { WriteVerb } from './errors.ts';

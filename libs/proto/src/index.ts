@@ -4,6 +4,7 @@
 export * from './grpc.ts';
 export * from './gen/tug/v1/agent_pb.js';
 export * from './gen/tug/v1/api_pb.js';
+export * from './gen/tug/v1/forward_pb.js';
 export * from './gen/tug/v1/raft_pb.js';
 export * from './gen/tug/v1/testing_pb.js';
 export * as cri from './gen/cri/runtime/v1/api_pb.js';
