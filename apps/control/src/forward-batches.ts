@@ -68,6 +68,7 @@ export class ForwardBatches {
       };
       const timer = setTimeout(() => settle(p, new GrpcError(Status.DEADLINE_EXCEEDED, 'the leader did not answer the forwarded write in time')), timeoutMs);
       const onAbort = (): void => settle(p, new GrpcError(Status.CANCELLED, 'the write was cancelled by its caller'));
+      if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       this.queue.push(p);
       if (!this.scheduled) {
