@@ -38,7 +38,7 @@ test('tug-control API: every kind through the CLI and the client, errors, CAS an
   await t.test('every kind: tug apply, get, delete', async () => {
     const applied = await cluster.cli(['apply', '-f', manifestPath]);
     assert.equal(applied.code, 0, applied.stderr);
-    for (const o of manifest) assert.match(applied.stdout, new RegExp(`${String(o['kind']).toLowerCase()}(\\.apps)?/\\S+ created`), applied.stdout);
+    for (const o of manifest) assert.match(applied.stdout, new RegExp(`${String(o['kind']).toLowerCase()}(\\.apps|\\.coordination\\.k8s\\.io)?/\\S+ created`), applied.stdout);
 
     const again = await cluster.cli(['apply', '-f', manifestPath], { endpoints: [cluster.member(m3).apiAddress] });
     assert.equal(again.code, 0, again.stderr);

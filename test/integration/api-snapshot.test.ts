@@ -35,7 +35,7 @@ test('a member restarted after the log was compacted past it catches up by snaps
   await createOnce(client, configMap('after'), 'after');
   assert.equal((await own.configMaps.get('default', 'after')).metadata.name, 'after');
   const { objects } = await cluster.sameObjects();
-  assert.equal(objects, 650 + 1 + 1, 'ConfigMaps and the default Namespace');
+  assert.equal(objects, 650 + 1 + 2, 'ConfigMaps and the default and tug-node-lease Namespaces');
 
   // SIGTERM is a graceful shutdown (exit 0); the member comes back on its data dir.
   assert.equal(await cluster.terminate(follower), 0);

@@ -3,11 +3,13 @@
 // stops heartbeating becomes Ready=Unknown and tainted unreachable, and its pods are deleted
 // after the eviction time, except one tolerating the taint forever; a Node heartbeating
 // Ready=False is tainted not-ready and its pod evicted gracefully; heartbeating Ready=True
-// again removes the taints.
+// again removes the taints. 'healthy', and 'silent' once back, beat as today's agents do (their
+// Lease in tug-node-lease, the status written once); 'sick' as an older agent (its status).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Node, NodeCondition, Pod, Toleration } from '@tugboat/api';
+import type { Lease, Node, NodeCondition, Pod, Toleration } from '@tugboat/api';
+import { isNotFound } from '@tugboat/client';
 import type { TugClient } from '@tugboat/client';
 import { TugCluster } from '../support/tug-cluster.ts';
 
@@ -21,6 +23,22 @@ function ready(status: NodeCondition['status'], at: Date): NodeCondition {
 
 function node(name: string, status: NodeCondition['status']): Node {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { conditions: [ready(status, new Date())] } };
+}
+
+/** renewLease beats as an agent does: the node's Lease renewed now, unconditionally, created when missing. */
+async function renewLease(client: TugClient, name: string): Promise<void> {
+  const lease: Lease = {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name, namespace: 'tug-node-lease' },
+    spec: { holderIdentity: name, leaseDurationSeconds: 2, renewTime: new Date().toISOString() },
+  };
+  try {
+    await client.leases.update(lease);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await client.leases.create(lease);
+  }
 }
 
 function pod(name: string, nodeName: string, tolerations?: Toleration[]): Pod {
@@ -58,16 +76,16 @@ test('node lifecycle in tug-control: silent and not-ready Nodes are tainted and 
   t.after(() => cluster.stop());
   const client = cluster.client({ retryBudgetMs: 10_000 });
 
-  // 'sick' heartbeats every 500 ms, as its agent would, with whatever status the test says.
+  // 'sick' heartbeats every 500 ms, as an older agent would (its status), with whatever status the test says.
   let sickStatus: NodeCondition['status'] = 'False';
   const beat = setInterval(() => {
     client.nodes.updateStatus({ ...node('sick', sickStatus) }).catch(() => undefined);
   }, 500);
   t.after(() => clearInterval(beat));
-  // 'healthy' heartbeats Ready: with no Ready Node at all, the controller holds evictions.
+  // 'healthy' heartbeats (its Lease) while Ready: with no Ready Node at all, the controller holds evictions.
   await client.nodes.create(node('healthy', 'True'));
   const beatHealthy = setInterval(() => {
-    client.nodes.updateStatus(node('healthy', 'True')).catch(() => undefined);
+    renewLease(client, 'healthy').catch(() => undefined);
   }, 500);
   t.after(() => clearInterval(beatHealthy));
 
@@ -110,18 +128,19 @@ test('node lifecycle in tug-control: silent and not-ready Nodes are tainted and 
     assert.ok(events.includes(want), `event ${want} among ${JSON.stringify(events)}`);
   }
 
-  // Both agents are back: Ready True again, and the taints go.
+  // Both agents are back: Ready True again, and the taints go. 'silent' writes its status once
+  // (Ready differs from what it reports), then renews its Lease.
   sickStatus = 'True';
   await client.nodes.updateStatus(node('silent', 'True'));
   const beatSilent = setInterval(() => {
-    client.nodes.updateStatus(node('silent', 'True')).catch(() => undefined);
+    renewLease(client, 'silent').catch(() => undefined);
   }, 500);
   t.after(() => clearInterval(beatSilent));
   for (const name of ['silent', 'sick']) {
     await waitFor(`${name} to lose its taints`, 10_000, async () => (taintsOf(await client.nodes.get(name)).length === 0 ? true : undefined));
   }
   await sleep(GRACE_S * 1_000 + 500);
-  for (const name of ['silent', 'sick']) {
+  for (const name of ['silent', 'sick', 'healthy']) {
     const n = await client.nodes.get(name);
     assert.deepEqual({ taints: taintsOf(n), ready: n.status?.conditions?.[0]?.status }, { taints: [], ready: 'True' }, `${name} stays Ready while it heartbeats`);
   }

@@ -40,7 +40,7 @@ test('scheduler: pods bound and spread over Ready Nodes; one too big waits with 
     ['sched-c', '4Gi'],
   ]);
   for (const [name, mem] of memory) await client.nodes.create(node(name, mem));
-  // Heartbeats, as agents send them, so that the node-lifecycle controller keeps the Nodes Ready.
+  // Status heartbeats, as agents without a Lease send them, so that the node-lifecycle controller keeps the Nodes Ready.
   const beat = setInterval(() => {
     for (const [name, mem] of memory) void client.nodes.updateStatus({ ...node(name, mem), status: nodeStatus(mem) }).catch(() => {});
   }, 1_000);

@@ -1,12 +1,13 @@
 // hollow-nodes.test.ts: simulated nodes against one real tug-control process: registration,
-// heartbeats, Running statuses for the pods bound to them (alone and in transactions), deletion
-// of terminating pods, and nothing done to pods of other nodes.
+// heartbeats (Lease renewals; the Nodes are not written again), Running statuses for the pods
+// bound to them (alone and in transactions), deletion of terminating pods, and nothing done to
+// pods of other nodes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import type { Pod } from '@tugboat/api';
+import type { Lease, Pod } from '@tugboat/api';
 import type { TugClient } from '@tugboat/client';
-import { HOLLOW_LABEL, HollowNodes, hollowIp, podAction, runningStatus } from './hollow-nodes.ts';
+import { HOLLOW_LABEL, HollowNodes, hollowIp, hollowLease, podAction, runningStatus } from './hollow-nodes.ts';
 import { TugCluster } from './tug-cluster.ts';
 
 function pod(name: string, nodeName: string, containers = ['app']): Pod {
@@ -36,6 +37,15 @@ test('hollowIp counts through 10.N.0.0/16 without .0 or .255', () => {
   assert.equal(hollowIp(255, 253), '10.255.0.254');
   assert.equal(hollowIp(255, 254), '10.255.1.1');
   assert.equal(hollowIp(254, 256 * 254), '10.254.0.1', 'wraps after 65,024');
+});
+
+test('hollowLease: the Node\'s Lease in tug-node-lease, renewed to the millisecond, lasting four beats', () => {
+  assert.deepEqual(hollowLease('h-1', 2, Date.parse('2025-01-01T00:00:00.250Z')), {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: 'h-1', namespace: 'tug-node-lease' },
+    spec: { holderIdentity: 'h-1', leaseDurationSeconds: 8, renewTime: '2025-01-01T00:00:00.250Z' },
+  });
 });
 
 test('podAction: run a bound pod once, delete a terminating one, leave others alone', () => {
@@ -103,17 +113,19 @@ test('start registers Ready Nodes labelled hollow, with capacity and an Internal
   assert.equal(n.status?.daemonEndpoints, undefined);
 });
 
-test('heartbeats renew lastHeartbeatTime and keep lastTransitionTime', async () => {
-  const ready = async (): Promise<{ lastHeartbeatTime?: string; lastTransitionTime?: string }> =>
-    (await client.nodes.get('h-1')).status!.conditions!.find((c) => c.type === 'Ready')!;
-  const first = await ready();
-  const later = await waitFor('a newer heartbeat of h-1', async () => {
-    const r = await ready();
-    return r.lastHeartbeatTime! > first.lastHeartbeatTime! ? r : undefined;
-  });
-  assert.equal(later.lastTransitionTime, first.lastTransitionTime);
+test('heartbeats renew each Node\'s Lease; the Node itself is not written again', async () => {
+  const beatOf = async (): Promise<string | undefined> => (await client.nodes.get('h-1')).status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime;
+  const registered = await beatOf();
+  const renewed = async (): Promise<string> => (await client.leases.get('tug-node-lease', 'h-1')).spec?.renewTime ?? '';
+  const first = await renewed();
+  assert.match(first, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'created at registration, to the millisecond');
+  await waitFor('a renewal of h-1', async () => ((await renewed()) > first ? true : undefined));
+  const lease: Lease = await client.leases.get('tug-node-lease', 'h-1');
+  assert.deepEqual({ holder: lease.spec?.holderIdentity, duration: lease.spec?.leaseDurationSeconds }, { holder: 'h-1', duration: 4 });
   // Every one of the 5 Nodes beats once a second: a full round follows within a period or two.
   await waitFor('a heartbeat of every hollow Node', async () => (hollow.stats.heartbeats >= 5 ? true : undefined));
+  assert.equal(await beatOf(), registered, 'the Node\'s status is not written by a heartbeat');
+  assert.ok(hollow.stats.maxHeartbeatGapMs > 0, 'the longest gap between two renewals of a Node is measured');
 });
 
 test('pods bound to hollow Nodes become Running, many at once in transactions; pods of other Nodes are left alone', async () => {

@@ -5,14 +5,17 @@
  *
  * - `start()` registers `count` Nodes named PREFIX0, PREFIX1, ... (label `tugboat.io/hollow=true`,
  *   `kubernetes.io/hostname`, the Ready condition, capacity and allocatable from the options, an
- *   InternalIP from 10.255.0.0/16, no agent endpoint), a bounded number at a time; a Node left by
- *   an earlier run gets a fresh status.
- * - Heartbeats: every Node beats once per `heartbeatSeconds`, the Nodes spread evenly over the
- *   period; a beat that falls due while the previous one is still being written goes with the
- *   next (late, never skipped). The beats due together are written as transactions of up to
- *   100 compare-and-swap updates of each Node as an informer on them last saw it (one Raft entry
- *   instead of one per Node). A transaction that fails because a Node changed meanwhile (its pod
- *   CIDR, a taint) is split in halves and tried again, down to single status-only updates.
+ *   InternalIP from 10.255.0.0/16, no agent endpoint), a bounded number at a time, each once
+ *   with its status (a Node left by an earlier run gets a fresh status); then it creates their
+ *   Leases (tug-node-lease/NAME) in transactions of up to 100 (one taken over from an earlier
+ *   run is written alone).
+ * - Heartbeats, as the agents beat: every Node renews its Lease (renewTime) once per
+ *   `heartbeatSeconds`, the Nodes spread evenly over the period; the Nodes themselves are not
+ *   written again. A beat that falls due while the previous one is still being written goes
+ *   with the next (late, never skipped). The beats due together are written as transactions of
+ *   up to 100 unconditional Lease updates (one Raft entry instead of one per Node). A
+ *   transaction that fails is split in halves and tried again, down to single writes; a Lease
+ *   found missing is created again. A Node deleted meanwhile is not registered again.
  * - Pods: one informer on every pod. A pod bound to one of these Nodes gets a Running status
  *   (Ready and ContainersReady True, a pod IP from 10.254.0.0/16, each container running with
  *   containerID `hollow://UID/NAME`); a pod with metadata.deletionTimestamp is deleted for good
@@ -20,7 +23,8 @@
  *   writes run at once; what is pending goes in transactions (split on failure as above).
  */
 import type { Logger } from 'pino';
-import type { Node, NodeCondition, NodeStatus, Pod, PodStatus } from '@tugboat/api';
+import { NODE_LEASE_NAMESPACE } from '@tugboat/api';
+import type { Lease, Node, NodeStatus, Pod, PodStatus } from '@tugboat/api';
 import { isAlreadyExists, isConflict, isNotFound, objectKey } from '@tugboat/client';
 import type { Informer, TugClient, TxnOp } from '@tugboat/client';
 
@@ -55,12 +59,13 @@ export interface HollowNodesOptions {
 /** HollowStats counts what the hollow nodes wrote. */
 export interface HollowStats {
   readonly nodes: number;
+  /** Lease renewals written (the creations at registration are not counted). */
   readonly heartbeats: number;
   readonly podsRunning: number;
   readonly podsDeleted: number;
   readonly transactions: number;
   readonly writeFailures: number;
-  /** The longest time between two written heartbeats of one Node, ms. */
+  /** The longest time between two written Lease renewals (or its creation and the first) of one Node, ms. */
   readonly maxHeartbeatGapMs: number;
 }
 
@@ -87,8 +92,8 @@ export interface HollowNodeShape {
   readonly pods: number;
 }
 
-/** hollowNodeStatus is a hollow Node's status at `nowMs`; lastTransitionTime stays that of `previous`. */
-export function hollowNodeStatus(name: string, ip: string, shape: HollowNodeShape, nowMs: number, previous?: NodeCondition): NodeStatus {
+/** hollowNodeStatus is a hollow Node's status at `nowMs`. */
+export function hollowNodeStatus(name: string, ip: string, shape: HollowNodeShape, nowMs: number): NodeStatus {
   const at = rfc3339(nowMs);
   const resources = { cpu: shape.cpu, memory: shape.memory, pods: String(shape.pods) };
   return {
@@ -101,7 +106,7 @@ export function hollowNodeStatus(name: string, ip: string, shape: HollowNodeShap
         reason: 'HollowNodeReady',
         message: 'hollow node: a simulation for benchmarks, no containers run here',
         lastHeartbeatTime: at,
-        lastTransitionTime: previous?.status === 'True' && previous.lastTransitionTime !== undefined ? previous.lastTransitionTime : at,
+        lastTransitionTime: at,
       },
     ],
     addresses: [
@@ -130,6 +135,16 @@ export function hollowNode(name: string, ip: string, shape: HollowNodeShape, now
     },
     spec: {},
     status: hollowNodeStatus(name, ip, shape, nowMs),
+  };
+}
+
+/** hollowLease is the Lease of hollow Node `name` renewed at `nowMs` (to the millisecond), lasting four beats as an agent's. */
+export function hollowLease(name: string, heartbeatSeconds: number, nowMs: number): Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name, namespace: NODE_LEASE_NAMESPACE },
+    spec: { holderIdentity: name, leaseDurationSeconds: Math.max(1, Math.ceil(heartbeatSeconds * 4)), renewTime: new Date(nowMs).toISOString() },
   };
 }
 
@@ -197,10 +212,9 @@ interface PodWrite {
 interface HollowNodeState {
   readonly name: string;
   readonly ip: string;
-  /** The Node as last written (for the next compare-and-swap heartbeat). */
-  last: Node | undefined;
-  /** When it was last written, ms (performance.now). */
-  lastAt: number;
+  registered: boolean;
+  /** When its Lease was last written, ms (performance.now); undefined before the first write. */
+  renewedAt: number | undefined;
 }
 
 /** HollowNodes runs the simulated nodes (see the module comment). */
@@ -208,7 +222,7 @@ export class HollowNodes {
   readonly #client: TugClient;
   readonly #log: Logger;
   readonly #shape: HollowNodeShape;
-  readonly #heartbeatMs: number;
+  readonly #heartbeatSeconds: number;
   readonly #writeConcurrency: number;
   readonly #nodes: HollowNodeState[] = [];
   readonly #byName = new Map<string, HollowNodeState>();
@@ -217,7 +231,6 @@ export class HollowNodes {
   readonly #pending = new Set<string>();
   readonly #writes = new Set<Promise<void>>();
   #informer: Informer<Pod> | undefined;
-  #nodeInformer: Informer<Node> | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #beat: Promise<void> | undefined;
   readonly #due = new Set<HollowNodeState>();
@@ -237,11 +250,11 @@ export class HollowNodes {
     this.#client = opts.client;
     this.#log = opts.log;
     this.#shape = { cpu: opts.cpu ?? '8', memory: opts.memory ?? '32Gi', pods: opts.pods ?? 110 };
-    this.#heartbeatMs = heartbeatSeconds * 1_000;
+    this.#heartbeatSeconds = heartbeatSeconds;
     this.#writeConcurrency = Math.max(1, opts.writeConcurrency ?? 8);
     const prefix = opts.prefix ?? 'hollow-';
     for (let i = 0; i < opts.count; i++) {
-      const n: HollowNodeState = { name: hollowNodeName(prefix, i), ip: hollowIp(255, i), last: undefined, lastAt: 0 };
+      const n: HollowNodeState = { name: hollowNodeName(prefix, i), ip: hollowIp(255, i), registered: false, renewedAt: undefined };
       this.#nodes.push(n);
       this.#byName.set(n.name, n);
     }
@@ -254,7 +267,7 @@ export class HollowNodes {
 
   get stats(): HollowStats {
     return {
-      nodes: this.#nodes.filter((n) => n.last !== undefined).length,
+      nodes: this.#nodes.filter((n) => n.registered).length,
       heartbeats: this.#heartbeats,
       podsRunning: this.#podsRunning,
       podsDeleted: this.#podsDeleted,
@@ -264,7 +277,7 @@ export class HollowNodes {
     };
   }
 
-  /** start follows pods, registers every Node and starts the heartbeats; resolves once all are registered. */
+  /** start follows pods, registers every Node and its Lease and starts the heartbeats; resolves once all are registered. */
   async start(): Promise<void> {
     const informer = this.#client.pods.informer({
       onError: (err) => this.#log.warn({ err: errorText(err) }, 'hollow nodes: pods watch interrupted; resuming'),
@@ -272,17 +285,12 @@ export class HollowNodes {
     this.#informer = informer;
     informer.addHandler((key) => this.#consider(key));
     informer.start();
-    // The Nodes as stored, for compare-and-swap heartbeats (others change them: pod CIDR, taints).
-    const nodeInformer = this.#client.nodes.informer({
-      labelSelector: `${HOLLOW_LABEL}=true`,
-      onError: (err) => this.#log.warn({ err: errorText(err) }, 'hollow nodes: nodes watch interrupted; resuming'),
-    });
-    this.#nodeInformer = nodeInformer;
-    nodeInformer.start();
     const t0 = performance.now();
     await runPool(this.#nodes, REGISTER_CONCURRENCY, (n) => this.#register(n));
     if (this.#stopped) return;
-    await Promise.all([informer.waitForSync(), nodeInformer.waitForSync()]);
+    await this.#renewLeases(this.#nodes, 'create');
+    if (this.#stopped) return;
+    await informer.waitForSync();
     this.#log.info({ nodes: this.#nodes.length, ms: Math.round(performance.now() - t0) }, 'hollow nodes registered');
     this.#startHeartbeats();
   }
@@ -291,7 +299,7 @@ export class HollowNodes {
   async stop(): Promise<void> {
     this.#abort.abort();
     clearInterval(this.#heartbeatTimer);
-    await Promise.all([this.#informer?.stop(), this.#nodeInformer?.stop()]);
+    await this.#informer?.stop();
     await this.#beat;
     while (this.#writes.size > 0) await Promise.allSettled([...this.#writes]);
   }
@@ -307,13 +315,15 @@ export class HollowNodes {
     const signal = this.#abort.signal;
     for (let attempt = 1; !this.#stopped; attempt++) {
       try {
-        this.#wrote(n, await this.#client.nodes.create(hollowNode(n.name, n.ip, this.#shape, Date.now()), { signal }));
+        await this.#client.nodes.create(hollowNode(n.name, n.ip, this.#shape, Date.now()), { signal });
+        n.registered = true;
         return;
       } catch (err) {
         if (this.#stopped) return;
         if (isAlreadyExists(err)) {
           const status = hollowNodeStatus(n.name, n.ip, this.#shape, Date.now());
-          this.#wrote(n, await this.#client.nodes.updateStatus({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name }, status }, { signal }));
+          await this.#client.nodes.updateStatus({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name }, status }, { signal });
+          n.registered = true;
           return;
         }
         if (attempt >= 5) throw new Error(`hollow node ${n.name}: registration failed ${attempt} times: ${errorText(err)}`, { cause: err });
@@ -329,8 +339,9 @@ export class HollowNodes {
    * plane call them NotReady).
    */
   #startHeartbeats(): void {
-    const tickMs = Math.max(100, Math.min(1_000, this.#heartbeatMs / 10));
-    const slots = Math.max(1, Math.round(this.#heartbeatMs / tickMs));
+    const periodMs = this.#heartbeatSeconds * 1_000;
+    const tickMs = Math.max(100, Math.min(1_000, periodMs / 10));
+    const slots = Math.max(1, Math.round(periodMs / tickMs));
     this.#heartbeatTimer = setInterval(() => {
       const slot = this.#tick++ % slots;
       this.#nodes.forEach((n, i) => {
@@ -344,85 +355,70 @@ export class HollowNodes {
     if (this.#beat !== undefined || this.#due.size === 0 || this.#stopped) return;
     const due = [...this.#due];
     this.#due.clear();
-    this.#beat = this.#heartbeat(due).finally(() => {
+    this.#beat = this.#renewLeases(due, 'update').finally(() => {
       this.#beat = undefined;
       this.#beatDue();
     });
   }
 
-  async #heartbeat(due: readonly HollowNodeState[]): Promise<void> {
+  /** renewLeases writes the Leases of `nodes` renewed now, in transactions of up to TXN_OPS_MAX creates (at registration) or updates (beats). */
+  async #renewLeases(nodes: readonly HollowNodeState[], op: 'create' | 'update'): Promise<void> {
     const now = Date.now();
     const batches: HollowNodeState[][] = [];
-    for (let i = 0; i < due.length; i += TXN_OPS_MAX) batches.push(due.slice(i, i + TXN_OPS_MAX));
-    await runPool(batches, this.#writeConcurrency, (batch) => this.#beatTogether(batch, now));
+    for (let i = 0; i < nodes.length; i += TXN_OPS_MAX) batches.push(nodes.slice(i, i + TXN_OPS_MAX));
+    await runPool(batches, this.#writeConcurrency, (batch) => this.#renewTogether(batch, op, now));
   }
 
   /**
-   * beatTogether writes the Nodes' heartbeats as one transaction of compare-and-swap updates of
-   * the newest version known (the Nodes informer's or our last answer). When it fails (one of
-   * them changed meanwhile) each half is tried again, down to single status-only writes.
+   * renewTogether writes the Leases as one transaction: unconditional updates (the Leases are
+   * ours), or creates. When it fails (a Lease missing, or left by an earlier run) each half is
+   * tried again, down to single writes.
    */
-  async #beatTogether(nodes: readonly HollowNodeState[], now: number): Promise<void> {
-    if (this.#stopped) return;
-    const current = nodes.map((n) => this.#current(n));
-    if (nodes.length === 1 || current.some((c) => c === undefined)) {
-      await Promise.all(nodes.map((n) => this.#beatAlone(n, now)));
+  async #renewTogether(nodes: readonly HollowNodeState[], op: 'create' | 'update', now: number): Promise<void> {
+    if (this.#stopped || nodes.length === 0) return;
+    if (nodes.length === 1) {
+      await this.#renewAlone(nodes[0]!, op, now);
       return;
     }
     try {
-      const written = await this.#client.txn(
-        current.map((node): TxnOp => ({ op: 'update', object: this.#beating(node!, now) })),
+      await this.#client.txn(
+        nodes.map((n): TxnOp => ({ op, object: hollowLease(n.name, this.#heartbeatSeconds, now) })),
         { signal: this.#abort.signal },
       );
       this.#transactions++;
-      written.forEach((o, j) => this.#wrote(nodes[j]!, o as Node | undefined, true));
+      for (const n of nodes) this.#renewed(n, op === 'update');
     } catch {
       const half = Math.ceil(nodes.length / 2);
-      await Promise.all([this.#beatTogether(nodes.slice(0, half), now), this.#beatTogether(nodes.slice(half), now)]);
+      await Promise.all([this.#renewTogether(nodes.slice(0, half), op, now), this.#renewTogether(nodes.slice(half), op, now)]);
     }
   }
 
-  /** current is the newest version of a Node known here: the informer's, or our last write's answer. */
-  #current(n: HollowNodeState): Node | undefined {
-    const seen = this.#nodeInformer?.get(n.name);
-    if (seen === undefined || n.last === undefined) return seen ?? n.last;
-    return Number(seen.metadata.resourceVersion) > Number(n.last.metadata.resourceVersion) ? seen : n.last;
+  /** renewAlone writes one Lease: `op` first, then the other one when the Lease is missing (update) or there already (create). */
+  async #renewAlone(n: HollowNodeState, op: 'create' | 'update', now: number): Promise<void> {
+    const lease = hollowLease(n.name, this.#heartbeatSeconds, now);
+    const signal = this.#abort.signal;
+    try {
+      try {
+        await (op === 'create' ? this.#client.leases.create(lease, { signal }) : this.#client.leases.update(lease, { signal }));
+      } catch (err) {
+        if (op === 'create' && isAlreadyExists(err)) await this.#client.leases.update(lease, { signal });
+        else if (op === 'update' && isNotFound(err)) await this.#client.leases.create(lease, { signal });
+        else throw err;
+      }
+      this.#renewed(n, op === 'update');
+    } catch (err) {
+      if (!this.#stopped) this.#failed(op === 'create' ? 'lease' : 'heartbeat', n.name, err);
+    }
   }
 
-  /** wrote records a written Node (undefined: the server did not return it; the next beat writes its status alone). */
-  #wrote(n: HollowNodeState, node: Node | undefined, heartbeat = false): void {
+  /** renewed records a written Lease; a heartbeat counts, and so does its distance from the previous write. */
+  #renewed(n: HollowNodeState, heartbeat: boolean): void {
     const now = performance.now();
     if (heartbeat) {
       this.#heartbeats++;
-      this.#maxHeartbeatGapMs = Math.max(this.#maxHeartbeatGapMs, now - n.lastAt);
+      if (n.renewedAt !== undefined) this.#maxHeartbeatGapMs = Math.max(this.#maxHeartbeatGapMs, now - n.renewedAt);
     }
-    n.last = node;
-    n.lastAt = now;
-  }
-
-  /** beating is `node` with a fresh status, for a compare-and-swap update. */
-  #beating(node: Node, now: number): Node {
-    const n = this.#byName.get(node.metadata.name ?? '')!;
-    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
-    return { ...node, status: hollowNodeStatus(n.name, n.ip, this.#shape, now, ready) };
-  }
-
-  async #beatAlone(n: HollowNodeState, now: number): Promise<void> {
-    if (this.#stopped) return;
-    const ready = n.last?.status?.conditions?.find((c) => c.type === 'Ready');
-    const status = hollowNodeStatus(n.name, n.ip, this.#shape, now, ready);
-    try {
-      this.#wrote(n, await this.#client.nodes.updateStatus({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name }, status }, { signal: this.#abort.signal }), true);
-    } catch (err) {
-      if (this.#stopped) return;
-      if (isNotFound(err)) {
-        this.#log.warn({ node: n.name }, 'hollow node: the Node was deleted; registering it again');
-        n.last = undefined;
-        await this.#register(n).catch((e: unknown) => this.#failed('register', n.name, e));
-        return;
-      }
-      this.#failed('heartbeat', n.name, err);
-    }
+    n.renewedAt = now;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@
  *   ClusterDnsServer <- the same informers: DNS for the pods, on --cluster-dns (on loopback)
  *   LifecycleHooks: postStart and preStop; a terminating pod is stopped once the proxy no
  *                   longer sends it traffic
- *   NodeRegistration: the Node object and its heartbeat (Ready condition)
+ *   NodeRegistration: the Node object, its heartbeat (a Lease in tug-node-lease) and its
+ *                     status (Ready condition), written when it changes
  *   NodeNetwork: waits for the pod CIDR, writes the CNI config, keeps host-gw routes
  *   AgentServer: logs, exec and usage for `tug logs` / `tug exec` / `tug top`
  *
@@ -194,22 +195,7 @@ export class Agent {
     this.#parts.push({ stop: () => server.stop() });
     log.info({ address: served.address }, 'serving logs, exec and stats');
 
-    const registration = new NodeRegistration({
-      client,
-      nodeName: flags.nodeName,
-      nodeIP: flags.nodeIP,
-      labels: flags.labels,
-      taints: flags.taints,
-      agentPort: served.port,
-      heartbeatSeconds: flags.heartbeatSeconds,
-      runtimeVersion,
-      agentVersion: VERSION,
-      health: async () => healthOfRuntime((await cri.status()).status?.conditions ?? []),
-      log: log.child({ part: 'node' }),
-    });
-    this.#parts.push({ stop: () => registration.stop() });
-    registration.start();
-
+    // The network's watch of the Nodes also tells the heartbeat what the Node holds as stored.
     const network = new NodeNetwork({
       client,
       nodeName: flags.nodeName,
@@ -218,6 +204,25 @@ export class Agent {
       log: log.child({ part: 'network' }),
     });
     this.#parts.push({ stop: () => network.stop() });
+
+    const registration = new NodeRegistration({
+      client,
+      nodeName: flags.nodeName,
+      nodeIP: flags.nodeIP,
+      labels: flags.labels,
+      taints: flags.taints,
+      agentPort: served.port,
+      heartbeatSeconds: flags.heartbeatSeconds,
+      nodeStatusReportSeconds: flags.nodeStatusReportSeconds,
+      storedNode: () => network.storedNode(),
+      runtimeVersion,
+      agentVersion: VERSION,
+      health: async () => healthOfRuntime((await cri.status()).status?.conditions ?? []),
+      log: log.child({ part: 'node' }),
+    });
+    this.#parts.push({ stop: () => registration.stop() });
+    registration.start();
+
     // The CNI config must exist before a sandbox can get an IP; pods already running (an
     // agent restart) are adopted above whatever happens here.
     void network.start().then(

@@ -15,6 +15,7 @@ describe('tug-agent flags', () => {
     assert.equal(f.dataDir, '/var/lib/tug-agent');
     assert.equal(f.cgroupParent, '/tugboat');
     assert.equal(f.heartbeatSeconds, 2);
+    assert.equal(f.nodeStatusReportSeconds, 60);
     assert.equal(f.clusterDNS, '10.96.0.10');
     assert.equal(f.clusterDomain, 'cluster.local');
     assert.equal(f.dnsUpstreams, undefined);
@@ -26,7 +27,7 @@ describe('tug-agent flags', () => {
       [
         '--node-name=n2', '--api=a:1', '--containerd=unix:///tmp/c.sock', '--node-ip=172.29.0.12', '--data-dir=/d/',
         '--labels=zone=a,disk=ssd', '--taints=gpu=yes:NoSchedule', '--listen=172.29.0.12:9000', '--cni-conf-dir=/c',
-        '--cni-data-dir=/n', '--cgroup-parent=/tugboat-x/n2', '--heartbeat-seconds=5', '--log-level=debug',
+        '--cni-data-dir=/n', '--cgroup-parent=/tugboat-x/n2', '--heartbeat-seconds=5', '--node-status-report-seconds=300', '--log-level=debug',
         '--cluster-dns=169.254.20.10', '--cluster-domain=tug.example', '--dns-upstreams=192.0.2.53, 192.0.2.54:5353', '--proxy-check-seconds=5',
       ],
       detect,
@@ -37,6 +38,7 @@ describe('tug-agent flags', () => {
     assert.deepEqual(f.taints, [{ key: 'gpu', value: 'yes', effect: 'NoSchedule' }]);
     assert.equal(f.listen, '172.29.0.12:9000');
     assert.equal(f.heartbeatSeconds, 5);
+    assert.equal(f.nodeStatusReportSeconds, 300);
     assert.equal(f.clusterDNS, '169.254.20.10');
     assert.equal(f.clusterDomain, 'tug.example');
     assert.deepEqual(f.dnsUpstreams, ['192.0.2.53', '192.0.2.54:5353']);
@@ -52,6 +54,7 @@ describe('tug-agent flags', () => {
       [['--node-name', 'n', '--api', 'a:1', '--node-ip', '300.1.1.1'], /--node-ip: "300.1.1.1" is not an IPv4 address/],
       [['--node-name', 'n', '--api', 'a:1', '--data-dir', 'rel'], /--data-dir: must be an absolute path/],
       [['--node-name', 'n', '--api', 'a:1', '--heartbeat-seconds', '0'], /--heartbeat-seconds: must be a whole number/],
+      [['--node-name', 'n', '--api', 'a:1', '--node-status-report-seconds', '1.5'], /--node-status-report-seconds: must be a whole number from 1 to 3600, got "1.5"/],
       [['--node-name', 'n', '--api', 'a:1', '--taints', 'x:Sometimes'], /--taints: /],
       [['--node-name', 'n', '--api', 'a:1', '--bogus'], /bogus/],
       [['--node-name', 'n', '--api', 'a:1', '--cluster-dns', 'dns'], /--cluster-dns: "dns" is not an IPv4 address/],

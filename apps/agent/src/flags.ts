@@ -16,6 +16,7 @@ export const defaultCniConfDir = '/etc/cni/net.d';
 export const defaultCniDataDir = '/var/lib/cni/networks';
 export const defaultCgroupParent = '/tugboat';
 export const defaultHeartbeatSeconds = 2;
+export const defaultNodeStatusReportSeconds = 60;
 export const defaultClusterDomain = 'cluster.local';
 export const defaultProxyCheckSeconds = 10;
 
@@ -41,7 +42,11 @@ agent and leaves its pods running. Logs (JSON lines, pino) go to stderr.
   --cni-conf-dir DIR      where containerd reads the CNI config (default ${defaultCniConfDir})
   --cni-data-dir DIR      host-local IP allocations (default ${defaultCniDataDir})
   --cgroup-parent PATH    cgroup (cgroupfs) under which pods run (default ${defaultCgroupParent})
-  --heartbeat-seconds N   how often the Node's Ready condition is renewed (default ${defaultHeartbeatSeconds})
+  --heartbeat-seconds N   how often the node's Lease (tug-node-lease/NAME), its heartbeat, is renewed
+                          (default ${defaultHeartbeatSeconds})
+  --node-status-report-seconds N
+                          the Node's status is written when it changes, and at least this often
+                          (default ${defaultNodeStatusReportSeconds})
   --cluster-dns IP        where the agent serves DNS to its pods, and their nameserver (default ${DNS_CLUSTER_IP})
   --cluster-domain NAME   the cluster's DNS domain (default ${defaultClusterDomain})
   --dns-upstreams IP[:PORT],...
@@ -78,6 +83,7 @@ export interface AgentFlags {
   readonly cniDataDir: string;
   readonly cgroupParent: string;
   readonly heartbeatSeconds: number;
+  readonly nodeStatusReportSeconds: number;
   readonly clusterDNS: string;
   readonly clusterDomain: string;
   /** undefined: the nameservers of /etc/resolv.conf. */
@@ -143,6 +149,7 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
         'cni-data-dir': { type: 'string' },
         'cgroup-parent': { type: 'string' },
         'heartbeat-seconds': { type: 'string' },
+        'node-status-report-seconds': { type: 'string' },
         'cluster-dns': { type: 'string' },
         'cluster-domain': { type: 'string' },
         'dns-upstreams': { type: 'string' },
@@ -170,6 +177,7 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     cniDataDir: '',
     cgroupParent: '',
     heartbeatSeconds: 0,
+    nodeStatusReportSeconds: 0,
     clusterDNS: '',
     clusterDomain: '',
     dnsUpstreams: undefined,
@@ -213,6 +221,7 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
   }
 
   const heartbeatSeconds = seconds('heartbeat-seconds', v['heartbeat-seconds'], defaultHeartbeatSeconds, 300);
+  const nodeStatusReportSeconds = seconds('node-status-report-seconds', v['node-status-report-seconds'], defaultNodeStatusReportSeconds, 3600);
   const proxyCheckSeconds = seconds('proxy-check-seconds', v['proxy-check-seconds'], defaultProxyCheckSeconds, 3600);
   const clusterDNS = v['cluster-dns'] ?? DNS_CLUSTER_IP;
   if (isIP(clusterDNS) !== 4) throw new FlagError('cluster-dns', `${JSON.stringify(clusterDNS)} is not an IPv4 address`);
@@ -243,6 +252,7 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     cniDataDir: absolute('cni-data-dir', v['cni-data-dir'] ?? defaultCniDataDir),
     cgroupParent: absolute('cgroup-parent', v['cgroup-parent'] ?? defaultCgroupParent),
     heartbeatSeconds,
+    nodeStatusReportSeconds,
     clusterDNS,
     clusterDomain,
     dnsUpstreams,

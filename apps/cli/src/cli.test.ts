@@ -241,6 +241,12 @@ describe('tug get', () => {
       },
     });
     api.seed({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { 'node-role.kubernetes.io/control': '' } }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+    api.seed({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'node-a', namespace: 'tug-node-lease' },
+      spec: { holderIdentity: 'node-a', leaseDurationSeconds: 8, renewTime: new Date(Date.now() - 3_000).toISOString() },
+    });
   });
 
   test('pods as a table; -o wide adds IP and NODE; -A adds NAMESPACE', async () => {
@@ -268,13 +274,39 @@ describe('tug get', () => {
       deploy: /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\nweb\s+0\/3\s+0\s+0\s+\d+s\n$/,
       svc: /^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE\nweb\s+ClusterIP\s+10\.96\.\d+\.\d+\s+<none>\s+80\/TCP\s+\d+s\n$/,
       cm: /^NAME\s+DATA\s+AGE\ncfg\s+1\s+\d+s\n$/,
-      ns: /^NAME\s+STATUS\s+AGE\ndefault\s+Active\s+\d+s\nteam\s+Active\s+\d+s\n$/,
+      ns: /^NAME\s+STATUS\s+AGE\ndefault\s+Active\s+\d+s\nteam\s+Active\s+\d+s\ntug-node-lease\s+Active\s+\d+s\n$/,
       no: /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\nnode-a\s+Ready\s+control\s+\d+s\s+<none>\n$/,
     };
     for (const [kind, want] of Object.entries(heads)) {
       const r = await tugIn(['get', kind]);
       assert.equal(r.code, 0, `${kind}: ${r.stderr}`);
       assert.match(r.stdout, want, kind);
+    }
+    const r = await tugIn(['get', 'leases', '-n', 'tug-node-lease']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^NAME\s+HOLDER\s+RENEWED\s+AGE\nnode-a\s+node-a\s+\d+s\s+\d+s\n$/, 'leases');
+  });
+
+  test('get nodes: a heartbeat is the later of the Lease renewal and the status; 40 s without one reads NotReady', async () => {
+    const old = new Date(Date.now() - 120_000).toISOString();
+    const node = (name: string) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: old }] } });
+    const lease = (name: string, renewTime: string) => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'tug-node-lease' }, spec: { holderIdentity: name, renewTime } });
+    api.seed(node('hb-leased'));
+    api.seed(lease('hb-leased', new Date().toISOString()));
+    api.seed(node('hb-lapsed'));
+    api.seed(lease('hb-lapsed', old));
+    api.seed(node('hb-old-agent'));
+    try {
+      const r = await tugIn(['get', 'nodes']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\nhb-leased\s+Ready\s/, 'the Lease is renewed: Ready though the status is 2 minutes old');
+      assert.match(r.stdout, /\nhb-lapsed\s+NotReady\s/, 'neither renewed for 2 minutes');
+      assert.match(r.stdout, /\nhb-old-agent\s+NotReady\s/, 'no Lease: the status alone');
+    } finally {
+      for (const name of ['hb-leased', 'hb-lapsed', 'hb-old-agent']) {
+        api.write([{ op: 'delete', ref: { kind: 'Node', name } }]);
+        if (name !== 'hb-old-agent') api.write([{ op: 'delete', ref: { kind: 'Lease', namespace: 'tug-node-lease', name } }]);
+      }
     }
   });
 
@@ -413,6 +445,26 @@ describe('tug describe and delete', () => {
     ]) {
       assert.match(r.stdout, want);
     }
+    assert.doesNotMatch(r.stdout, /\nLease:/, 'a Node without a Lease (an older agent) has no Lease section');
+  });
+
+  test('describe node shows its Lease as kubectl does, and the renewal as the heartbeat', async () => {
+    const statusBeat = new Date(Date.now() - 600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const renewed = new Date(Date.now() - 2_000).toISOString();
+    api.seed({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-l' }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', lastHeartbeatTime: statusBeat }] } });
+    api.seed({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'node-l', namespace: 'tug-node-lease' }, spec: { holderIdentity: 'node-l', leaseDurationSeconds: 8, renewTime: renewed } });
+    const r = await tugIn(['describe', 'node', 'node-l']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const want of [
+      /\nStatus:\s+Ready\n/,
+      new RegExp(`\\nHeartbeat:\\s+${renewed.replace(/\./g, '\\.')} \\([23]s ago\\)\\n`),
+      new RegExp(`\\nLease:\\n {2}HolderIdentity:\\s+node-l\\n {2}AcquireTime:\\s+<unset>\\n {2}RenewTime:\\s+${renewed.replace(/\./g, '\\.')} \\([23]s ago\\)\\n`),
+    ]) {
+      assert.match(r.stdout, want);
+    }
+    const lease = await tugIn(['describe', 'lease', 'node-l', '-n', 'tug-node-lease']);
+    assert.equal(lease.code, 0, lease.stderr);
+    assert.match(lease.stdout, /\nHolder Identity:\s+node-l\nLease Duration Seconds:\s+8\nAcquire Time:\s+<none>\nRenew Time:\s+\S+ \([23]s ago\)\nLease Transitions:\s+<none>\n/);
   });
 
   test('delete by name, by manifest, and a missing one', async () => {
@@ -527,7 +579,7 @@ contexts:
     assert.match(r.stderr, /contexts\[0\]\.endpoints: "not-an-address" is not HOST:PORT/);
 
     r = await tugIn(['get', 'ns', '-o', 'name'], { ...noEnv, TUG_CONFIG: join(home, '.tug', 'config') });
-    assert.equal(r.stdout, 'namespace/default\nnamespace/team\n');
+    assert.equal(r.stdout, 'namespace/default\nnamespace/team\nnamespace/tug-node-lease\n');
     rmSync(join(home, '.tug'), { recursive: true });
   });
 

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import {
   KINDS,
+  NODE_LEASE_NAMESPACE,
   isSelectorError,
   isUnknownKindError,
   parseFieldSelector,
@@ -12,7 +13,7 @@ import {
   resolveKind,
   toYaml,
 } from '@tugboat/api';
-import type { Event, KindInfo } from '@tugboat/api';
+import type { Event, KindInfo, Lease } from '@tugboat/api';
 import { TugClient, isAlreadyExists, isConflict, isNotFound } from '@tugboat/client';
 import type { MemberInfo, ObjectLike, ObjectRef } from '@tugboat/client';
 import { parseDuration, resolveTarget } from './config.ts';
@@ -263,6 +264,17 @@ async function fetchObjects(
   return { objs, missing };
 }
 
+/** nodeLeases reads the node Leases, by Node name; undefined when they cannot be read (then no
+ *  heartbeat age is judged). */
+async function nodeLeases(client: TugClient): Promise<Map<string, Lease> | undefined> {
+  try {
+    const { items } = await client.leases.list({ namespace: NODE_LEASE_NAMESPACE });
+    return new Map(items.map((l) => [l.metadata.name ?? '', l]));
+  } catch {
+    return undefined;
+  }
+}
+
 async function getCommand(s: RunSession, kindArg: string, nameArgs: string[], opts: GetOptions): Promise<void> {
   const selections = selectionsOf(kindArg, nameArgs, 'get');
   const several = selections.length > 1;
@@ -316,10 +328,14 @@ async function getCommand(s: RunSession, kindArg: string, nameArgs: string[], op
       const inNamespace = !all && selections.some((sel) => sel.info.namespaced);
       if (!failed) s.err(inNamespace ? `No resources found in ${ns.namespace} namespace.` : 'No resources found.');
     } else {
+      // A Node's heartbeat is its Lease's renewal as much as its status's.
+      const leases = found.some((f) => f.info.kind === 'Node' && f.objs.length > 0) ? await nodeLeases(client) : undefined;
       // One table per kind, a blank line between them; NAME says the kind when there are several.
       const tables = found
         .filter((f) => f.objs.length > 0)
-        .map((f) => renderTable(f.info.kind, f.objs, { wide: output === 'wide', withNamespace: f.info.namespaced && all, withKind: several, now: s.io.now() }));
+        .map((f) =>
+          renderTable(f.info.kind, f.objs, { wide: output === 'wide', withNamespace: f.info.namespaced && all, withKind: several, now: s.io.now(), nodeLeases: leases }),
+        );
       s.out(tables.join('\n'));
     }
   } else if (objs.length > 0 || !named) {
@@ -404,6 +420,7 @@ async function describeCommand(s: RunSession, kindArg: string, nameArgs: string[
   const texts: string[] = [];
   for (const obj of objs) {
     let related: Obj[] | undefined;
+    let lease: Lease | undefined;
     if (info.kind === 'Service') {
       related = await client
         .get<Obj & ObjectLike>({ kind: 'Endpoints', namespace, name: obj.metadata.name ?? '' })
@@ -414,8 +431,9 @@ async function describeCommand(s: RunSession, kindArg: string, nameArgs: string[
         .list<Obj & ObjectLike>('Pod', { fieldSelector: `spec.nodeName=${obj.metadata.name ?? ''}` })
         .then((l) => l.items)
         .catch(() => []);
+      lease = await client.leases.get(NODE_LEASE_NAMESPACE, obj.metadata.name ?? '').catch(() => undefined);
     }
-    texts.push(describe(obj, { events: events === undefined ? undefined : eventsFor(events, obj), related }, s.io.now()));
+    texts.push(describe(obj, { events: events === undefined ? undefined : eventsFor(events, obj), related, lease }, s.io.now()));
   }
   s.out(texts.join('\n\n'));
   if (failed) throw new ReportedError('some objects were not found');

@@ -8,6 +8,7 @@ import type {
   Deployment,
   Endpoints,
   Event,
+  Lease,
   Namespace,
   Node,
   ObjectMeta,
@@ -18,7 +19,7 @@ import type {
   Service,
 } from '@tugboat/api';
 import { LAST_APPLIED } from './manifests.ts';
-import { ageOf, heartbeatStale, humanAge, loadBalancerIngress, nodeRoles, nodeStatus, podStatus, readyEndpoints } from './table.ts';
+import { ageOf, heartbeatStale, humanAge, loadBalancerIngress, nodeHeartbeat, nodeRoles, nodeStatus, podStatus, readyEndpoints } from './table.ts';
 import type { Obj } from './table.ts';
 
 const none = '<none>';
@@ -73,6 +74,8 @@ export interface DescribeExtras {
   readonly events: readonly Event[] | undefined;
   /** endpoints of a Service, pods of a Node. */
   readonly related?: readonly Obj[] | undefined;
+  /** the Lease of a Node (its heartbeat), when it has one. */
+  readonly lease?: Lease | undefined;
 }
 
 function time(ts: string | undefined, now: number): string {
@@ -317,12 +320,21 @@ export function describe(obj: Obj, extras: DescribeExtras, now: number): string 
     case 'Node': {
       const n = obj as unknown as Node;
       l.field('Roles', nodeRoles(n));
-      l.field('Status', nodeStatus(n, now));
-      const beat = n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime;
-      l.field('Heartbeat', beat === undefined ? undefined : `${time(beat, now)}${heartbeatStale(n, now) ? ' (stale)' : ''}`);
+      const lease = extras.lease;
+      l.field('Status', nodeStatus(n, now, lease));
+      const beat = nodeHeartbeat(n, lease);
+      l.field('Heartbeat', beat === undefined ? undefined : `${time(beat, now)}${heartbeatStale(n, now, lease) ? ' (stale)' : ''}`);
       l.field('Taints', (n.spec?.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`).join('\n'));
       l.field('Unschedulable', n.spec?.unschedulable ?? false);
       l.field('PodCIDR', n.spec?.podCIDR);
+      if (lease !== undefined) {
+        // As kubectl shows it: the agent renews the Lease as its heartbeat.
+        const at = (t: string | undefined) => (t === undefined ? '<unset>' : time(t, now));
+        l.heading('Lease:');
+        l.field('HolderIdentity', lease.spec?.holderIdentity ?? '<unset>', 2);
+        l.field('AcquireTime', at(lease.spec?.acquireTime), 2);
+        l.field('RenewTime', at(lease.spec?.renewTime), 2);
+      }
       conditions(l, n.status?.conditions);
       l.heading('Addresses:');
       for (const a of n.status?.addresses ?? []) l.text(`${a.type}: ${a.address}`, 2);
@@ -339,6 +351,15 @@ export function describe(obj: Obj, extras: DescribeExtras, now: number): string 
       const pods = (extras.related ?? []) as unknown as Pod[];
       l.heading(`Pods: (${pods.length} in total)`);
       for (const p of pods) l.text(`${p.metadata.namespace}/${p.metadata.name}  ${podStatus(p)}`, 2);
+      break;
+    }
+    case 'Lease': {
+      const spec = (obj as unknown as Lease).spec ?? {};
+      l.field('Holder Identity', spec.holderIdentity);
+      l.field('Lease Duration Seconds', spec.leaseDurationSeconds);
+      l.field('Acquire Time', time(spec.acquireTime, now));
+      l.field('Renew Time', time(spec.renewTime, now));
+      l.field('Lease Transitions', spec.leaseTransitions);
       break;
     }
     case 'Event': {

@@ -20,7 +20,7 @@ const DRAIN_POLL_MS = 250;
 
 /** setUnschedulable sets spec.unschedulable of a Node; false when it was so already. */
 export async function setUnschedulable(client: TugClient, name: string, unschedulable: boolean): Promise<boolean> {
-  // The agent's heartbeat or a controller may change the Node between the read and the write.
+  // The agent's status writes or a controller may change the Node between the read and the write.
   return retryOnConflict(CAS_ATTEMPTS, async () => {
     let node: Node;
     try {

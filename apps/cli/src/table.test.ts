@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { columnsFor, humanAge, nameOf, nodeStatus, podStatus, renderTable } from '@tugboat/cli';
-import type { Node, Pod } from '@tugboat/api';
+import type { Lease, Node, Pod } from '@tugboat/api';
 
 const s = 1_000;
 const m = 60 * s;
@@ -89,6 +89,33 @@ test('nodeStatus: a heartbeat older than 40 s reads NotReady', () => {
     renderTable('Node', [n], { wide: true, withNamespace: false, now }),
     'NAME     STATUS   ROLES    AGE   VERSION   INTERNAL-IP   POD-CIDR        OS-IMAGE                         KERNEL-VERSION   CONTAINER-RUNTIME\n' +
       'node-1   Ready    <none>   60s   0.1.0     172.30.0.11   10.244.1.0/24   Debian GNU/Linux 12 (bookworm)   6.1.0            containerd://1.6.20\n',
+  );
+});
+
+test('nodeStatus: a renewed Lease is a heartbeat; a table judges heartbeats only with the Leases read', () => {
+  const now = Date.parse('2025-01-01T00:01:00Z');
+  const n: Node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'node-1', creationTimestamp: '2025-01-01T00:00:00Z' },
+    status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: '2025-01-01T00:00:00Z' }] },
+  };
+  const lease = (renewTime: string): Lease => ({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: 'node-1', namespace: 'tug-node-lease', creationTimestamp: '2025-01-01T00:00:00Z' },
+    spec: { holderIdentity: 'node-1', renewTime },
+  });
+  assert.equal(nodeStatus(n, now), 'NotReady', 'the status alone is 60 s old');
+  assert.equal(nodeStatus(n, now, lease('2025-01-01T00:00:58.500Z')), 'Ready');
+  assert.equal(nodeStatus(n, now, lease('2024-12-31T23:59:00Z')), 'NotReady', 'the later of the two counts');
+  const row = (leases?: Map<string, Lease>) => renderTable('Node', [n], { wide: false, withNamespace: false, now, nodeLeases: leases }).split('\n')[1];
+  assert.match(row(new Map([['node-1', lease('2025-01-01T00:00:58.500Z')]])) ?? '', /^node-1\s+Ready\s/);
+  assert.match(row(new Map()) ?? '', /^node-1\s+NotReady\s/, 'Leases read, none for this Node: the status alone');
+  assert.match(row() ?? '', /^node-1\s+Ready\s/, 'Leases not read: the condition as it is');
+  assert.equal(
+    renderTable('Lease', [lease('2025-01-01T00:00:58.500Z')], { wide: false, withNamespace: true, now }),
+    'NAMESPACE        NAME     HOLDER   RENEWED   AGE\n' + 'tug-node-lease   node-1   node-1   1s        60s\n',
   );
 });
 

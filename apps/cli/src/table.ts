@@ -7,6 +7,7 @@ import type {
   Endpoints,
   Event,
   LabelSelector,
+  Lease,
   Namespace,
   Node,
   Pod,
@@ -65,12 +66,19 @@ export function nameOf(obj: { kind: string; metadata: { name?: string | undefine
   return `${typeName(obj.kind)}/${obj.metadata.name ?? ''}`;
 }
 
+/** RowContext is what a row may read besides its object. */
+export interface RowContext {
+  /** nodeLeases are the node Leases (tug-node-lease) by Node name, when they were read: only
+   *  then does a Node's STATUS judge the age of its heartbeat. */
+  readonly nodeLeases?: ReadonlyMap<string, Lease> | undefined;
+}
+
 /** Column is one column of a kind's table. */
 export interface Column {
   readonly header: string;
   /** wide columns show only with -o wide. */
   readonly wide?: boolean;
-  readonly value: (obj: Obj, now: number) => string;
+  readonly value: (obj: Obj, now: number, ctx: RowContext) => string;
 }
 
 const none = '<none>';
@@ -163,23 +171,35 @@ function endpointList(e: Endpoints): string {
   return `${all.slice(0, ENDPOINTS_SHOWN_MAX).join(',')} + ${all.length - ENDPOINTS_SHOWN_MAX} more...`;
 }
 
-/** NODE_HEARTBEAT_STALE_MS: a Ready condition whose lastHeartbeatTime is older reads NotReady
- *  (the agent renews it every few seconds; 40 s is the node-monitor grace period Kubernetes uses). */
+/** NODE_HEARTBEAT_STALE_MS: a Node whose heartbeat is older reads NotReady (the agent renews its
+ *  Lease every few seconds; 40 s is the node-monitor grace period Kubernetes uses). */
 export const NODE_HEARTBEAT_STALE_MS = 40_000;
 
-/** heartbeatStale tells whether the node's Ready heartbeat is older than NODE_HEARTBEAT_STALE_MS at `now`. */
-export function heartbeatStale(n: Node, now: number): boolean {
-  const beat = Date.parse(n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime ?? '');
-  return !Number.isNaN(beat) && now - beat > NODE_HEARTBEAT_STALE_MS;
+/**
+ * nodeHeartbeat is the time of a Node's last heartbeat: the later of its Lease's renewTime and
+ * its Ready condition's lastHeartbeatTime (a Node without a Lease, of an older agent, has only
+ * the latter); undefined when neither is there.
+ */
+export function nodeHeartbeat(n: Node, lease?: Lease): string | undefined {
+  const times = [n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime, lease?.spec?.renewTime].filter(
+    (t): t is string => t !== undefined && !Number.isNaN(Date.parse(t)),
+  );
+  return times.sort((a, b) => Date.parse(a) - Date.parse(b)).at(-1);
+}
+
+/** heartbeatStale tells whether the node's heartbeat (nodeHeartbeat) is older than NODE_HEARTBEAT_STALE_MS at `now`. */
+export function heartbeatStale(n: Node, now: number, lease?: Lease): boolean {
+  const beat = nodeHeartbeat(n, lease);
+  return beat !== undefined && now - Date.parse(beat) > NODE_HEARTBEAT_STALE_MS;
 }
 
 /** nodeStatus is the STATUS column of a node: Ready, NotReady (Ready False or Unknown, or its
- *  heartbeat stale at `now` when given) or Unknown (no Ready condition yet), then
+ *  heartbeat, with its Lease, stale at `now` when given) or Unknown (no Ready condition yet), then
  *  ",SchedulingDisabled" when cordoned. */
-export function nodeStatus(n: Node, now?: number): string {
+export function nodeStatus(n: Node, now?: number, lease?: Lease): string {
   const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
   let s = ready === undefined ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady';
-  if (s === 'Ready' && now !== undefined && heartbeatStale(n, now)) s = 'NotReady';
+  if (s === 'Ready' && now !== undefined && heartbeatStale(n, now, lease)) s = 'NotReady';
   if (n.spec?.unschedulable === true) s += ',SchedulingDisabled';
   return s;
 }
@@ -286,7 +306,14 @@ export const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   Namespace: [nameCol, { header: 'STATUS', value: (o) => (o as unknown as Namespace).status?.phase ?? 'Active' }, ageCol],
   Node: [
     nameCol,
-    { header: 'STATUS', value: (o, now) => nodeStatus(o as unknown as Node, now) },
+    {
+      header: 'STATUS',
+      // Without the Leases the age of a heartbeat says nothing: the status is written only now and then.
+      value: (o, now, ctx) => {
+        const n = o as unknown as Node;
+        return ctx.nodeLeases === undefined ? nodeStatus(n) : nodeStatus(n, now, ctx.nodeLeases.get(n.metadata.name ?? ''));
+      },
+    },
     { header: 'ROLES', value: (o) => nodeRoles(o as unknown as Node) },
     ageCol,
     { header: 'VERSION', value: (o) => orNone((o as unknown as Node).status?.nodeInfo?.kubeletVersion) },
@@ -317,12 +344,18 @@ export const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
     },
     { header: 'MESSAGE', value: (o) => ((o as unknown as Event).message ?? '').replace(/\s*\n\s*/g, ' ') },
   ],
+  Lease: [
+    nameCol,
+    { header: 'HOLDER', value: (o) => orNone((o as unknown as Lease).spec?.holderIdentity) },
+    { header: 'RENEWED', value: (o, now) => ageOf((o as unknown as Lease).spec?.renewTime, now) },
+    ageCol,
+  ],
 };
 
 const genericColumns: readonly Column[] = [nameCol, ageCol];
 
 /** TableOptions shape a table. */
-export interface TableOptions {
+export interface TableOptions extends RowContext {
   readonly wide: boolean;
   /** withNamespace adds the NAMESPACE column first (-A). */
   readonly withNamespace: boolean;
@@ -344,16 +377,18 @@ export class Table {
   readonly columns: readonly Column[];
   private readonly widths: number[];
   private readonly now: number;
+  private readonly ctx: RowContext;
 
-  constructor(columns: readonly Column[], now: number) {
+  constructor(columns: readonly Column[], now: number, ctx: RowContext = {}) {
     this.columns = columns;
     this.widths = columns.map((c) => c.header.length);
     this.now = now;
+    this.ctx = ctx;
   }
 
   /** cells computes a row's cells. */
   cells(obj: Obj, now = this.now): string[] {
-    return this.columns.map((c) => c.value(obj, now));
+    return this.columns.map((c) => c.value(obj, now, this.ctx));
   }
 
   /** render lays out the header (when asked) and rows, each line ending in "\n". */
@@ -371,7 +406,7 @@ export class Table {
 
 /** renderTable renders objects of one kind as a complete table. */
 export function renderTable(kind: string, objs: readonly Obj[], opts: TableOptions): string {
-  const table = new Table(columnsFor(kind, opts), opts.now);
+  const table = new Table(columnsFor(kind, opts), opts.now, opts);
   return table.render(
     objs.map((o) => table.cells(o)),
     true,

@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import {
   KINDS,
   NAMESPACED_KINDS,
+  NODE_LEASE_NAMESPACE,
+  PROTECTED_NAMESPACES,
   findKind,
   initialObjects,
   isNamespaced,
@@ -13,14 +15,26 @@ import {
 } from '@tugboat/api';
 
 describe('kind registry', () => {
-  it('serves exactly the ten kinds with their Kubernetes API versions', () => {
+  it('serves exactly the eleven kinds with their Kubernetes API versions', () => {
     assert.deepEqual(
       KINDS.map((k) => `${k.apiVersion}/${k.kind}`),
-      ['v1/Namespace', 'v1/Node', 'v1/Pod', 'apps/v1/ReplicaSet', 'apps/v1/Deployment', 'v1/Service', 'v1/Endpoints', 'v1/ConfigMap', 'v1/Secret', 'v1/Event'],
+      [
+        'v1/Namespace',
+        'v1/Node',
+        'v1/Pod',
+        'apps/v1/ReplicaSet',
+        'apps/v1/Deployment',
+        'v1/Service',
+        'v1/Endpoints',
+        'v1/ConfigMap',
+        'v1/Secret',
+        'v1/Event',
+        'coordination.k8s.io/v1/Lease',
+      ],
     );
   });
 
-  it('has Kubernetes plural, singular and short names; Secret has no short name', () => {
+  it('has Kubernetes plural, singular and short names; Secret and Lease have no short name', () => {
     const short = Object.fromEntries(KINDS.map((k) => [k.kind, k.shortNames]));
     assert.deepEqual(short, {
       Namespace: ['ns'],
@@ -33,18 +47,21 @@ describe('kind registry', () => {
       ConfigMap: ['cm'],
       Secret: [],
       Event: ['ev'],
+      Lease: [],
     });
     assert.equal(kindInfo('Endpoints').plural, 'endpoints');
     assert.equal(kindInfo('Endpoints').singular, 'endpoints');
     assert.equal(kindInfo('ConfigMap').plural, 'configmaps');
     assert.equal(kindInfo('Deployment').group, 'apps');
     assert.equal(kindInfo('Pod').group, '');
+    assert.equal(kindInfo('Lease').group, 'coordination.k8s.io');
+    assert.equal(kindInfo('Lease').plural, 'leases');
   });
 
   it('makes Namespace and Node cluster-scoped and everything else namespaced', () => {
     assert.equal(isNamespaced('Namespace'), false);
     assert.equal(isNamespaced('Node'), false);
-    assert.deepEqual([...NAMESPACED_KINDS], ['Pod', 'ReplicaSet', 'Deployment', 'Service', 'Endpoints', 'ConfigMap', 'Secret', 'Event']);
+    assert.deepEqual([...NAMESPACED_KINDS], ['Pod', 'ReplicaSet', 'Deployment', 'Service', 'Endpoints', 'ConfigMap', 'Secret', 'Event', 'Lease']);
   });
 
   it('resolves every spelling users type', () => {
@@ -72,12 +89,16 @@ describe('kind registry', () => {
       ['secrets', 'Secret'],
       [' secret ', 'Secret'],
       ['pods.core', 'Pod'],
+      ['leases', 'Lease'],
+      ['lease', 'Lease'],
+      ['leases.coordination.k8s.io', 'Lease'],
+      ['leases.v1.coordination.k8s.io', 'Lease'],
     ];
     for (const [name, kind] of cases) assert.equal(resolveKind(name).kind, kind, name);
   });
 
   it('refuses unknown names with an error listing the known kinds', () => {
-    for (const name of ['foo', 'deployments.extensions', 'pods.apps', 'sec', '']) {
+    for (const name of ['foo', 'deployments.extensions', 'pods.apps', 'sec', 'leases.apps', '']) {
       assert.equal(findKind(name), undefined, name);
       assert.throws(
         () => resolveKind(name),
@@ -92,12 +113,14 @@ describe('kind registry', () => {
     }
   });
 
-  it('starts a cluster with a valid default Namespace', () => {
+  it('starts a cluster with the default and node-lease Namespaces, valid, both protected from deletion', () => {
     const objects = initialObjects();
     assert.deepEqual(
       objects.map((o) => o.metadata.name),
-      ['default'],
+      ['default', 'tug-node-lease'],
     );
+    assert.equal(NODE_LEASE_NAMESPACE, 'tug-node-lease');
+    assert.deepEqual([...PROTECTED_NAMESPACES], ['default', 'tug-node-lease']);
     for (const o of objects) assert.deepEqual(validate(o), []);
   });
 });

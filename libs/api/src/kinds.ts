@@ -6,9 +6,9 @@ import type { Kind, Namespace } from './types.ts';
 /** KindInfo describes one served kind. */
 export interface KindInfo {
   readonly kind: Kind;
-  /** "v1" for core kinds, "apps/v1" for Deployment and ReplicaSet. */
+  /** "v1" for core kinds, "apps/v1" for Deployment and ReplicaSet, "coordination.k8s.io/v1" for Lease. */
   readonly apiVersion: string;
-  /** API group: "" for core, "apps". */
+  /** API group: "" for core, "apps", "coordination.k8s.io". */
   readonly group: string;
   readonly version: string;
   /** Lowercase plural resource name ("pods"). */
@@ -51,6 +51,7 @@ export const KINDS: readonly KindInfo[] = Object.freeze([
   info('ConfigMap', '', 'configmaps', ['cm'], true),
   info('Secret', '', 'secrets', [], true),
   info('Event', '', 'events', ['ev'], true),
+  info('Lease', 'coordination.k8s.io', 'leases', [], true),
 ]);
 
 /** NAMESPACED_KINDS: the kinds whose objects live in a namespace (and go when it is deleted). */
@@ -59,19 +60,26 @@ export const NAMESPACED_KINDS: readonly Kind[] = Object.freeze(KINDS.filter((k) 
 /** DEFAULT_NAMESPACE: the namespace that always exists and that namespaced objects default to. */
 export const DEFAULT_NAMESPACE = 'default';
 
-/** PROTECTED_NAMESPACES: namespaces that cannot be deleted. */
-export const PROTECTED_NAMESPACES: readonly string[] = Object.freeze([DEFAULT_NAMESPACE]);
+/**
+ * NODE_LEASE_NAMESPACE: the namespace of the node Leases, one per Node and named after it, that
+ * the agents renew as their heartbeat (Kubernetes' kube-node-lease).
+ */
+export const NODE_LEASE_NAMESPACE = 'tug-node-lease';
 
-/** initialObjects returns the objects a new cluster starts with: the `default` Namespace. */
+/** PROTECTED_NAMESPACES: namespaces that cannot be deleted. */
+export const PROTECTED_NAMESPACES: readonly string[] = Object.freeze([DEFAULT_NAMESPACE, NODE_LEASE_NAMESPACE]);
+
+/**
+ * initialObjects returns the objects a new cluster starts with (the control plane creates those
+ * missing): the `default` and NODE_LEASE_NAMESPACE Namespaces.
+ */
 export function initialObjects(): Namespace[] {
-  return [
-    {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: DEFAULT_NAMESPACE },
-      status: { phase: 'Active' },
-    },
-  ];
+  return [DEFAULT_NAMESPACE, NODE_LEASE_NAMESPACE].map((name) => ({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name },
+    status: { phase: 'Active' },
+  }));
 }
 
 const byKind = new Map<string, KindInfo>(KINDS.map((k) => [k.kind, k]));

@@ -898,4 +898,16 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, Schema>> = {
       }
     },
   ),
+
+  Lease: object({
+    ...typeMeta,
+    metadata: meta(dns1123Subdomain),
+    spec: object({
+      holderIdentity: string(),
+      leaseDurationSeconds: integer({ min: 1 }),
+      acquireTime: string({ format: rfc3339 }),
+      renewTime: string({ format: rfc3339 }),
+      leaseTransitions: integer({ min: 0 }),
+    }),
+  }),
 };

@@ -16,7 +16,8 @@ export type Kind =
   | 'Endpoints'
   | 'ConfigMap'
   | 'Secret'
-  | 'Event';
+  | 'Event'
+  | 'Lease';
 
 /** Quantity is a Kubernetes resource quantity as text ("100m", "0.5", "128Mi", "1G"). */
 export type Quantity = string;
@@ -26,6 +27,9 @@ export type IntOrString = number | string;
 
 /** Time is an RFC 3339 timestamp in UTC ("2024-01-02T15:04:05Z"). */
 export type Time = string;
+
+/** MicroTime is an RFC 3339 timestamp that may carry fractional seconds ("2024-01-02T15:04:05.123Z"). */
+export type MicroTime = string;
 
 // ---------------------------------------------------------------------------------------------
 // Metadata
@@ -854,6 +858,30 @@ export interface Event {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Lease (coordination.k8s.io/v1)
+
+/**
+ * LeaseSpec: who holds a lease and when it was last renewed. Each agent renews the Lease named
+ * after its Node in the tug-node-lease namespace (NODE_LEASE_NAMESPACE) as its heartbeat.
+ */
+export interface LeaseSpec {
+  holderIdentity?: string;
+  /** How long a holder may go without renewing before others may take the lease. At least 1. */
+  leaseDurationSeconds?: number;
+  acquireTime?: MicroTime;
+  renewTime?: MicroTime;
+  /** How many times the lease changed holders. At least 0. */
+  leaseTransitions?: number;
+}
+
+export interface Lease {
+  apiVersion: 'coordination.k8s.io/v1';
+  kind: 'Lease';
+  metadata: ObjectMeta;
+  spec?: LeaseSpec;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** ApiObject is any object of a served kind, discriminated by `kind`. */
 export type ApiObject =
@@ -866,7 +894,8 @@ export type ApiObject =
   | Endpoints
   | ConfigMap
   | Secret
-  | Event;
+  | Event
+  | Lease;
 
 /** ObjectOfKind maps a kind name to its object type: ObjectOfKind<'Pod'> is Pod. */
 export type ObjectOfKind<K extends Kind> = Extract<ApiObject, { kind: K }>;

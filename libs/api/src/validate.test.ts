@@ -87,7 +87,7 @@ describe('validate: real Kubernetes manifests', () => {
 
   it('accepts every kind in one manifest', () => {
     const kinds = new Set([...parseManifests(fixture('app.yaml')), ...parseManifests(fixture('cluster.yaml'))].map((o) => o['kind']));
-    assert.deepEqual([...kinds].sort(), ['ConfigMap', 'Deployment', 'Endpoints', 'Event', 'Namespace', 'Node', 'Pod', 'ReplicaSet', 'Secret', 'Service']);
+    assert.deepEqual([...kinds].sort(), ['ConfigMap', 'Deployment', 'Endpoints', 'Event', 'Lease', 'Namespace', 'Node', 'Pod', 'ReplicaSet', 'Secret', 'Service']);
   });
 
   it('does not change its input', () => {
@@ -103,7 +103,7 @@ describe('validate: kind and apiVersion', () => {
   it('refuses unknown kinds, listing the known ones', () => {
     const [issue, ...rest] = problems({ apiVersion: 'v1', kind: 'Ingress', metadata: { name: 'x' } });
     assert.equal(rest.length, 0);
-    assert.match(issue ?? '', /^kind: unknown kind "Ingress"; known kinds: Namespace \(namespaces, ns\), .*Event \(events, ev\)$/);
+    assert.match(issue ?? '', /^kind: unknown kind "Ingress"; known kinds: Namespace \(namespaces, ns\), .*Event \(events, ev\), Lease \(leases\)$/);
     assert.match(problems({ apiVersion: 'apps/v1', kind: 'deployment' })[0] ?? '', /^kind: unknown kind "deployment" \(did you mean "Deployment"\?\)/);
   });
 
@@ -553,6 +553,22 @@ describe('validate: semantic rules', () => {
     const event = { apiVersion: 'v1', kind: 'Event', metadata: { name: 'e', namespace: 'a' }, involvedObject: { kind: 'Pod', name: 'p', namespace: 'b' }, type: 'Normal' };
     assert.deepEqual(problems(event), ['involvedObject.namespace: must equal metadata.namespace "a"']);
     assert.deepEqual(problems({ ...event, type: 'Info', involvedObject: { kind: 'Node', name: 'n' } }), ['type: invalid value "Info": must be one of Normal, Warning']);
+  });
+
+  it('checks Leases: integer duration and transitions, RFC 3339 times with fractional seconds', () => {
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'node-1', namespace: 'tug-node-lease' } };
+    const spec = { holderIdentity: 'node-1', leaseDurationSeconds: 8, acquireTime: '2025-03-01T10:00:00Z', renewTime: '2025-03-01T10:00:02.123456Z', leaseTransitions: 0 };
+    assert.deepEqual(problems({ ...lease, spec }), []);
+    assert.deepEqual(problems(lease), [], 'the spec is optional');
+    assert.deepEqual(problems({ ...lease, apiVersion: 'v1' }), ['apiVersion: invalid value "v1": Lease is served as coordination.k8s.io/v1']);
+    assert.deepEqual(problems({ ...lease, spec: { leaseDurationSeconds: 0, leaseTransitions: -1, renewTime: 'yesterday', acquireTime: 5 } }), [
+      'spec.leaseDurationSeconds: must be >= 1',
+      'spec.leaseTransitions: must be >= 0',
+      'spec.renewTime: invalid value "yesterday": must be an RFC 3339 timestamp such as 2024-01-02T15:04:05Z',
+      'spec.acquireTime: expected string, got number',
+    ]);
+    assert.deepEqual(problems({ ...lease, spec: { leaseDurationSeconds: 1.5 } }), ['spec.leaseDurationSeconds: expected integer, got 1.5']);
+    assert.deepEqual(problems({ ...lease, spec: { holder: 'x' } }), ['spec.holder: unknown field']);
   });
 
   it('checks owner references', () => {

@@ -7,6 +7,7 @@ import type {
   Endpoints,
   Event,
   Kind,
+  Lease,
   Namespace,
   Node,
   ObjectOfKind,
@@ -108,6 +109,7 @@ export class TugClient {
   readonly configMaps: NamespacedResource<ConfigMap>;
   readonly secrets: NamespacedResource<Secret>;
   readonly events: NamespacedResource<Event>;
+  readonly leases: NamespacedResource<Lease>;
 
   constructor(opts: TugClientOptions) {
     this.pool = new EndpointPool(opts);
@@ -122,6 +124,7 @@ export class TugClient {
     this.configMaps = new NamespacedResource(this, 'ConfigMap');
     this.secrets = new NamespacedResource(this, 'Secret');
     this.events = new NamespacedResource(this, 'Event');
+    this.leases = new NamespacedResource(this, 'Lease');
   }
 
   /** apiAddresses are the endpoints, in the order given (duplicates dropped). */

@@ -1,10 +1,11 @@
-// node-health.test.ts: the node lifecycle controller's decisions: heartbeat ages, the taints a
-// health calls for, toleration matching and when a pod is evicted.
+// node-health.test.ts: the node lifecycle controller's decisions: heartbeat ages (the Node's
+// Lease and its status), the taints a health calls for, toleration matching and when a pod is
+// evicted.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Node, NodeCondition, Pod, Taint, Toleration } from '@tugboat/api';
+import type { Lease, Node, NodeCondition, Pod, Taint, Toleration } from '@tugboat/api';
 import { TAINT_NOT_READY, TAINT_UNREACHABLE, assessNode, evictionAtMs, healthTaints, planEvictions, tolerates } from '@tugboat/controllers';
-import { withReadyUnknown } from './node-health.ts';
+import { heartbeatMs, withReadyUnknown } from './node-health.ts';
 
 const T0 = Date.parse('2025-01-01T00:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -17,6 +18,15 @@ function node(ready: Partial<NodeCondition> | undefined, taints?: Taint[]): Node
     metadata: { name: 'n1', creationTimestamp: iso(T0 - 60_000) },
     spec: taints === undefined ? {} : { taints },
     status: ready === undefined ? {} : { conditions: [{ type: 'Ready', status: 'True', ...ready }] },
+  };
+}
+
+function lease(renewMs: number | undefined): Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: 'n1', namespace: 'tug-node-lease' },
+    spec: { holderIdentity: 'n1', leaseDurationSeconds: 8, ...(renewMs === undefined ? {} : { renewTime: iso(renewMs) }) },
   };
 }
 
@@ -36,30 +46,30 @@ const unreachable = (added: number): Taint[] => [
 
 describe('assessNode: heartbeat age against the grace period', () => {
   it('a fresh True heartbeat is ready and says when it goes stale', () => {
-    const a = assessNode(node({ lastHeartbeatTime: iso(T0) }), T0 + 4_999, GRACE_MS);
+    const a = assessNode(node({ lastHeartbeatTime: iso(T0) }), undefined, T0 + 4_999, GRACE_MS);
     assert.deepEqual(a, { health: 'ready', markUnknown: false, staleAtMs: T0 + GRACE_MS });
   });
 
   it('a heartbeat exactly grace old is stale: Unknown is to be written', () => {
-    assert.deepEqual(assessNode(node({ lastHeartbeatTime: iso(T0) }), T0 + GRACE_MS, GRACE_MS), { health: 'unreachable', markUnknown: true, staleAtMs: undefined });
+    assert.deepEqual(assessNode(node({ lastHeartbeatTime: iso(T0) }), undefined, T0 + GRACE_MS, GRACE_MS), { health: 'unreachable', markUnknown: true, staleAtMs: undefined });
   });
 
   it('a stale False heartbeat is unreachable too (the agent stopped posting)', () => {
-    assert.equal(assessNode(node({ status: 'False', lastHeartbeatTime: iso(T0) }), T0 + 9_000, GRACE_MS).health, 'unreachable');
+    assert.equal(assessNode(node({ status: 'False', lastHeartbeatTime: iso(T0) }), undefined, T0 + 9_000, GRACE_MS).health, 'unreachable');
   });
 
   it('a fresh False heartbeat is not-ready', () => {
-    assert.deepEqual(assessNode(node({ status: 'False', lastHeartbeatTime: iso(T0) }), T0 + 1_000, GRACE_MS), { health: 'not-ready', markUnknown: false, staleAtMs: T0 + GRACE_MS });
+    assert.deepEqual(assessNode(node({ status: 'False', lastHeartbeatTime: iso(T0) }), undefined, T0 + 1_000, GRACE_MS), { health: 'not-ready', markUnknown: false, staleAtMs: T0 + GRACE_MS });
   });
 
   it('Ready Unknown stays unreachable and is not written again', () => {
-    assert.deepEqual(assessNode(node({ status: 'Unknown', lastHeartbeatTime: iso(T0) }), T0 + 60_000, GRACE_MS), { health: 'unreachable', markUnknown: false, staleAtMs: undefined });
+    assert.deepEqual(assessNode(node({ status: 'Unknown', lastHeartbeatTime: iso(T0) }), undefined, T0 + 60_000, GRACE_MS), { health: 'unreachable', markUnknown: false, staleAtMs: undefined });
   });
 
   it('a Node without a Ready condition ages from its creation', () => {
     const n = node(undefined);
-    assert.equal(assessNode(n, T0 - 58_000, GRACE_MS).health, 'unreported');
-    assert.equal(assessNode(n, T0 - 55_000, GRACE_MS).markUnknown, true);
+    assert.equal(assessNode(n, undefined, T0 - 58_000, GRACE_MS).health, 'unreported');
+    assert.equal(assessNode(n, undefined, T0 - 55_000, GRACE_MS).markUnknown, true);
   });
 
   it('withReadyUnknown keeps the heartbeat time and the other conditions', () => {
@@ -71,6 +81,44 @@ describe('assessNode: heartbeat age against the grace period', () => {
       { type: 'MemoryPressure', status: 'False' },
     ]);
     assert.equal(n.status?.conditions?.[0]?.status, 'True', 'the input is not changed');
+  });
+});
+
+describe('assessNode: the Lease is the heartbeat, the status its fallback', () => {
+  it('the heartbeat is the later of the Lease renewal (ms precision) and the status', () => {
+    const n = node({ lastHeartbeatTime: iso(T0) });
+    assert.equal(heartbeatMs(n, lease(T0 + 42_123)), T0 + 42_123);
+    assert.equal(heartbeatMs(n, lease(T0 - 10_000)), T0, 'a status written after the last renewal counts');
+    assert.equal(heartbeatMs(n, lease(undefined)), T0, 'a Lease never renewed counts for nothing');
+    assert.equal(heartbeatMs(node(undefined), lease(T0)), T0, 'renewed before the first status: the Lease');
+  });
+
+  it('a Node whose status is old but whose Lease is fresh stays Ready', () => {
+    const n = node({ lastHeartbeatTime: iso(T0) });
+    const now = T0 + 60_000;
+    assert.deepEqual(assessNode(n, lease(now - 2_000), now, GRACE_MS), { health: 'ready', markUnknown: false, staleAtMs: now - 2_000 + GRACE_MS });
+  });
+
+  it('a Lease that stops being renewed makes the Node unreachable a grace period after its last renewal', () => {
+    const n = node({ lastHeartbeatTime: iso(T0) });
+    const renewed = T0 + 60_000;
+    assert.equal(assessNode(n, lease(renewed), renewed + GRACE_MS - 1, GRACE_MS).health, 'ready');
+    assert.deepEqual(assessNode(n, lease(renewed), renewed + GRACE_MS, GRACE_MS), { health: 'unreachable', markUnknown: true, staleAtMs: undefined });
+  });
+
+  it('a Node without a Lease (an older agent) goes by its Ready condition', () => {
+    const n = node({ lastHeartbeatTime: iso(T0) });
+    assert.equal(assessNode(n, undefined, T0 + GRACE_MS - 1, GRACE_MS).health, 'ready');
+    assert.equal(assessNode(n, undefined, T0 + GRACE_MS, GRACE_MS).markUnknown, true);
+  });
+
+  it('a fresh Lease does not hide what the status says: Ready False is not-ready, Unknown stays until the agent writes', () => {
+    assert.equal(assessNode(node({ status: 'False', lastHeartbeatTime: iso(T0) }), lease(T0 + 60_000), T0 + 61_000, GRACE_MS).health, 'not-ready');
+    assert.deepEqual(assessNode(node({ status: 'Unknown', lastHeartbeatTime: iso(T0) }), lease(T0 + 60_000), T0 + 61_000, GRACE_MS), {
+      health: 'unreachable',
+      markUnknown: false,
+      staleAtMs: undefined,
+    });
   });
 });
 
@@ -173,9 +221,9 @@ describe('a new leader counts heartbeats and taints from when it began watching'
   it('gives every Node a full grace period after a control-plane outage', () => {
     const n = node({ lastHeartbeatTime: iso(T0) });
     const since = T0 + 30_000; // the leader came back 30 s after the last heartbeat it could store
-    assert.equal(assessNode(n, since + 1_000, GRACE_MS, since).health, 'ready');
-    assert.equal(assessNode(n, since + 1_000, GRACE_MS, since).staleAtMs, since + GRACE_MS);
-    assert.equal(assessNode(n, since + GRACE_MS, GRACE_MS, since).health, 'unreachable');
+    assert.equal(assessNode(n, undefined, since + 1_000, GRACE_MS, since).health, 'ready');
+    assert.equal(assessNode(n, undefined, since + 1_000, GRACE_MS, since).staleAtMs, since + GRACE_MS);
+    assert.equal(assessNode(n, undefined, since + GRACE_MS, GRACE_MS, since).health, 'unreachable');
   });
 
   it('times evictions of an old taint from then too', () => {

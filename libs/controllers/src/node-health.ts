@@ -1,7 +1,8 @@
 // node-health.ts: the node lifecycle controller's decisions, pure: what a Node's Ready condition
-// and the age of its heartbeat say about it, which taints that calls for, and which pods the
-// NoExecute taints of a node evict, and when. Times are ms since the epoch.
-import type { Node, NodeCondition, Pod, PodCondition, Taint, TaintEffect, Toleration } from '@tugboat/api';
+// and the age of its heartbeat (its Lease's renewal, or its status's) say about it, which taints
+// that calls for, and which pods the NoExecute taints of a node evict, and when. Times are ms
+// since the epoch.
+import type { Lease, Node, NodeCondition, Pod, PodCondition, Taint, TaintEffect, Toleration } from '@tugboat/api';
 
 /** TAINT_UNREACHABLE marks a Node whose agent stopped posting status (heartbeat too old). */
 export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';
@@ -43,22 +44,30 @@ function timeMs(t: string | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** heartbeatMs is the Ready condition's lastHeartbeatTime, else the Node's creation (an agent
- *  that never posted status ages from there); undefined when neither is known. */
-export function heartbeatMs(node: Node): number | undefined {
-  return timeMs(readyCondition(node)?.lastHeartbeatTime) ?? timeMs(node.metadata.creationTimestamp);
+/**
+ * heartbeatMs is the later of the Node's status heartbeat (the Ready condition's
+ * lastHeartbeatTime, else the Node's creation: an agent that never posted status ages from
+ * there) and the renewTime of its Lease (the agent's heartbeat; its status is written only when
+ * it changes or every few tens of seconds). A Node without a Lease (an older agent) counts its
+ * status alone. Undefined when nothing is known.
+ */
+export function heartbeatMs(node: Node, lease: Lease | undefined): number | undefined {
+  const status = timeMs(readyCondition(node)?.lastHeartbeatTime) ?? timeMs(node.metadata.creationTimestamp);
+  const renewed = timeMs(lease?.spec?.renewTime);
+  if (renewed === undefined) return status;
+  return status === undefined ? renewed : Math.max(status, renewed);
 }
 
 /**
- * assessNode judges node at nowMs: a heartbeat at least graceMs old makes it unreachable. A
- * heartbeat counts from sinceMs at the earliest (when this leader began watching): heartbeats
- * could not be written while there was no leader, so a control-plane outage does not make
- * every Node look silent the moment a leader is back.
+ * assessNode judges node, with its Lease if it has one, at nowMs: a heartbeat (heartbeatMs) at
+ * least graceMs old makes it unreachable. A heartbeat counts from sinceMs at the earliest (when
+ * this leader began watching): heartbeats could not be written while there was no leader, so a
+ * control-plane outage does not make every Node look silent the moment a leader is back.
  */
-export function assessNode(node: Node, nowMs: number, graceMs: number, sinceMs = 0): NodeAssessment {
+export function assessNode(node: Node, lease: Lease | undefined, nowMs: number, graceMs: number, sinceMs = 0): NodeAssessment {
   const ready = readyCondition(node);
   if (ready?.status === 'Unknown') return { health: 'unreachable', markUnknown: false, staleAtMs: undefined };
-  const beat = heartbeatMs(node);
+  const beat = heartbeatMs(node, lease);
   const hb = beat === undefined ? undefined : Math.max(beat, sinceMs);
   const staleAtMs = hb === undefined ? undefined : hb + graceMs;
   if (staleAtMs !== undefined && nowMs >= staleAtMs) return { health: 'unreachable', markUnknown: true, staleAtMs: undefined };

@@ -2,12 +2,16 @@
 // 1 s grace period and 1 s eviction: a Node that stops heartbeating becomes Ready=Unknown and
 // tainted at the moment its heartbeat ages past the grace period (a timer, no watch event
 // needed), its pods are marked not ready at once and deleted after their toleration, one
-// tolerating forever stays, and a heartbeat makes it Ready and untainted again.
+// tolerating forever stays, and a heartbeat makes it Ready and untainted again. The first tests'
+// Nodes have no Lease (an older agent): their status is their heartbeat. The last one's Lease is:
+// renewed, it keeps a Node with an old status Ready; once its renewals stop, the Node turns
+// Unknown a grace period after the last one.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import type { Node, Pod, Toleration } from '@tugboat/api';
+import { NODE_LEASE_NAMESPACE } from '@tugboat/api';
+import type { Lease, Node, Pod, Toleration } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import type { ObjectLike } from '@tugboat/client';
 import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
@@ -197,6 +201,61 @@ test('pods bound to a Node that does not exist are deleted after the grace perio
     assert.ok(Date.now() - start >= 900, 'kept for the grace period first');
     assert.deepEqual(await podNames(), ['fine'], 'pods of an existing Node stay');
     assert.ok(events.events.some((e) => e.object === 'Pod/ghostly' && e.reason === 'PodGarbageCollected'));
+  } finally {
+    abort.abort();
+    await running;
+    await informers.stop();
+  }
+});
+
+test('a renewed Lease keeps a Node with an old status Ready; once its renewals stop the Node is Unknown after the grace period', { timeout: 30_000 }, async () => {
+  for (const n of (await client.nodes.list()).items) await client.nodes.delete(n.metadata.name ?? '');
+  for (const p of (await client.pods.list({ namespace: 'default' })).items) await client.pods.delete('default', p.metadata.name ?? '', { gracePeriodSeconds: 0 });
+  const statusWritten = new Date(Date.now() - 3_600_000);
+  await client.nodes.create(readyNode('leased', statusWritten));
+  const lease = (renewed: Date): Lease => ({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: 'leased', namespace: NODE_LEASE_NAMESPACE },
+    spec: { holderIdentity: 'leased', leaseDurationSeconds: 4, renewTime: renewed.toISOString() },
+  });
+  await client.leases.create(lease(new Date()));
+  const abort = new AbortController();
+  const log = pino({ level: 'silent' });
+  const informers = new SharedInformers(client, log);
+  const ctx: ControllerContext = {
+    client,
+    informers,
+    events: new RecordingEvents(),
+    log,
+    signal: abort.signal,
+    settings: { nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 },
+    now: Date.now,
+  };
+  const running = new NodeLifecycleController().run(ctx);
+  try {
+    // The agent's beats for 2.5 s (past the grace period from the controller's start): the
+    // Lease alone, unconditionally, as the agent writes it.
+    const renewUntil = Date.now() + 2_500;
+    let lastRenewal = 0;
+    while (Date.now() < renewUntil) {
+      lastRenewal = Date.now();
+      await client.leases.update(lease(new Date(lastRenewal)));
+      await sleep(200);
+    }
+    const kept = await client.nodes.get('leased');
+    assert.equal(kept.status?.conditions?.[0]?.status, 'True', 'Ready while the Lease is renewed, though the status is an hour old');
+    assert.equal(kept.spec?.taints, undefined);
+
+    const tainted = await waitFor('leased to be Unknown and tainted', 5_000, async () => {
+      const n = await client.nodes.get('leased');
+      return n.spec?.taints?.some((t) => t.effect === 'NoExecute') === true ? n : undefined;
+    });
+    const markedAfter = Date.now() - lastRenewal;
+    assert.ok(markedAfter >= 1_000 && markedAfter < 1_800, `marked ${markedAfter} ms after the last renewal (grace 1 s)`);
+    const ready = tainted.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.status, 'Unknown');
+    assert.equal(ready?.lastHeartbeatTime, statusWritten.toISOString(), 'the status heartbeat is kept as it was');
   } finally {
     abort.abort();
     await running;

@@ -1,9 +1,11 @@
-// node-lifecycle.ts: the node lifecycle controller. It watches Nodes and the pods bound to
-// them and, per Node (the decisions are node-health.ts's):
-// - a Node whose heartbeat (Ready's lastHeartbeatTime) is older than nodeMonitorGraceSeconds gets
+// node-lifecycle.ts: the node lifecycle controller. It watches Nodes, their Leases (in
+// tug-node-lease, named after the Node) and the pods bound to them and, per Node (the decisions
+// are node-health.ts's):
+// - a Node whose heartbeat (the later of its Lease's renewTime and Ready's lastHeartbeatTime; a
+//   Node without a Lease has only the latter) is older than nodeMonitorGraceSeconds gets
 //   Ready=Unknown (a status-only compare-and-swap update that keeps lastHeartbeatTime: the
-//   agent's next heartbeat, an unconditional status write, makes it True again) and the
-//   node.kubernetes.io/unreachable taints; a Node its agent reports Ready=False gets the
+//   agent's next beat finds Ready other than it reports and writes its status, True again) and
+//   the node.kubernetes.io/unreachable taints; a Node its agent reports Ready=False gets the
 //   node.kubernetes.io/not-ready taints (NoSchedule and NoExecute, with timeAdded, by a
 //   compare-and-swap update of spec.taints); both go once it is Ready again;
 // - the Ready pods of a NotReady Node get Ready=False (reason NodeNotReady), so that services
@@ -15,8 +17,9 @@
 // Every sync schedules the next one for the moment the clock alone changes something (the
 // heartbeat ages past the grace period, a pod's eviction falls due), so nothing waits for a
 // watch event. Events: NodeNotReady / NodeReady on the Node, TaintManagerEviction on each pod.
-import type { Node, Pod } from '@tugboat/api';
-import { isConflict, isNotFound } from '@tugboat/client';
+import { NODE_LEASE_NAMESPACE } from '@tugboat/api';
+import type { Lease, Node, Pod } from '@tugboat/api';
+import { isConflict, isNotFound, splitKey } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
 import { assessNode, healthTaints, planEvictions, readyCondition, UNKNOWN_MESSAGE, withPodNotReady, withReadyUnknown } from './node-health.ts';
 import type { NodeHealth } from './node-health.ts';
@@ -69,8 +72,15 @@ export class NodeLifecycleController implements Controller {
     this.missingSince.clear();
     const nodes = ctx.informers.informer('Node');
     const pods = ctx.informers.informer('Pod');
+    const leases = ctx.informers.informer('Lease');
     const queue = new WorkQueue();
     const removeNodeHandler = nodes.addHandler((key) => queue.add(key));
+    // A renewed (or deleted) node Lease moves its Node's heartbeat: sync the Node of that name.
+    const removeLeaseHandler = leases.addHandler((key) => {
+      const { namespace, name } = splitKey(key);
+      if (namespace === NODE_LEASE_NAMESPACE) queue.add(name);
+    });
+    const leaseOf = (name: string): Lease | undefined => leases.getByName(NODE_LEASE_NAMESPACE, name);
     // A pod matters only on a Node with NoExecute taints: a new one there may be due already.
     const onPod = (key: string): void => {
       const nodeName = pods.get(key)?.spec.nodeName;
@@ -80,14 +90,14 @@ export class NodeLifecycleController implements Controller {
     };
     const removePodHandler = pods.addHandler({ onAdd: onPod, onUpdate: onPod });
     try {
-      const synced = await untilAborted(ctx.informers.waitForSync('Node', 'Pod').then(() => true), ctx.signal);
+      const synced = await untilAborted(ctx.informers.waitForSync('Node', 'Pod', 'Lease').then(() => true), ctx.signal);
       if (synced !== true) return;
       for (const key of nodes.keys()) queue.add(key);
       const sinceMs = ctx.now();
       await queue.run(
         ctx.signal,
         WORKERS,
-        (key) => this.sync(ctx, nodes, pods, queue, key, sinceMs),
+        (key) => this.sync(ctx, nodes, leaseOf, pods, queue, key, sinceMs),
         (key, err, retryInMs) => {
           const fields = { node: key, retryInMs, err: (err as Error).message };
           if (isConflict(err)) ctx.log.debug(fields, 'node changed meanwhile; syncing it again');
@@ -96,12 +106,21 @@ export class NodeLifecycleController implements Controller {
       );
     } finally {
       removeNodeHandler();
+      removeLeaseHandler();
       removePodHandler();
     }
   }
 
   /** sync brings one Node's condition, taints and pods in line with its health (see the module comment). */
-  private async sync(ctx: ControllerContext, nodes: Informer<Node>, pods: Informer<Pod>, queue: WorkQueue, name: string, sinceMs: number): Promise<void> {
+  private async sync(
+    ctx: ControllerContext,
+    nodes: Informer<Node>,
+    leaseOf: (name: string) => Lease | undefined,
+    pods: Informer<Pod>,
+    queue: WorkQueue,
+    name: string,
+    sinceMs: number,
+  ): Promise<void> {
     const cached = nodes.get(name);
     if (cached === undefined) return this.collectOrphans(ctx, pods, queue, name);
     this.missingSince.delete(name);
@@ -109,11 +128,12 @@ export class NodeLifecycleController implements Controller {
     const now = ctx.now();
     const nowIso = new Date(now).toISOString();
     const graceMs = settings.nodeMonitorGraceSeconds * 1_000;
-    const verdict = assessNode(cached, now, graceMs, sinceMs);
+    const lease = leaseOf(name);
+    const verdict = assessNode(cached, lease, now, graceMs, sinceMs);
     let node = cached;
     if (verdict.markUnknown) {
       node = await ctx.client.nodes.updateStatus(withReadyUnknown(cached, nowIso), { signal });
-      ctx.log.info({ node: name, lastHeartbeatTime: readyCondition(cached)?.lastHeartbeatTime }, 'node heartbeat too old: Ready=Unknown');
+      ctx.log.info({ node: name, lastHeartbeatTime: readyCondition(cached)?.lastHeartbeatTime, leaseRenewTime: lease?.spec?.renewTime }, 'node heartbeat too old: Ready=Unknown');
       ctx.events.record(node, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady (${UNKNOWN_MESSAGE})`);
     }
 
@@ -137,7 +157,7 @@ export class NodeLifecycleController implements Controller {
     let nextAtMs = verdict.staleAtMs;
     // When no Node is Ready (the control plane is cut off from all of them, or they all died),
     // evicting would only empty the cluster: wait, as Kubernetes does in a full disruption.
-    const anyReady = (): boolean => nodes.list().some((n) => assessNode(n, now, graceMs, sinceMs).health === 'ready');
+    const anyReady = (): boolean => nodes.list().some((n) => assessNode(n, leaseOf(n.metadata.name ?? ''), now, graceMs, sinceMs).health === 'ready');
     if (hasNoExecute(node) && !anyReady()) {
       if (!this.waiting) ctx.log.warn({ node: name }, 'no Node is Ready: evictions wait until one is');
       this.waiting = true;

@@ -125,6 +125,7 @@ describe('NodeNetwork', () => {
     await client.nodes.update({ ...n1, spec: { podCIDR: '10.244.0.0/24' } });
     await started;
     assert.equal(assigned, '10.244.0.0/24');
+    assert.equal(net.storedNode()?.spec?.podCIDR, '10.244.0.0/24', 'the Node as the watch saw it, for the heartbeat');
     const expected = renderCniConfig({ podCIDR: '10.244.0.0/24', dataDir: '/var/lib/tug/cni' });
     assert.equal(readFileSync(join(confDir, expected.fileName), 'utf8'), expected.json);
     assert.deepEqual(readdirSync(confDir), [expected.fileName], 'no temp file left behind');
@@ -144,7 +145,7 @@ describe('NodeNetwork', () => {
     const beating = await client.nodes.get('n2');
     await client.nodes.updateStatus({ ...beating, status: { ...beating.status, conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: '2025-01-01T00:00:00Z' }] } });
     await sleep(200);
-    assert.equal(routes.commands.length, ran, 'a heartbeat changes nothing to sync');
+    assert.equal(routes.commands.length, ran, 'a status write with nothing but a heartbeat changes nothing to sync');
   });
 
   test('an unchanged config on disk is not rewritten; a missing br_netfilter sysctl is skipped', async () => {

@@ -109,6 +109,11 @@ export class NodeNetwork {
     return cidr;
   }
 
+  /** storedNode is this node's Node as the watch last saw it (undefined before the first list, or once it is deleted). */
+  storedNode(): Node | undefined {
+    return this.informer.getByName('', this.opts.nodeName);
+  }
+
   /** stop ends the watch and the syncs (routes and the CNI config stay as they are). */
   async stop(): Promise<void> {
     this.stopController.abort();

@@ -1,5 +1,6 @@
-// registration.test.ts: the flag parsers, the Node object, and registration plus heartbeat
-// against the fake API over real gRPC on 127.0.0.1.
+// registration.test.ts: the flag parsers, the Node object and Lease, when a beat writes the
+// status, and registration plus heartbeat against the real API over an in-memory store, served
+// over gRPC on 127.0.0.1.
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -7,7 +8,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import type { Node } from '@tugboat/api';
+import type { Lease, Node, NodeStatus } from '@tugboat/api';
 import { validate } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
@@ -18,10 +19,13 @@ import {
   kubeArch,
   machineInfo,
   mergeRegistration,
+  nodeLease,
+  nodeStatusOf,
   osImageOf,
   parseLabels,
   parseTaints,
   readyCondition,
+  statusWriteDue,
 } from './registration.ts';
 import type { NodeConfig, NodeHealth } from './registration.ts';
 
@@ -201,6 +205,40 @@ describe('the Node object', () => {
   });
 });
 
+describe('the Lease and when the status is written', () => {
+  test('nodeLease: held by the node in tug-node-lease, renewed to the millisecond, lasting four beats; it validates', () => {
+    const lease = nodeLease('node-1', 2, new Date('2025-03-01T10:00:00.123Z'));
+    assert.deepEqual(validate(lease), []);
+    assert.deepEqual(lease, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'node-1', namespace: 'tug-node-lease' },
+      spec: { holderIdentity: 'node-1', leaseDurationSeconds: 8, renewTime: '2025-03-01T10:00:00.123Z' },
+    });
+    assert.equal(nodeLease('node-1', 0.05, new Date()).spec?.leaseDurationSeconds, 1, 'whole seconds, at least 1');
+  });
+
+  test('statusWriteDue: not for new heartbeat times alone; for any other change, an unknown Node, or the report period', () => {
+    const t0 = new Date('2025-03-01T10:00:00Z');
+    const t1 = new Date('2025-03-01T10:00:02Z');
+    const first = nodeStatusOf(config, { ready: true }, t0);
+    const stored: Node = { ...buildNode(config, { ready: true }, t0), status: first };
+    const again = nodeStatusOf(config, { ready: true }, t1, first.conditions?.[0]);
+    assert.notEqual(again.conditions?.[0]?.lastHeartbeatTime, first.conditions?.[0]?.lastHeartbeatTime);
+    assert.equal(statusWriteDue(stored, again, 2_000, 60_000), false, 'only the heartbeat time moved');
+    assert.equal(statusWriteDue(stored, again, 60_000, 60_000), true, 'the report period has passed');
+    assert.equal(statusWriteDue(undefined, again, 2_000, 60_000), true, 'the Node as stored is not known');
+    const down = nodeStatusOf(config, { ready: false, reason: 'NetworkNotReady', message: 'no CNI config' }, t1, first.conditions?.[0]);
+    assert.equal(statusWriteDue(stored, down, 2_000, 60_000), true, 'Ready changed');
+    const moved: NodeStatus = { ...again, addresses: [{ type: 'InternalIP', address: '172.30.0.99' }] };
+    assert.equal(statusWriteDue(stored, moved, 2_000, 60_000), true, 'an address changed');
+    const unknown: Node = { ...stored, status: { ...first, conditions: [{ ...first.conditions![0]!, status: 'Unknown', reason: 'NodeStatusUnknown' }] } };
+    assert.equal(statusWriteDue(unknown, nodeStatusOf(config, { ready: true }, t1, unknown.status?.conditions?.[0]), 2_000, 60_000), true, 'Ready=Unknown set by the control plane');
+    const reordered: Node = { ...stored, status: Object.fromEntries(Object.entries(first).reverse()) as NodeStatus };
+    assert.equal(statusWriteDue(reordered, again, 2_000, 60_000), false, 'key order does not matter');
+  });
+});
+
 describe('NodeRegistration', () => {
   let api: TestApi;
   let server: TestApiServer;
@@ -220,19 +258,55 @@ describe('NodeRegistration', () => {
   });
 
   const stored = (): Node | undefined => api.object('Node', '', 'node-1') as unknown as Node | undefined;
+  const lease = (): Lease | undefined => api.object('Lease', 'tug-node-lease', 'node-1') as unknown as Lease | undefined;
   const readyOf = (n: Node | undefined) => n?.status?.conditions?.find((c) => c.type === 'Ready');
+  // The store itself stands for the agent's informer of its Node.
+  const common = { storedNode: stored, nodeStatusReportSeconds: 60 };
 
-  test('creates the Node, then renews lastHeartbeatTime with status-only writes', async () => {
+  test('creates the Node, then renews its Lease every beat and writes the status only when it changes or the report period has passed', async () => {
     let clock = Date.parse('2025-03-01T10:00:00Z');
     const { log } = logCapture();
-    reg = new NodeRegistration({ client, ...config, health: async () => ({ ready: true }), heartbeatSeconds: 0.05, log, now: () => new Date(clock) });
+    reg = new NodeRegistration({ client, ...config, ...common, health: async () => ({ ready: true }), heartbeatSeconds: 0.05, log, now: () => new Date(clock) });
     await reg.start();
     assert.ok(reg.isRegistered);
     assert.equal(readyOf(stored())?.lastHeartbeatTime, '2025-03-01T10:00:00Z');
     assert.equal(stored()?.metadata.labels?.['zone'], 'a');
+    await until('the Lease', () => lease() !== undefined);
+    assert.deepEqual(lease()?.spec, { holderIdentity: 'node-1', leaseDurationSeconds: 1, renewTime: '2025-03-01T10:00:00.000Z' });
+    const version = stored()?.metadata.resourceVersion;
+
     clock += 10_000;
-    await until('a heartbeat', () => readyOf(stored())?.lastHeartbeatTime === '2025-03-01T10:00:10Z');
+    await until('a renewal', () => lease()?.spec?.renewTime === '2025-03-01T10:00:10.000Z');
+    await sleep(200); // a few more beats
+    assert.equal(stored()?.metadata.resourceVersion, version, 'an unchanged status is not written');
+
+    clock += 50_000;
+    await until('the status written after 60 s', () => readyOf(stored())?.lastHeartbeatTime === '2025-03-01T10:01:00Z');
     assert.equal(readyOf(stored())?.lastTransitionTime, '2025-03-01T10:00:00Z');
+
+    // The control plane lost touch meanwhile and set Ready=Unknown: the next beat corrects it.
+    clock += 10_000;
+    const node = stored()!;
+    const unknown = { ...readyOf(node)!, status: 'Unknown' as const, reason: 'NodeStatusUnknown', lastTransitionTime: '2025-03-01T10:01:05Z' };
+    await client.nodes.updateStatus({ ...node, status: { ...node.status, conditions: [unknown] } });
+    await until('Ready True again', () => readyOf(stored())?.status === 'True');
+    assert.deepEqual(
+      { heartbeat: readyOf(stored())?.lastHeartbeatTime, transition: readyOf(stored())?.lastTransitionTime, reason: readyOf(stored())?.reason },
+      { heartbeat: '2025-03-01T10:01:10Z', transition: '2025-03-01T10:01:10Z', reason: 'AgentReady' },
+    );
+  });
+
+  test('a deleted Lease is created again, and one left by an earlier run is taken over', async () => {
+    api.seed({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'node-1', namespace: 'tug-node-lease' }, spec: { holderIdentity: 'someone', renewTime: '2025-01-01T00:00:00Z' } });
+    let clock = Date.parse('2025-03-01T10:00:00Z');
+    const { log } = logCapture();
+    reg = new NodeRegistration({ client, ...config, ...common, health: async () => ({ ready: true }), heartbeatSeconds: 0.05, log, now: () => new Date(clock) });
+    await reg.start();
+    await until('the Lease taken over', () => lease()?.spec?.holderIdentity === 'node-1');
+    assert.equal(lease()?.spec?.renewTime, '2025-03-01T10:00:00.000Z');
+    await client.leases.delete('tug-node-lease', 'node-1');
+    clock += 1_000;
+    await until('the Lease created again', () => lease()?.spec?.renewTime === '2025-03-01T10:00:01.000Z');
   });
 
   test('an existing Node keeps its podCIDR and others\' labels, gains the flag labels and taints, and gets a fresh status', async () => {
@@ -244,7 +318,7 @@ describe('NodeRegistration', () => {
       status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: '2025-03-01T09:00:00Z', lastTransitionTime: '2025-03-01T08:00:00Z' }] },
     });
     const { log } = logCapture();
-    reg = new NodeRegistration({ client, ...config, health: async () => ({ ready: true }), heartbeatSeconds: 60, log, now: () => new Date('2025-03-01T10:00:00Z') });
+    reg = new NodeRegistration({ client, ...config, ...common, health: async () => ({ ready: true }), heartbeatSeconds: 60, log, now: () => new Date('2025-03-01T10:00:00Z') });
     await reg.start();
     const n = stored()!;
     assert.equal(n.spec?.podCIDR, '10.244.3.0/24');
@@ -268,6 +342,7 @@ describe('NodeRegistration', () => {
     reg = new NodeRegistration({
       client,
       ...config,
+      ...common,
       health: async () => {
         if (health instanceof Error) throw health;
         return health;
@@ -289,7 +364,7 @@ describe('NodeRegistration', () => {
     const port = await freePort();
     const late = new TugClient({ endpoints: [`127.0.0.1:${port}`], backoffMs: 5, backoffMsMax: 20, retryBudgetMs: 100, attemptTimeoutMs: 100 });
     const { log, lines } = logCapture();
-    reg = new NodeRegistration({ client: late, ...config, health: async () => ({ ready: true }), heartbeatSeconds: 0.05, log, backoff: { initialMs: 20, maxMs: 50 } });
+    reg = new NodeRegistration({ client: late, ...config, ...common, health: async () => ({ ready: true }), heartbeatSeconds: 0.05, log, backoff: { initialMs: 20, maxMs: 50 } });
     const started = reg.start();
     await sleep(300);
     assert.equal(reg.isRegistered, false);
@@ -319,7 +394,7 @@ describe('NodeRegistration', () => {
   test('stop() ends registration attempts against an API that never answers', async () => {
     const dead = new TugClient({ endpoints: [`127.0.0.1:${await freePort()}`], retryBudgetMs: 100, attemptTimeoutMs: 100 });
     const { log } = logCapture();
-    reg = new NodeRegistration({ client: dead, ...config, health: async () => ({ ready: true }), heartbeatSeconds: 1, log, backoff: { initialMs: 10_000, maxMs: 10_000 } });
+    reg = new NodeRegistration({ client: dead, ...config, ...common, health: async () => ({ ready: true }), heartbeatSeconds: 1, log, backoff: { initialMs: 10_000, maxMs: 10_000 } });
     const started = reg.start();
     await sleep(200);
     await reg.stop();

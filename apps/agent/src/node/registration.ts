@@ -7,18 +7,30 @@
  *   Node made by hand), adds the flag labels and taints it lacks with a compare-and-swap
  *   update of metadata and spec (never dropping spec.podCIDR, which the control plane owns)
  *   and writes a fresh status. While the API cannot be reached it retries with back-off.
- * - The heartbeat, every `heartbeatSeconds`, replaces only the status: it renews the Ready
- *   condition's lastHeartbeatTime (the age the control plane and `tug describe node` read),
- *   keeping lastTransitionTime while the condition's status stays the same. Ready is False,
- *   with a reason, while the health check fails. A Node deleted under a running agent is
- *   registered again.
+ * - The heartbeat is the node's Lease (`tug-node-lease/<node name>`, Kubernetes' node lease):
+ *   every `heartbeatSeconds` the agent renews its renewTime, creating the Lease when it is
+ *   missing and otherwise replacing it without a version check (the agent owns it). A Lease is
+ *   a small object, so a beat costs the control plane far less than a whole Node status.
+ * - The status (status only, unconditional: the agent owns it) is written by a beat only when
+ *   it would change something besides heartbeat times in the Node as stored (the Ready
+ *   condition, addresses, capacity, ...: `statusWriteDue`), or when `nodeStatusReportSeconds`
+ *   have passed since the last write, as the kubelet does. The Node as stored is the agent's
+ *   informer's (`storedNode`), or the last write's answer when that is newer; so a Ready=Unknown
+ *   set by the control plane while the agent was cut off differs from what the agent reports
+ *   and is corrected by its next beat. Each write renews the Ready condition's
+ *   lastHeartbeatTime and keeps its lastTransitionTime while its status stays the same. Ready is
+ *   False, with a reason, while the health check fails.
+ * - A Node deleted under a running agent is registered again: the informer no longer has it,
+ *   so the beat writes the status, and that write's NotFound starts a registration. A failing
+ *   beat is retried by the next one and logged once per outage.
  * - `parseLabels` and `parseTaints` read the `--labels` and `--taints` flags.
  */
 import { readFileSync } from 'node:fs';
 import { arch, cpus, release, totalmem } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { isLabelValue, isQualifiedName } from '@tugboat/api';
-import type { Node, NodeCondition, NodeStatus, Taint, TaintEffect } from '@tugboat/api';
+import { NODE_LEASE_NAMESPACE, isLabelValue, isQualifiedName } from '@tugboat/api';
+import type { Lease, Node, NodeCondition, NodeStatus, Taint, TaintEffect } from '@tugboat/api';
 import { isAlreadyExists, isConflict, isNotFound } from '@tugboat/client';
 import type { TugClient } from '@tugboat/client';
 
@@ -26,6 +38,9 @@ import type { TugClient } from '@tugboat/client';
 export const MAX_PODS = 110;
 /** MEMORY_RESERVE_BYTES is held back from allocatable memory for the agent and the system. */
 export const MEMORY_RESERVE_BYTES = 100 * 1024 * 1024;
+/** LEASE_DURATION_BEATS: a node Lease's leaseDurationSeconds is this many heartbeat periods (the
+ *  kubelet renews its 40 s lease every 10 s). */
+export const LEASE_DURATION_BEATS = 4;
 
 const MI = 1024 * 1024;
 const TAINT_EFFECTS: readonly TaintEffect[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
@@ -270,6 +285,50 @@ export function mergeRegistration(existing: Node, config: NodeConfig): Node | un
   return { ...existing, metadata: { ...existing.metadata, labels }, spec };
 }
 
+/**
+ * nodeLease is the Lease a beat writes at `now`: named after the node in NODE_LEASE_NAMESPACE,
+ * held by the node, renewTime `now` to the millisecond, and leaseDurationSeconds
+ * LEASE_DURATION_BEATS heartbeat periods (whole seconds, at least 1).
+ */
+export function nodeLease(nodeName: string, heartbeatSeconds: number, now: Date): Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: nodeName, namespace: NODE_LEASE_NAMESPACE },
+    spec: {
+      holderIdentity: nodeName,
+      leaseDurationSeconds: Math.max(1, Math.ceil(heartbeatSeconds * LEASE_DURATION_BEATS)),
+      renewTime: now.toISOString(),
+    },
+  };
+}
+
+function withoutHeartbeats(status: NodeStatus): NodeStatus {
+  if (status.conditions === undefined) return status;
+  return { ...status, conditions: status.conditions.map(({ lastHeartbeatTime: _, ...c }) => c) };
+}
+
+/**
+ * statusWriteDue tells whether a beat writes `next`, the status the agent reports now: when the
+ * stored Node is not known (undefined), when its status differs from `next` in anything but the
+ * conditions' lastHeartbeatTime, or when `sinceWriteMs` (since the last status write) has reached
+ * `reportMs`.
+ */
+export function statusWriteDue(stored: Node | undefined, next: NodeStatus, sinceWriteMs: number, reportMs: number): boolean {
+  if (stored === undefined || sinceWriteMs >= reportMs) return true;
+  return !isDeepStrictEqual(withoutHeartbeats(stored.status ?? {}), withoutHeartbeats(next));
+}
+
+/** newer is the later version of the same Node (by resourceVersion); either may be undefined. */
+function newer(a: Node | undefined, b: Node | undefined): Node | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return Number(b.metadata.resourceVersion) > Number(a.metadata.resourceVersion) ? b : a;
+}
+
+function readyOf(node: Node | undefined): NodeCondition | undefined {
+  return node?.status?.conditions?.find((c) => c.type === 'Ready');
+}
+
 function rfc3339(d: Date): string {
   return `${d.toISOString().slice(0, 19)}Z`;
 }
@@ -287,7 +346,12 @@ export interface NodeRegistrationOptions extends Omit<NodeConfig, 'machine'> {
   readonly client: TugClient;
   /** health checks the container runtime (CRI Status); a throw counts as not ready. */
   readonly health: () => Promise<NodeHealth>;
+  /** How often the Lease is renewed, seconds. */
   readonly heartbeatSeconds: number;
+  /** Longest time between two status writes while the status stays the same, seconds. */
+  readonly nodeStatusReportSeconds: number;
+  /** storedNode is this Node as the agent's informer last saw it; undefined while it has not (the beat then writes the status). */
+  readonly storedNode: () => Node | undefined;
   readonly log: Logger;
   /** Back-off between registration attempts, ms: doubles from initialMs to maxMs. Default 500 to 10,000. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -301,7 +365,12 @@ export class NodeRegistration {
   private readonly config: NodeConfig;
   private readonly now: () => Date;
   private readonly abort = new AbortController();
-  private ready: NodeCondition | undefined;
+  /** The Node as the last status write (or registration) answered. */
+  private written: Node | undefined;
+  /** When the status was last written, ms (by `now`). */
+  private writtenAtMs = 0;
+  /** Whether this agent has seen its Lease exist (then a beat updates it, else creates it). */
+  private leaseSeen = false;
   private timer: NodeJS.Timeout | undefined;
   private beat: Promise<void> | undefined;
   private outageSince: number | undefined;
@@ -309,6 +378,7 @@ export class NodeRegistration {
 
   constructor(opts: NodeRegistrationOptions) {
     if (!(opts.heartbeatSeconds > 0)) throw new RangeError(`heartbeatSeconds must be positive, got ${opts.heartbeatSeconds}`);
+    if (!(opts.nodeStatusReportSeconds > 0)) throw new RangeError(`nodeStatusReportSeconds must be positive, got ${opts.nodeStatusReportSeconds}`);
     this.opts = opts;
     this.config = {
       nodeName: opts.nodeName,
@@ -381,8 +451,8 @@ export class NodeRegistration {
     const health = await this.health();
     const signal = this.abort.signal;
     try {
-      const created = await client.nodes.create(buildNode(config, health, this.now()), { signal });
-      this.ready = created.status?.conditions?.find((c) => c.type === 'Ready');
+      const now = this.now();
+      this.wrote(await client.nodes.create(buildNode(config, health, now), { signal }), now);
       log.info({ node: config.nodeName, ready: health.ready }, 'node registered');
       return;
     } catch (err) {
@@ -393,10 +463,10 @@ export class NodeRegistration {
       const merged = mergeRegistration(existing, config);
       try {
         const updated = merged === undefined ? existing : await client.nodes.update(merged, { signal });
-        const previous = updated.status?.conditions?.find((c) => c.type === 'Ready');
-        const status = nodeStatusOf(config, health, this.now(), previous);
+        const now = this.now();
+        const status = nodeStatusOf(config, health, now, readyOf(updated));
         const written = await client.nodes.updateStatus({ ...updated, status }, { signal });
-        this.ready = written.status?.conditions?.find((c) => c.type === 'Ready');
+        this.wrote(written, now);
         log.info({ node: config.nodeName, ready: health.ready, podCIDR: written.spec?.podCIDR, labelsOrTaintsAdded: merged !== undefined }, 'node registered (it existed)');
         return;
       } catch (err) {
@@ -406,39 +476,83 @@ export class NodeRegistration {
     }
   }
 
-  /** heartbeat writes a fresh status (status only, unconditional: the agent owns it). */
+  private wrote(node: Node, at: Date): void {
+    this.written = node;
+    this.writtenAtMs = at.getTime();
+  }
+
+  /** heartbeat writes the status when due (statusWriteDue), then renews the Lease. */
   private async heartbeat(): Promise<void> {
-    const { client, log } = this.opts;
+    const { log } = this.opts;
     const config = this.config;
     const health = await this.health();
     if (this.stopped) return;
-    const status = nodeStatusOf(config, health, this.now(), this.ready);
+    const now = this.now();
     try {
-      const node: Node = { apiVersion: 'v1', kind: 'Node', metadata: { name: config.nodeName }, status };
-      const written = await client.nodes.updateStatus(node, { signal: this.abort.signal });
-      const before = this.ready;
-      this.ready = written.status?.conditions?.find((c) => c.type === 'Ready');
-      if (this.outageSince !== undefined) {
-        log.info({ node: config.nodeName, outageMs: Date.now() - this.outageSince }, 'node heartbeat: writing again');
-        this.outageSince = undefined;
-      }
-      if (before !== undefined && this.ready !== undefined && before.status !== this.ready.status) {
-        log.info({ node: config.nodeName, ready: this.ready.status, reason: this.ready.reason, message: this.ready.message }, 'node Ready condition changed');
-      }
+      await this.reportStatus(health, now);
     } catch (err) {
       if (this.stopped) return;
-      if (isNotFound(err)) {
-        log.warn({ node: config.nodeName }, 'node heartbeat: the Node was deleted; registering it again');
-        this.ready = undefined;
-        try {
-          await this.register();
-        } catch (e) {
-          this.failed(e);
-        }
-        return;
+      if (!isNotFound(err)) return this.failed(err);
+      log.warn({ node: config.nodeName }, 'node heartbeat: the Node was deleted; registering it again');
+      this.written = undefined;
+      try {
+        await this.register();
+      } catch (e) {
+        return this.failed(e);
       }
-      this.failed(err);
     }
+    try {
+      await this.renewLease(now);
+    } catch (err) {
+      if (!this.stopped) this.failed(err);
+      return;
+    }
+    if (this.outageSince !== undefined) {
+      log.info({ node: config.nodeName, outageMs: Date.now() - this.outageSince }, 'node heartbeat: writing again');
+      this.outageSince = undefined;
+    }
+  }
+
+  /** reportStatus writes the status (status only, unconditional: the agent owns it) when statusWriteDue says so. */
+  private async reportStatus(health: NodeHealth, now: Date): Promise<void> {
+    const { client, log } = this.opts;
+    const config = this.config;
+    const stored = this.opts.storedNode();
+    // The informer may not have caught up with our own last write yet: the newer one counts.
+    const current = stored === undefined ? undefined : newer(stored, this.written);
+    const before = readyOf(current ?? this.written);
+    const status = nodeStatusOf(config, health, now, before);
+    if (!statusWriteDue(current, status, now.getTime() - this.writtenAtMs, this.opts.nodeStatusReportSeconds * 1_000)) return;
+    const node: Node = { apiVersion: 'v1', kind: 'Node', metadata: { name: config.nodeName }, status };
+    this.wrote(await client.nodes.updateStatus(node, { signal: this.abort.signal }), now);
+    const after = readyOf(this.written);
+    if (before !== undefined && after !== undefined && before.status !== after.status) {
+      log.info({ node: config.nodeName, ready: after.status, reason: after.reason, message: after.message }, 'node Ready condition changed');
+    }
+  }
+
+  /** renewLease writes the node's Lease: an unconditional update, or a create while it is not known to exist (or was deleted). */
+  private async renewLease(now: Date): Promise<void> {
+    const { client, log } = this.opts;
+    const lease = nodeLease(this.config.nodeName, this.opts.heartbeatSeconds, now);
+    const signal = this.abort.signal;
+    if (this.leaseSeen) {
+      try {
+        await client.leases.update(lease, { signal });
+        return;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    try {
+      await client.leases.create(lease, { signal });
+      log.info({ node: this.config.nodeName, namespace: NODE_LEASE_NAMESPACE }, 'node lease created');
+    } catch (err) {
+      // There already (an agent restart): ours to replace.
+      if (!isAlreadyExists(err)) throw err;
+      await client.leases.update(lease, { signal });
+    }
+    this.leaseSeen = true;
   }
 
   /** failed logs a heartbeat failure once per outage. */
