@@ -24,7 +24,7 @@
  *   writes with UNAVAILABLE, stops the API server and closes the Raft node.
  */
 import type { Logger } from 'pino';
-import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, shutdownServer } from '@tugboat/proto';
+import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, inProcessClient, shutdownServer } from '@tugboat/proto';
 import type { CallContext, ServiceClient } from '@tugboat/proto';
 import { RaftNode } from '@tugboat/raft';
 import { ObjectStore, ReplicatedStore, maxCommandBytes } from '@tugboat/store';
@@ -59,6 +59,8 @@ export interface ControlPlaneOptions extends RaftMemberOptions {
   readonly historyMaxEvents?: number;
   /** Tunables of the leader-only control loops. Default: DEFAULT_CONTROLLER_SETTINGS. */
   readonly controllerSettings?: ControllerSettings;
+  /** enabledLoops tells which leader-only loops run, by name (LOOP_NAMES). Default: all. */
+  readonly enabledLoops?: (name: string) => boolean;
 }
 
 /** maxRequestBytes is the largest request message the API accepts (grpc-js answers RESOURCE_EXHAUSTED beyond). */
@@ -136,9 +138,10 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     const plane = new ControlPlane(opts, node, store, server);
     const onInternalError = (err: unknown, method: { name: string }): void => opts.logger.error({ err, method: method.name }, 'api: internal error');
     const objects = objectService(plane);
+    const cluster = clusterService(plane);
     addService(server, ObjectService, objects, { onInternalError });
     addService(server, ForwardService, forwardService(objects), { onInternalError });
-    addService(server, ClusterService, clusterService(plane), { onInternalError });
+    addService(server, ClusterService, cluster, { onInternalError });
     try {
       await bindServer(server, opts.listenApi);
     } catch (err) {
@@ -152,11 +155,16 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     });
     plane.housekeeping.start();
     plane.leaderLoops = startLeaderOnlyLoops({
-      apiAddress: opts.advertiseApi,
+      api: {
+        address: opts.advertiseApi,
+        objects: inProcessClient(ObjectService, objects, { onInternalError }),
+        cluster: inProcessClient(ClusterService, cluster, { onInternalError }),
+      },
       isLeader: () => plane.isLeader(),
       onLeadershipChange: (listener) => node.onStateChange(listener),
       log: opts.logger,
       controllerSettings: opts.controllerSettings,
+      enabled: opts.enabledLoops,
     });
     opts.logger.info(
       { api: opts.advertiseApi, peer: opts.advertisePeer, clusterId: opts.clusterId, revision: store.revision, objects: store.size },

@@ -6,9 +6,15 @@ import { NodeLifecycleController } from '@tugboat/controllers';
 import { DeploymentController, EndpointsController, GarbageCollector, ReplicaSetController, ServiceLoadBalancerController } from '@tugboat/controllers';
 import { Scheduler } from '@tugboat/scheduler';
 
-/** controllers returns a fresh set of the control loops. */
-export function controllers(): Controller[] {
-  return [
+/** NODE_IPAM is the name of the node IPAM loop (node-ipam-loop.ts), which runs beside the controllers. */
+export const NODE_IPAM = 'node-ipam';
+
+/** LOOP_NAMES are the names of every leader-only loop, as --controllers takes them. */
+export const LOOP_NAMES: readonly string[] = ['scheduler', 'endpoints', 'node-lifecycle', 'replicaset', 'deployment', 'garbage-collector', 'service-lb', NODE_IPAM];
+
+/** controllers returns a fresh set of the control loops whose names `enabled` accepts. */
+export function controllers(enabled: (name: string) => boolean = () => true): Controller[] {
+  const all: Controller[] = [
     new Scheduler(),
     new EndpointsController(),
     new NodeLifecycleController(),
@@ -17,4 +23,5 @@ export function controllers(): Controller[] {
     new GarbageCollector(),
     new ServiceLoadBalancerController(),
   ];
+  return all.filter((c) => enabled(c.name));
 }

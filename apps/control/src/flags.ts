@@ -4,6 +4,7 @@
  * is a FlagError naming the flag; the program prints it and exits with status 2.
  */
 import { parseArgs } from 'node:util';
+import { LOOP_NAMES } from './controllers.ts';
 
 export const defaultPeerPort = 7401;
 export const defaultApiPort = 7400;
@@ -43,6 +44,9 @@ SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr
                               how long pods without a toleration of their own stay on a Node
                               tainted unreachable or not-ready before they are deleted
                               (default ${defaultEvictionSeconds}; 0: at once)
+  --controllers LIST          which leader-only loops run, comma-separated: '*' for all,
+                              NAME to add one, -NAME to leave one out (default '*'); loops:
+                              ${LOOP_NAMES.join(', ')}
   --log-level LEVEL           trace, debug, info, warn, error (default info)
   --help                      print this and exit
 
@@ -75,6 +79,8 @@ export interface Flags {
   readonly snapshotEntries: number;
   readonly nodeMonitorGraceSeconds: number;
   readonly defaultEvictionSeconds: number;
+  /** controllers are the names of the leader-only loops that run. */
+  readonly controllers: ReadonlySet<string>;
   readonly logLevel: string;
   readonly help: boolean;
 }
@@ -118,6 +124,25 @@ function wholeSeconds(flag: string, value: string | undefined, def: number, min:
   return Number(value);
 }
 
+/** parseControllers reads --controllers as kube-controller-manager does: '*' is every loop,
+ *  NAME adds one, -NAME leaves one out; later items win. */
+export function parseControllers(value: string | undefined): ReadonlySet<string> {
+  const on = new Set<string>();
+  for (const raw of (value ?? '*').split(',')) {
+    const item = raw.trim();
+    if (item === '') continue;
+    if (item === '*') {
+      for (const n of LOOP_NAMES) on.add(n);
+      continue;
+    }
+    const name = item.startsWith('-') ? item.slice(1) : item;
+    if (!LOOP_NAMES.includes(name)) throw new FlagError('controllers', `unknown loop ${JSON.stringify(name)}; the loops are ${LOOP_NAMES.join(', ')}`);
+    if (item.startsWith('-')) on.delete(name);
+    else on.add(name);
+  }
+  return on;
+}
+
 function isWildcard(hostPort: string): boolean {
   const host = hostPort.slice(0, hostPort.lastIndexOf(':'));
   return host === '0.0.0.0' || host === '[::]' || host === '::';
@@ -145,6 +170,7 @@ export function parseFlags(argv: readonly string[]): Flags {
         'snapshot-entries': { type: 'string' },
         'node-monitor-grace': { type: 'string' },
         'default-eviction-seconds': { type: 'string' },
+        controllers: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -201,6 +227,7 @@ export function parseFlags(argv: readonly string[]): Flags {
   const snapshotEntries = positiveInt('snapshot-entries', v['snapshot-entries'], 10_000, 100_000_000);
   const nodeMonitorGraceSeconds = wholeSeconds('node-monitor-grace', v['node-monitor-grace'], defaultNodeMonitorGraceSeconds, 1);
   const defaultEviction = wholeSeconds('default-eviction-seconds', v['default-eviction-seconds'], defaultEvictionSeconds, 0);
+  const controllers = parseControllers(v.controllers);
   const logLevel = v['log-level'] ?? 'info';
   if (!logLevels.has(logLevel)) throw new FlagError('log-level', `${JSON.stringify(logLevel)} is not one of ${[...logLevels].join(', ')}`);
 
@@ -218,6 +245,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     snapshotEntries,
     nodeMonitorGraceSeconds,
     defaultEvictionSeconds: defaultEviction,
+    controllers,
     logLevel,
     help,
   };

@@ -2,7 +2,7 @@
  * Housekeeping keeps the control plane's own objects in order, one round at a time, every
  * `periodMs` and soon after every leadership change (soon()):
  *
- * - the leader creates the initial objects (the `default` Namespace) when missing, keeps its
+ * - the leader creates the initial objects (the `default` and `tug-node-lease` Namespaces) when missing, keeps its
  *   own directory record (where it serves the API), drops the records of members that left,
  *   and releases the service allocations no Service holds any more (after a Namespace
  *   deletion; at most 100 per round, each guarded by its resourceVersion);

@@ -94,6 +94,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const plane = await ControlPlane.start({
     ...memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers),
     controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
+    enabledLoops: (loop) => flags.controllers.has(loop),
   });
   const stopper = stopperOf(plane, pending, log);
 

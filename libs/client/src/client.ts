@@ -21,7 +21,7 @@ import { ObjectRefSchema, Status } from '@tugboat/proto';
 import type { ControlMember, TxnOp as ProtoTxnOp } from '@tugboat/proto';
 import { decodeObject, encodeObject, revisionNumber, selectorText } from './codec.ts';
 import { EndpointPool } from './endpoints.ts';
-import type { EndpointPoolOptions } from './endpoints.ts';
+import type { EndpointPoolOptions, InProcessPoolOptions } from './endpoints.ts';
 import { ApiError } from './errors.ts';
 import { Informer } from './informer.ts';
 import type { InformerOptions } from './informer.ts';
@@ -43,8 +43,10 @@ import type {
 } from './types.ts';
 import { resumableWatch } from './watch.ts';
 
-/** TugClientOptions configure a TugClient; see EndpointPoolOptions for the retry knobs. */
-export type TugClientOptions = EndpointPoolOptions;
+/** TugClientOptions configure a TugClient: the API endpoints to call over the network
+ *  (EndpointPoolOptions, with the retry knobs), or the API of this very process
+ *  (InProcessPoolOptions, for a control member's own loops). */
+export type TugClientOptions = EndpointPoolOptions | InProcessPoolOptions;
 
 /** Membership calls wait for a Raft round; they get longer attempts than object calls. */
 const membershipAttemptTimeoutMs = 30_000;

@@ -48,6 +48,23 @@ export interface EndpointPoolOptions extends RetryOptions {
   readonly random?: () => number;
 }
 
+/** InProcessApi is the API served by the process the client runs in (a control member's own
+ *  loops): calls go straight to its handlers (inProcessClient of @tugboat/proto), with no
+ *  channel, HTTP/2 or protobuf encoding in between. */
+export interface InProcessApi {
+  /** address is where the same API is served on the network; it names the endpoint in errors. */
+  readonly address: string;
+  readonly objects: ServiceClient<typeof ObjectService>;
+  readonly cluster: ServiceClient<typeof ClusterService>;
+}
+
+/** InProcessPoolOptions configure an EndpointPool of one in-process endpoint. */
+export interface InProcessPoolOptions extends RetryOptions {
+  readonly inProcess: InProcessApi;
+  /** random returns a number in [0, 1); used for jitter. Default Math.random. */
+  readonly random?: () => number;
+}
+
 /** Safety says when a call may be retried: 'idempotent' (reads, writes with a request id) or
  *  'once' (retried only on UNAVAILABLE). */
 export type Safety = 'idempotent' | 'once';
@@ -111,19 +128,25 @@ export class EndpointPool {
   private preferred = 0;
   private closed = false;
 
-  constructor(opts: EndpointPoolOptions) {
-    const addresses = opts.endpoints.map((e) => e.trim()).filter((e) => e !== '');
-    if (addresses.length === 0) throw new TypeError('EndpointPool: endpoints: give at least one API address');
-    for (const a of addresses) {
-      if (!/^[^\s/]+:\d{1,5}$/.test(a)) throw new TypeError(`EndpointPool: endpoints: ${JSON.stringify(a)} is not host:port`);
-    }
-    this.addresses = Object.freeze([...new Set(addresses)]);
+  constructor(opts: EndpointPoolOptions | InProcessPoolOptions) {
     this.attemptTimeoutMs = positive('attemptTimeoutMs', opts.attemptTimeoutMs, 5_000);
     this.retryBudgetMs = positive('retryBudgetMs', opts.retryBudgetMs, 15_000);
     this.backoffMs = positive('backoffMs', opts.backoffMs, 50);
     this.backoffMsMax = Math.max(this.backoffMs, positive('backoffMsMax', opts.backoffMsMax, 1_000));
     this.unreachableRoundsMax = positive('unreachableRoundsMax', opts.unreachableRoundsMax, 3);
     this.random = opts.random ?? Math.random;
+    if ('inProcess' in opts) {
+      const { address, objects, cluster } = opts.inProcess;
+      this.addresses = Object.freeze([address]);
+      this.endpoints = [{ address, objects, cluster, reachable: () => true }];
+      return;
+    }
+    const addresses = opts.endpoints.map((e) => e.trim()).filter((e) => e !== '');
+    if (addresses.length === 0) throw new TypeError('EndpointPool: endpoints: give at least one API address');
+    for (const a of addresses) {
+      if (!/^[^\s/]+:\d{1,5}$/.test(a)) throw new TypeError(`EndpointPool: endpoints: ${JSON.stringify(a)} is not host:port`);
+    }
+    this.addresses = Object.freeze([...new Set(addresses)]);
     const credentials = opts.credentials ?? grpc.credentials.createInsecure();
     const channelOptions = { ...defaultChannelOptions, ...opts.channelOptions };
     this.endpoints = this.addresses.map((address) => {

@@ -16,7 +16,7 @@
 export { TugClient, Resource, NamespacedResource, ClusterResource, ClusterClient } from './client.ts';
 export type { TugClientOptions, ResourceOf } from './client.ts';
 export { EndpointPool, isRetryable } from './endpoints.ts';
-export type { Endpoint, EndpointPoolOptions, RetryOptions, Safety, CallSettings } from './endpoints.ts';
+export type { Endpoint, EndpointPoolOptions, InProcessApi, InProcessPoolOptions, RetryOptions, Safety, CallSettings } from './endpoints.ts';
 export {
   ApiError,
   NotFoundError,

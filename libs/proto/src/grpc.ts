@@ -597,3 +597,164 @@ export function createClient<S extends AnyService>(
   methods['close'] = () => client.close();
   return methods as ServiceClient<S>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// In process.
+
+/** InProcessClientOptions configure inProcessClient. */
+export interface InProcessClientOptions extends AddServiceOptions {
+  /** peer is what handlers see as the caller's address. Default "in-process". */
+  peer?: string | undefined;
+}
+
+/** InProcessCall is the server side of one in-process call: its context, a promise that rejects
+ *  when the call is cancelled or its deadline passes, and `end` to release its timer. */
+interface InProcessCall {
+  readonly ctx: CallContext;
+  readonly stopped: Promise<never>;
+  end(): void;
+}
+
+function startInProcessCall(method: DescMethod, opts: CallOptions | undefined, peer: string): InProcessCall {
+  const controller = new AbortController();
+  const metadata = new grpc.Metadata();
+  if (opts?.metadata instanceof grpc.Metadata) {
+    for (const [k, v] of Object.entries(opts.metadata.getMap())) metadata.set(k, v);
+  } else {
+    for (const [k, v] of Object.entries(opts?.metadata ?? {})) metadata.set(k, v);
+  }
+  const deadline = opts?.deadline ?? (opts?.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs);
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const timer =
+    deadlineMs === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new GrpcError(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.max(0, deadlineMs - Date.now()));
+  const unlink = linkSignal(opts?.signal, () => controller.abort(new GrpcError(Status.CANCELLED, 'Cancelled on client')));
+  const stopped = new Promise<never>((_, reject) => {
+    const fail = (): void => reject(controller.signal.reason as Error);
+    if (controller.signal.aborted) fail();
+    else controller.signal.addEventListener('abort', fail, { once: true });
+  });
+  stopped.catch(ignore); // observed by whoever races it; a call that ends first never looks
+  const ctx: CallContext = { method, metadata, peer, deadline: deadlineMs ?? Infinity, signal: controller.signal };
+  return {
+    ctx,
+    stopped,
+    end() {
+      clearTimeout(timer);
+      unlink();
+      // Whatever the handler still waits for is of no use to anyone now.
+      if (!controller.signal.aborted) controller.abort(new GrpcError(Status.CANCELLED, 'call ended'));
+    },
+  };
+}
+
+/** inProcessStatus is what a caller gets for a handler's failure: a GrpcError as thrown, anything
+ *  else as INTERNAL (reported, as the server side of addService does). */
+function inProcessStatus(err: unknown, method: DescMethod, options: AddServiceOptions): GrpcError {
+  if (isGrpcError(err)) return err;
+  options.onInternalError?.(err, method);
+  return new GrpcError(Status.INTERNAL, err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/** RequestsOf turns what a caller streams into full messages for the handler, and keeps the
+ *  caller's own failure apart: that is the caller's error, not the call's. */
+class RequestsOf {
+  failure: { err: unknown } | undefined;
+  private readonly reqs: AsyncIterable<unknown> | Iterable<unknown>;
+  private readonly schema: DescMessage;
+
+  constructor(reqs: AsyncIterable<unknown> | Iterable<unknown>, schema: DescMessage) {
+    this.reqs = reqs;
+    this.schema = schema;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Message> {
+    try {
+      for await (const r of this.reqs) yield create(this.schema, r as MessageInitShape<DescMessage>);
+    } catch (err) {
+      this.failure = { err };
+      throw err;
+    }
+  }
+}
+
+/**
+ * inProcessClient returns a client of `service` that calls `impl`, the handlers of this very
+ * process, directly: no channel, no HTTP/2, no serialization. What it does is what createClient
+ * does over the network: requests and responses become full messages (`create`), deadlines and
+ * the signal cancel the call (DEADLINE_EXCEEDED, CANCELLED) and abort the handler's context,
+ * a GrpcError reaches the caller with its status and any other error becomes INTERNAL
+ * (reported to options.onInternalError). Stopping a stream early aborts its handler.
+ * Messages are not copied, so a handler must not change a request it was given, nor a caller a
+ * response (bytes fields may be shared with the handler's own state).
+ */
+export function inProcessClient<S extends AnyService>(service: S, impl: ServiceImpl<S>, options: InProcessClientOptions = {}): ServiceClient<S> {
+  const peer = options.peer ?? 'in-process';
+  const table = impl as unknown as Record<string, unknown>;
+  const methods: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    if (method.localName === 'close') {
+      throw new TypeError(`inProcessClient: ${service.typeName} has a method named close, which the client needs`);
+    }
+    const fn = table[method.localName];
+    if (typeof fn !== 'function') throw new TypeError(`inProcessClient: ${service.typeName}: no handler for method ${method.localName}`);
+    const handler = (fn as AnyHandler).bind(impl);
+    const respond = (res: unknown): Message => create(method.output, res as MessageInitShape<DescMessage>);
+
+    const unary = async (arg: () => unknown, opts: CallOptions | undefined, reqs?: RequestsOf): Promise<Message> => {
+      const call = startInProcessCall(method, opts, peer);
+      try {
+        return respond(await Promise.race([Promise.resolve().then(() => handler(arg(), call.ctx)), call.stopped]));
+      } catch (err) {
+        if (reqs?.failure !== undefined) throw reqs.failure.err;
+        throw inProcessStatus(err, method, options);
+      } finally {
+        call.end();
+      }
+    };
+
+    const stream = async function* (arg: () => unknown, opts: CallOptions | undefined, reqs?: RequestsOf): AsyncGenerator<Message> {
+      const call = startInProcessCall(method, opts, peer);
+      let it: AsyncIterator<unknown> | undefined;
+      try {
+        const out = (await Promise.race([Promise.resolve().then(() => handler(arg(), call.ctx)), call.stopped])) as AsyncIterable<unknown>;
+        it = out[Symbol.asyncIterator]();
+        for (;;) {
+          const r = await Promise.race([it.next(), call.stopped]);
+          if (r.done === true) return;
+          yield respond(r.value);
+        }
+      } catch (err) {
+        if (reqs?.failure !== undefined) throw reqs.failure.err;
+        throw inProcessStatus(err, method, options);
+      } finally {
+        call.end();
+        it?.return?.().catch(ignore);
+      }
+    };
+
+    switch (method.methodKind) {
+      case 'unary':
+        methods[method.localName] = (req: unknown, opts?: CallOptions) => unary(() => create(method.input, req as MessageInitShape<DescMessage>), opts);
+        break;
+      case 'server_streaming':
+        methods[method.localName] = (req: unknown, opts?: CallOptions) => stream(() => create(method.input, req as MessageInitShape<DescMessage>), opts);
+        break;
+      case 'client_streaming':
+        methods[method.localName] = (reqs: AsyncIterable<unknown> | Iterable<unknown>, opts?: CallOptions) => {
+          const requests = new RequestsOf(reqs, method.input);
+          return unary(() => requests, opts, requests);
+        };
+        break;
+      case 'bidi_streaming':
+        methods[method.localName] = (reqs: AsyncIterable<unknown> | Iterable<unknown>, opts?: CallOptions) => {
+          const requests = new RequestsOf(reqs, method.input);
+          return stream(() => requests, opts, requests);
+        };
+        break;
+    }
+  }
+  methods['close'] = ignore;
+  return methods as ServiceClient<S>;
+}
