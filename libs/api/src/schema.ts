@@ -447,26 +447,32 @@ function checkRange(value: number, min: number | undefined, max: number | undefi
 export function normalizeValue(schema: Schema, value: unknown): unknown {
   switch (schema.type) {
     case 'object': {
-      if (!isPlainObject(value)) return structuredClone(value);
+      if (!isPlainObject(value)) return copyOf(value);
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
         if (v === null || v === undefined) continue;
         const field = Object.hasOwn(schema.fields, k) ? schema.fields[k] : undefined;
-        out[k] = field === undefined ? structuredClone(v) : normalizeValue(field.schema, v);
+        out[k] = field === undefined ? copyOf(v) : normalizeValue(field.schema, v);
       }
       return out;
     }
     case 'map': {
-      if (!isPlainObject(value)) return structuredClone(value);
+      if (!isPlainObject(value)) return copyOf(value);
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) out[k] = normalizeValue(schema.values, v);
       return out;
     }
     case 'array':
-      return Array.isArray(value) ? value.map((item) => normalizeValue(schema.items, item)) : structuredClone(value);
+      return Array.isArray(value) ? value.map((item) => normalizeValue(schema.items, item)) : copyOf(value);
     case 'quantity':
       return typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
     default:
-      return structuredClone(value);
+      return copyOf(value);
   }
+}
+
+/** copyOf copies what does not fit the schema; a primitive is its own copy (structuredClone
+ *  of one costs as much as of a small object, and admission meets thousands per second). */
+function copyOf(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? structuredClone(value) : value;
 }

@@ -174,15 +174,25 @@ export function validateUpdate(prev: ApiObject, next: unknown): ValidationIssue[
   return out;
 }
 
+/** withoutImages is a shallow copy of a pod spec whose containers (copied too) have no image: images may change. */
+function withoutImages(spec: Record<string, unknown>): Record<string, unknown> {
+  const containers = spec['containers'];
+  if (!Array.isArray(containers)) return { ...spec };
+  return {
+    ...spec,
+    containers: containers.map((c: unknown) => {
+      if (!isPlainObject(c)) return c;
+      const { image: _, ...rest } = c;
+      return rest;
+    }),
+  };
+}
+
 function checkPodSpecUpdate(prev: unknown, next: unknown, out: ValidationIssue[]): void {
   if (!isPlainObject(prev) || !isPlainObject(next)) return;
-  const a = structuredClone(prev);
-  const b = structuredClone(next);
-  // Images may change.
-  for (const spec of [a, b]) {
-    const containers = spec['containers'];
-    if (Array.isArray(containers)) for (const c of containers) if (isPlainObject(c)) delete c['image'];
-  }
+  // Shallow copies: only top-level keys and the containers' images are taken out below.
+  const a = withoutImages(prev);
+  const b = withoutImages(next);
   // nodeName may be set once.
   if (!a['nodeName']) delete b['nodeName'];
   else if (b['nodeName'] !== a['nodeName']) out.push({ path: 'spec.nodeName', message: 'field is immutable once set' });
