@@ -2,15 +2,27 @@
 // control plane, onto hollow nodes; beside the raw store write rate of the same cluster.
 //
 //   node test/bench/sched.ts [--nodes 1000] [--pods 10000] [--inflight 64] [--writes 10000]
-//                            [--heartbeat-seconds 2] [--timeout-seconds 600] [--via pods|replicasets]
-//                            [--cpu-prof-dir DIR]
+//                            [--heartbeat-seconds 2] [--node-monitor-grace 5] [--timeout-seconds 600]
+//                            [--via pods|replicasets]
+//                            [--phases throughput,end-to-end] [--summary-json] [--cpu-prof-dir DIR]
 //
+// Two measurements, each on a cluster of its own (--phases picks some):
+//
+// throughput: the scheduler's own rate, as kube-scheduler's scheduler_perf measures it. The
+// members run every loop but the scheduler (`tug-control --controllers '*,-scheduler'`); the
+// hollow nodes register, --pods bare pods are created and seen pending; then a Scheduler
+// (libs/scheduler, the same code the leader runs) is started in this process over the API, as
+// a scheduler process of its own would be, and binds them. Figures: binds per second from its
+// start to the last bind seen, and from the first bind to the last (its informers' initial
+// list excluded).
+//
+// end-to-end:
 // What runs: three tug-control members (TugCluster: separate processes on 127.0.0.1-3, default
 // settings; the scheduler runs inside the leader), and --nodes hollow nodes (HollowNodes, in a
 // child process of their own, test/bench/sched-hollow.ts: simulated Nodes that heartbeat every
 // --heartbeat-seconds and write a Running status for every pod bound to them; no containers).
 //
-// Phases, in one run on one cluster:
+// end-to-end phases, in one run on one cluster:
 // 1. the hollow nodes register;
 // 2. raw store writes: --writes ConfigMap creates (256-byte value) at --inflight in flight, each
 //    call to the next member in turn (as `npm run bench:store`); then their namespace is deleted;
@@ -23,8 +35,11 @@
 // At the end: every member's VmRSS (/proc/PID/status), and the CPU seconds each process used
 // during the pods phase (members, hollow nodes, this client).
 //
+// --node-monitor-grace is the members' flag of that name (Leases older than that make a Node
+// unreachable and its pods evicted): keep it a few heartbeats long.
 // --via replicasets creates the pods through ReplicaSets of 100 replicas instead (the ReplicaSet
-// controller makes the pods). --cpu-prof-dir DIR makes the members write V8 CPU profiles there.
+// controller makes the pods). --summary-json ends the end-to-end phase with one line
+// `SUMMARY {...}` (ScaleSummary), which test/bench/scale.ts reads. --cpu-prof-dir DIR makes the members write V8 CPU profiles there.
 //
 // Nothing is left running: the cluster and the hollow process are stopped in `finally`, and on
 // SIGINT/SIGTERM (the cluster harness kills its members when this process exits; the hollow
@@ -39,7 +54,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ConfigMap, Pod, ReplicaSet } from '@tugboat/api';
 import type { HollowStats } from '../support/hollow-nodes.ts';
+import { pino } from 'pino';
 import type { TugClient } from '@tugboat/client';
+import { LeaderLoops } from '@tugboat/controllers';
+import { Scheduler } from '@tugboat/scheduler';
 import { TugCluster } from '../support/tug-cluster.ts';
 import { cpuTicks, f0, f1, f2, percentile, table } from './measure.ts';
 
@@ -50,8 +68,11 @@ const { values } = parseArgs({
     inflight: { type: 'string', default: '64' },
     writes: { type: 'string', default: '10000' },
     'heartbeat-seconds': { type: 'string', default: '2' },
+    'node-monitor-grace': { type: 'string', default: '5' },
     'timeout-seconds': { type: 'string', default: '600' },
     via: { type: 'string', default: 'pods' },
+    phases: { type: 'string', default: 'throughput,end-to-end' },
+    'summary-json': { type: 'boolean', default: false },
     'cpu-prof-dir': { type: 'string' },
   },
 });
@@ -60,9 +81,15 @@ const pods = Number(values.pods);
 const inflight = Number(values.inflight);
 const writes = Number(values.writes);
 const heartbeatSeconds = Number(values['heartbeat-seconds']);
+const nodeMonitorGrace = Number(values['node-monitor-grace']);
 const timeoutSeconds = Number(values['timeout-seconds']);
 const via = values.via;
 const cpuProfDir = values['cpu-prof-dir'];
+const phases = new Set((values.phases ?? '').split(',').map((p) => p.trim()).filter((p) => p !== ''));
+if (phases.size === 0 || [...phases].some((p) => p !== 'throughput' && p !== 'end-to-end')) {
+  console.error('bench: --phases lists throughput and/or end-to-end');
+  process.exit(2);
+}
 if (via !== 'pods' && via !== 'replicasets') {
   console.error('bench: --via is pods or replicasets');
   process.exit(2);
@@ -73,11 +100,32 @@ for (const [flag, v] of [['nodes', nodes], ['pods', pods], ['inflight', inflight
     process.exit(2);
   }
 }
-for (const [flag, v] of [['heartbeat-seconds', heartbeatSeconds], ['timeout-seconds', timeoutSeconds]] as const) {
+for (const [flag, v] of [['heartbeat-seconds', heartbeatSeconds], ['node-monitor-grace', nodeMonitorGrace], ['timeout-seconds', timeoutSeconds]] as const) {
   if (!(Number.isFinite(v) && v > 0)) {
     console.error(`bench: --${flag} must be a positive number`);
     process.exit(2);
   }
+}
+
+/** ScaleSummary is the end-to-end run's figures as one JSON line (--summary-json, read by scale.ts). */
+export interface ScaleSummary {
+  readonly nodes: number;
+  readonly pods: number;
+  readonly heartbeatSeconds: number;
+  readonly storeWritesPerSecond: number;
+  readonly podsBoundPerSecond: number;
+  /** NaN (null in JSON) when not every pod ran. */
+  readonly allRunningSeconds: number;
+  /** Every member's VmRSS, MiB: idle, after the Nodes registered, at the end. */
+  readonly rssIdleMiB: readonly number[];
+  readonly rssNodesMiB: readonly number[];
+  readonly rssEndMiB: readonly number[];
+  /** leader is the index of the leader among the members. */
+  readonly leader: number;
+  readonly leaderCpuSeconds: number;
+  readonly running: number;
+  /** Pods seen deleted during the run (evictions, when heartbeats came too late). */
+  readonly deleted: number;
 }
 
 const STORE_NS = 'bench-store';
@@ -274,18 +322,142 @@ async function describeStuck(client: TugClient, times: PodTimes): Promise<void> 
 
 // ---------------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
-  const cpu = cpus();
-  console.log(`tugboat scheduling benchmark: ${f0(pods)} pods on ${f0(nodes)} hollow nodes through 3 tug-control members on 127.0.0.1-3, beside the raw store write rate in the same run`);
-  console.log(`machine: ${cpu.length} vCPU (${cpu[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`);
-  console.log(`command: node test/bench/sched.ts --nodes ${nodes} --pods ${pods} --inflight ${inflight} --writes ${writes} --heartbeat-seconds ${heartbeatSeconds} --via ${via}`);
-
-  // --cpu-prof-dir: the members (only) write a V8 CPU profile there when they exit.
+/** startCluster starts three members; with --cpu-prof-dir they (only) write a V8 CPU profile there when they exit. */
+async function startCluster(extraArgs: readonly string[]): Promise<TugCluster> {
   const nodeOptions = process.env['NODE_OPTIONS'];
   if (cpuProfDir !== undefined) process.env['NODE_OPTIONS'] = `${nodeOptions ?? ''} --cpu-prof --cpu-prof-dir=${cpuProfDir}`.trim();
-  const cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-bench-sched-', logLevel: 'warn', readyTimeoutMs: 30_000 });
-  if (nodeOptions === undefined) delete process.env['NODE_OPTIONS'];
-  else process.env['NODE_OPTIONS'] = nodeOptions;
+  try {
+    const grace = ['--node-monitor-grace', String(nodeMonitorGrace)];
+    return await TugCluster.start({ size: 3, dirPrefix: 'tug-bench-sched-', logLevel: 'warn', readyTimeoutMs: 30_000, extraArgs: [...grace, ...extraArgs] });
+  } finally {
+    if (nodeOptions === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = nodeOptions;
+  }
+}
+
+/** pidsOf are the members' process ids (undefined for one not running). */
+function pidsOf(cluster: TugCluster): (number | undefined)[] {
+  return cluster.members.map((m) => m.pid);
+}
+
+/** createPods creates --pods bare pods at --inflight in flight, spread over the members; returns the create errors. */
+async function createPods(cluster: TugCluster, sent: Map<string, number>): Promise<number> {
+  const perMember = cluster.members.map((m) => cluster.client({ endpoints: [m.apiAddress], attemptTimeoutMs: 30_000, retryBudgetMs: 60_000 }));
+  let errors = 0;
+  await spread(pods, inflight, async (i, m) => {
+    const obj = pod(podName(i));
+    sent.set(obj.metadata.name!, performance.now());
+    try {
+      await perMember[m % perMember.length]!.create(obj);
+    } catch (err) {
+      if (errors++ === 0) console.error(`create Pod ${obj.metadata.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  return errors;
+}
+
+/**
+ * throughput: --pods pods pending on a cluster without a scheduler, then a Scheduler started in
+ * this process binds them (see the module comment).
+ */
+async function throughput(): Promise<void> {
+  console.log(`\n== throughput: ${f0(pods)} pods pending, then the scheduler started (members run with --controllers '*,-scheduler')`);
+  const cluster = await startCluster(['--controllers', '*,-scheduler']);
+  let hollow: HollowProcess | undefined;
+  const killHollow = (): void => {
+    if (hollow?.child.exitCode === null && hollow.child.signalCode === null) hollow.child.kill('SIGKILL');
+  };
+  process.on('exit', killHollow);
+  const watchAbort = new AbortController();
+  let loops: LeaderLoops | undefined;
+  try {
+    const client = cluster.client({ attemptTimeoutMs: 30_000, retryBudgetMs: 60_000 });
+    hollow = startHollow(cluster.endpoints());
+    const hollowPid = hollow.child.pid;
+    console.log(`${f0(nodes)} hollow nodes registered in ${f0(await hollow.ready)} ms`);
+    await client.namespaces.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: PODS_NS } });
+    const { revision } = await client.pods.list({ namespace: PODS_NS });
+    const times: PodTimes = { sent: new Map(), added: new Map(), origin: new Map(), bound: new Map(), running: new Map(), deleted: new Set() };
+    let wake = (): void => {};
+    const watching = follow(client, revision, times, watchAbort.signal, () => wake()).catch((err: unknown) => {
+      if (!watchAbort.signal.aborted) console.error(`pods watch failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    const until = async (cond: () => boolean, what: string): Promise<void> => {
+      const deadline = performance.now() + timeoutSeconds * 1_000;
+      while (!cond()) {
+        if (performance.now() > deadline) throw new Error(`${what}: not within --timeout-seconds ${timeoutSeconds}`);
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 1_000);
+        });
+      }
+    };
+    const c0 = performance.now();
+    const createErrors = await createPods(cluster, times.sent);
+    const expected = pods - createErrors;
+    await until(() => times.added.size >= expected, 'pods seen pending');
+    console.log(`${f0(expected)} pods created and seen pending in ${f1((performance.now() - c0) / 1000)} s${createErrors > 0 ? ` (${createErrors} creates failed)` : ''}; none bound: ${times.bound.size === 0}`);
+
+    const leader = await cluster.leader();
+    const schedulerClient = cluster.client({ endpoints: [leader.apiAddress], attemptTimeoutMs: 30_000, retryBudgetMs: 60_000 });
+    const cpuBefore = { members: pidsOf(cluster).map(cpuSeconds), hollow: cpuSeconds(hollowPid), bench: process.cpuUsage() };
+    const t0 = performance.now();
+    loops = new LeaderLoops({
+      controllers: [new Scheduler()],
+      isLeader: () => true,
+      onLeadershipChange: () => () => {},
+      client: schedulerClient,
+      log: pino({ level: 'warn' }, pino.destination(2)),
+    });
+    loops.start();
+    await until(() => times.bound.size >= expected, 'all pods bound');
+    const bench = process.cpuUsage(cpuBefore.bench);
+    const cpuAfter = { members: pidsOf(cluster).map(cpuSeconds), hollow: cpuSeconds(hollowPid) };
+    const boundAt = [...times.bound.values()].sort((a, b) => a - b);
+    const first = boundAt[0] ?? NaN;
+    const last = boundAt.at(-1) ?? NaN;
+    const used = cluster.members.map((m, i) => ({ leader: m.name === leader.name, s: cpuAfter.members[i]! - cpuBefore.members[i]! }));
+    const cpuText = [
+      used.filter((u) => u.leader).map((u) => f1(u.s)).join(''),
+      used.filter((u) => !u.leader).map((u) => f1(u.s)).join(', '),
+      f1((bench.user + bench.system) / 1e6),
+      f1(cpuAfter.hollow - cpuBefore.hollow),
+    ].join(' / ');
+    console.log(
+      table([
+        ['measure', 'value'],
+        ['pods bound/s, scheduler started -> last bind seen', f0(boundAt.length / ((last - t0) / 1000))],
+        ['pods bound/s, first bind seen -> last bind seen', f0((boundAt.length - 1) / ((last - first) / 1000))],
+        ['pods bound/s, peak 1 s window', f0(peakPerSecond(boundAt))],
+        [`scheduler started -> first bind seen (its informers list ${f0(expected)} pods and the Nodes first), ms`, f0(first - t0)],
+        ['scheduler started -> last bind seen, s', f1((last - t0) / 1000)],
+        ['CPU s while binding: leader / followers / scheduler (this process) / hollow nodes', cpuText],
+      ]),
+    );
+    watchAbort.abort();
+    await watching;
+  } finally {
+    watchAbort.abort();
+    await loops?.stop();
+    if (hollow !== undefined) await stopHollow(hollow);
+    await cluster.stop();
+    process.off('exit', killHollow);
+  }
+}
+
+async function main(): Promise<void> {
+  const cpu = cpus();
+  console.log(`tugboat scheduling benchmark: ${f0(pods)} pods on ${f0(nodes)} hollow nodes through 3 tug-control members on 127.0.0.1-3`);
+  console.log(`machine: ${cpu.length} vCPU (${cpu[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`);
+  console.log(`command: node test/bench/sched.ts --nodes ${nodes} --pods ${pods} --inflight ${inflight} --writes ${writes} --heartbeat-seconds ${heartbeatSeconds} --node-monitor-grace ${nodeMonitorGrace} --via ${via} --phases ${[...phases].join(',')}`);
+  if (phases.has('throughput')) await throughput();
+  if (phases.has('end-to-end')) await endToEnd();
+}
+
+/** endToEnd: the store phase and the pods phase on one cluster whose leader runs the scheduler (see the module comment). */
+async function endToEnd(): Promise<void> {
+  console.log(`\n== end to end: ${f0(pods)} pods ${via === 'pods' ? 'created' : 'made by ReplicaSets'} and scheduled by the leader, beside the raw store write rate in the same run`);
+  const cluster = await startCluster([]);
   let hollow: HollowProcess | undefined;
   const killHollow = (): void => {
     if (hollow?.child.exitCode === null && hollow.child.signalCode === null) hollow.child.kill('SIGKILL');
@@ -422,7 +594,7 @@ async function main(): Promise<void> {
     const wallS = (tEnd - t0) / 1000;
     console.log(
       `\npods phase: ${f1(wallS)} s wall; CPU s: hollow nodes process ${f1(cpuAfter.hollow - cpuBefore.hollow)}, this client ${f1((bench.user + bench.system) / 1e6)} ` +
-        `(the machine offers ${f1(wallS * cpu.length)}); other processes used ${f0(othersPct)}% of the machine`,
+        `(the machine offers ${f1(wallS * cpus().length)}); other processes used ${f0(othersPct)}% of the machine`,
     );
     if (hollowStats !== undefined) {
       console.log(
@@ -431,11 +603,31 @@ async function main(): Promise<void> {
       );
     }
     console.log(`events in ${PODS_NS}: ${[...reasons].map(([r, n]) => `${r} ${f0(n)}`).join(', ') || 'none'}`);
+    if (values['summary-json'] === true) {
+      const leaderAt = members.findIndex((m) => m.name === leader.name);
+      const summary: ScaleSummary = {
+        nodes,
+        pods,
+        heartbeatSeconds,
+        storeWritesPerSecond: writesPerSecond,
+        podsBoundPerSecond: boundPerSecond,
+        allRunningSeconds,
+        rssIdleMiB: rssIdle,
+        rssNodesMiB: rssNodes,
+        rssEndMiB: rssEnd,
+        leader: leaderAt,
+        leaderCpuSeconds: cpuAfter.members[leaderAt]! - cpuBefore.members[leaderAt]!,
+        running: times.running.size,
+        deleted: times.deleted.size,
+      };
+      console.log(`SUMMARY ${JSON.stringify(summary)}`);
+    }
     if (times.running.size < expected) process.exitCode = 1;
   } finally {
     watchAbort.abort();
     if (hollow !== undefined) await stopHollow(hollow);
     await cluster.stop();
+    process.off('exit', killHollow);
   }
 }
 
