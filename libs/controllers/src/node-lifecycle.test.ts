@@ -79,6 +79,23 @@ async function podNames(): Promise<string[]> {
   return (await client.pods.list({ namespace: 'default' })).items.map((p) => p.metadata.name ?? '').sort();
 }
 
+/** runController runs a NodeLifecycleController with `settings` over the test API while `body`
+ *  runs, then stops it and its informers (also when body fails). */
+async function runController(settings: ControllerContext['settings'], body: (events: RecordingEvents) => Promise<void>): Promise<void> {
+  const abort = new AbortController();
+  const log = pino({ level: 'silent' });
+  const informers = new SharedInformers(client, log);
+  const events = new RecordingEvents();
+  const running = new NodeLifecycleController().run({ client, informers, events, log, signal: abort.signal, settings, now: Date.now });
+  try {
+    await body(events);
+  } finally {
+    abort.abort();
+    await running;
+    await informers.stop();
+  }
+}
+
 test('a silent Node: Unknown and tainted on time, its pods evicted after their toleration, Ready again after a heartbeat', { timeout: 30_000 }, async () => {
   const start = Date.now();
   await client.nodes.create(readyNode('n1', new Date(start)));
@@ -89,21 +106,7 @@ test('a silent Node: Unknown and tainted on time, its pods evicted after their t
   await client.pods.create(boundPod('forever', 'n1', [unreachable()]));
   await client.pods.create(boundPod('elsewhere', 'n2'));
 
-  const abort = new AbortController();
-  const log = pino({ level: 'silent' });
-  const informers = new SharedInformers(client, log);
-  const events = new RecordingEvents();
-  const ctx: ControllerContext = {
-    client,
-    informers,
-    events,
-    log,
-    signal: abort.signal,
-    settings: { nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 },
-    now: Date.now,
-  };
-  const running = new NodeLifecycleController().run(ctx);
-  try {
+  await runController({ nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 }, async (events) => {
     const tainted = await waitFor('n1 to be Unknown and tainted', 5_000, async () => {
       const n = await client.nodes.get('n1');
       return n.spec?.taints?.some((t) => t.effect === 'NoExecute') === true ? n : undefined;
@@ -145,11 +148,7 @@ test('a silent Node: Unknown and tainted on time, its pods evicted after their t
     assert.deepEqual(reasons, ['Node/n1 NodeNotReady', 'Pod/plain TaintManagerEviction', 'Pod/patient TaintManagerEviction', 'Node/n1 NodeReady']);
     const n2 = await client.nodes.get('n2');
     assert.equal(n2.spec?.taints, undefined, 'a Node with a fresh heartbeat is left alone');
-  } finally {
-    abort.abort();
-    await running;
-    await informers.stop();
-  }
+  });
 });
 
 test('with no Node Ready, evictions wait (a full disruption), and a new leader counts from its start', { timeout: 30_000 }, async () => {
@@ -158,30 +157,13 @@ test('with no Node Ready, evictions wait (a full disruption), and a new leader c
   // Its last heartbeat is an hour old: the new leader still gives it a full grace period.
   await client.nodes.create(readyNode('lone', new Date(Date.now() - 3_600_000)));
   await client.pods.create(boundPod('kept', 'lone'));
-  const abort = new AbortController();
-  const log = pino({ level: 'silent' });
-  const informers = new SharedInformers(client, log);
-  const ctx: ControllerContext = {
-    client,
-    informers,
-    events: new RecordingEvents(),
-    log,
-    signal: abort.signal,
-    settings: { nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 0 },
-    now: Date.now,
-  };
   const start = Date.now();
-  const running = new NodeLifecycleController().run(ctx);
-  try {
+  await runController({ nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 0 }, async () => {
     await waitFor('lone to be tainted', 5_000, async () => ((await client.nodes.get('lone')).spec?.taints?.length === 2 ? true : undefined));
     assert.ok(Date.now() - start >= 900, 'tainted a grace period after the controller started, not at once');
     await sleep(1_500);
     assert.deepEqual(await podNames(), ['kept'], 'no Ready Node: its pod is not evicted');
-  } finally {
-    abort.abort();
-    await running;
-    await informers.stop();
-  }
+  });
 });
 
 test('pods bound to a Node that does not exist are deleted after the grace period', { timeout: 30_000 }, async () => {
@@ -189,23 +171,13 @@ test('pods bound to a Node that does not exist are deleted after the grace perio
   await client.nodes.create(readyNode('alive', new Date(Date.now() + 60_000)));
   await client.pods.create(boundPod('ghostly', 'ghost'));
   await client.pods.create(boundPod('fine', 'alive'));
-  const abort = new AbortController();
-  const log = pino({ level: 'silent' });
-  const informers = new SharedInformers(client, log);
-  const events = new RecordingEvents();
-  const ctx: ControllerContext = { client, informers, events, log, signal: abort.signal, settings: { nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 }, now: Date.now };
   const start = Date.now();
-  const running = new NodeLifecycleController().run(ctx);
-  try {
+  await runController({ nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 }, async (events) => {
     await waitFor('ghostly to be deleted', 5_000, async () => ((await podNames()).includes('ghostly') ? undefined : true));
     assert.ok(Date.now() - start >= 900, 'kept for the grace period first');
     assert.deepEqual(await podNames(), ['fine'], 'pods of an existing Node stay');
     assert.ok(events.events.some((e) => e.object === 'Pod/ghostly' && e.reason === 'PodGarbageCollected'));
-  } finally {
-    abort.abort();
-    await running;
-    await informers.stop();
-  }
+  });
 });
 
 test('a renewed Lease keeps a Node with an old status Ready; once its renewals stop the Node is Unknown after the grace period', { timeout: 30_000 }, async () => {
@@ -220,20 +192,7 @@ test('a renewed Lease keeps a Node with an old status Ready; once its renewals s
     spec: { holderIdentity: 'leased', leaseDurationSeconds: 4, renewTime: renewed.toISOString() },
   });
   await client.leases.create(lease(new Date()));
-  const abort = new AbortController();
-  const log = pino({ level: 'silent' });
-  const informers = new SharedInformers(client, log);
-  const ctx: ControllerContext = {
-    client,
-    informers,
-    events: new RecordingEvents(),
-    log,
-    signal: abort.signal,
-    settings: { nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 },
-    now: Date.now,
-  };
-  const running = new NodeLifecycleController().run(ctx);
-  try {
+  await runController({ nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 1 }, async () => {
     // The agent's beats for 2.5 s (past the grace period from the controller's start): the
     // Lease alone, unconditionally, as the agent writes it.
     const renewUntil = Date.now() + 2_500;
@@ -256,9 +215,5 @@ test('a renewed Lease keeps a Node with an old status Ready; once its renewals s
     const ready = tainted.status?.conditions?.find((c) => c.type === 'Ready');
     assert.equal(ready?.status, 'Unknown');
     assert.equal(ready?.lastHeartbeatTime, statusWritten.toISOString(), 'the status heartbeat is kept as it was');
-  } finally {
-    abort.abort();
-    await running;
-    await informers.stop();
-  }
+  });
 });
