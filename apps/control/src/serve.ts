@@ -20,19 +20,7 @@ import { TugClient, isAlreadyExists } from '@tugboat/client';
 import type { ClusterStatus } from '@tugboat/client';
 import { ControlPlane } from './control-plane.ts';
 import type { Flags } from './flags.ts';
-import {
-  adoptCluster,
-  exitWith,
-  finishJoin,
-  flagsOrExit,
-  identityOf,
-  memberLogger,
-  memberStartOptions,
-  retryJoinTarget,
-  runUntilStopped,
-  shutdownRequests,
-  stopperOf,
-} from './startup.ts';
+import { exitWith, retryJoinTarget, runMember } from './startup.ts';
 
 /** clusterStatusOf asks the member at `address` for the cluster's status, retrying until `timeoutMs`. */
 async function clusterStatusOf(address: string, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<ClusterStatus> {
@@ -59,57 +47,14 @@ async function askToJoin(flags: Flags, via: string, log: Logger): Promise<void> 
 }
 
 /** main runs tug-control with `argv` (without the node and script paths); resolves to the exit status. */
-export async function main(argv: readonly string[]): Promise<number> {
-  const flags = flagsOrExit(argv);
-  if (typeof flags === 'number') return flags;
-  const log = memberLogger(flags);
-  const pending = shutdownRequests(log);
-
-  const identity = identityOf(flags);
-  let file = identity.file;
-  let peers: Record<string, string> | undefined;
-  if (identity.recovering && file.joining === undefined && (flags.initialCluster !== undefined || flags.join !== undefined)) {
-    log.info({ dataDir: flags.dataDir }, 'existing data dir: recovering from disk; --initial-cluster and --join are ignored');
-  }
-
-  if (file.joining !== undefined) {
-    // Learn the cluster id and the members' peer addresses, so that this member accepts the
-    // leader's messages once it is added.
-    let st: ClusterStatus;
-    try {
-      st = await clusterStatusOf(file.joining, 30_000, log, () => pending.why !== undefined);
-    } catch (err) {
-      if (pending.why === undefined) throw err;
-      log.info({ why: pending.why }, 'stopped before starting');
-      return 0;
-    }
-    file = adoptCluster(flags, { ...file, joining: file.joining }, st);
-    peers = Object.fromEntries(st.members.filter((m) => m.peerAddress !== '').map((m) => [m.name, m.peerAddress]));
-  }
-
-  if (pending.why !== undefined) {
-    log.info({ why: pending.why }, 'stopped before starting');
-    return 0;
-  }
-  const plane = await ControlPlane.start({
-    ...memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers),
-    controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
-    enabledLoops: (loop) => flags.controllers.has(loop),
-  });
-  const stopper = stopperOf(plane, pending, log);
-
-  if (file.joining !== undefined && stopper.stopping === undefined) {
-    try {
-      await askToJoin(flags, file.joining, log);
-      file = finishJoin(flags, file);
-    } catch (err) {
-      if (stopper.stopping === undefined) {
-        log.fatal({ err }, 'could not join the cluster; a restart with the same data dir tries again');
-        await stopper.stop('join failed', 1);
-      }
-    }
-  }
-  return runUntilStopped(plane, stopper, log);
+export function main(argv: readonly string[]): Promise<number> {
+  return runMember(argv, { status: clusterStatusOf, addSelf: askToJoin }, (opts, flags) =>
+    ControlPlane.start({
+      ...opts,
+      controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
+      enabledLoops: (loop) => flags.controllers.has(loop),
+    }),
+  );
 }
 
 /** run runs main and exits the process with its status. */

@@ -3,7 +3,7 @@
  * tug-control itself (serve.ts) and the command-log member of the Raft-level tests
  * (test/support/command-log-member/main.ts, through @tugboat/control/startup): flags to
  * options, the logger, shutdown requests (signals, stdin EOF), the data dir's identity, learning
- * the cluster to join, graceful stop, and the exit status.
+ * the cluster to join, graceful stop, and the exit status; runMember puts them in order.
  */
 import { join } from 'node:path';
 import pino from 'pino';
@@ -15,7 +15,7 @@ import type { Flags } from './flags.ts';
 import type { RaftMemberOptions } from './member-options.ts';
 
 /** flagsOrExit parses `argv`; on bad flags or --help it writes what to and returns the exit status. */
-export function flagsOrExit(argv: readonly string[]): Flags | number {
+function flagsOrExit(argv: readonly string[]): Flags | number {
   let flags: Flags;
   try {
     flags = parseFlags(argv);
@@ -32,7 +32,7 @@ export function flagsOrExit(argv: readonly string[]): Flags | number {
 }
 
 /** memberLogger is the member's pino logger: JSON lines on stderr. */
-export function memberLogger(flags: Flags): Logger {
+function memberLogger(flags: Flags): Logger {
   return pino(
     { name: 'tug-control', level: flags.logLevel, base: { member: flags.name, pid: process.pid } },
     pino.destination({ fd: 2, sync: true }),
@@ -40,7 +40,7 @@ export function memberLogger(flags: Flags): Logger {
 }
 
 /** PendingStop holds a shutdown request made before the member exists (`why`), or how to stop it (`stop`). */
-export interface PendingStop {
+interface PendingStop {
   why?: string;
   stop?: (why: string) => void;
 }
@@ -50,7 +50,7 @@ export interface PendingStop {
  * with TUG_EXIT_ON_STDIN_EOF=1, stdin EOF. Requests may come at any time, also during startup
  * (recovery can take a while): before the member exists they are remembered, after it they stop it.
  */
-export function shutdownRequests(log: Logger): PendingStop {
+function shutdownRequests(log: Logger): PendingStop {
   const pending: PendingStop = {};
   const requestStop = (why: string): void => {
     if (pending.stop !== undefined) pending.stop(why);
@@ -75,7 +75,7 @@ export function shutdownRequests(log: Logger): PendingStop {
 }
 
 /** Identity is who the data dir says this member is (`file`), and how it starts. */
-export interface Identity {
+interface Identity {
   file: MemberFile;
   /** Founding members of a new cluster; undefined on restart and when joining. */
   bootstrap: { id: string; address: string }[] | undefined;
@@ -84,7 +84,7 @@ export interface Identity {
 }
 
 /** identityOf reads the data dir, or founds a new member (--initial-cluster) or plans to join (--join). */
-export function identityOf(flags: Flags): Identity {
+function identityOf(flags: Flags): Identity {
   const file = readMemberFile(flags.dataDir);
   if (file !== undefined) {
     if (file.name !== flags.name) {
@@ -120,7 +120,7 @@ export async function retryJoinTarget<T>(address: string, timeoutMs: number, log
  * adoptCluster checks what the member to join through said (`st`) against the data dir and the
  * flags, and records the cluster id in the data dir; returns the new member file.
  */
-export function adoptCluster(flags: Flags, file: MemberFile & { joining: string }, st: { clusterId: string; members: readonly { name: string; peerAddress: string }[] }): MemberFile {
+function adoptCluster(flags: Flags, file: MemberFile & { joining: string }, st: { clusterId: string; members: readonly { name: string; peerAddress: string }[] }): MemberFile {
   if (file.clusterId !== '' && st.clusterId !== file.clusterId) {
     throw new Error(`member at ${file.joining} belongs to cluster ${st.clusterId}, this data dir to cluster ${file.clusterId}`);
   }
@@ -134,14 +134,14 @@ export function adoptCluster(flags: Flags, file: MemberFile & { joining: string 
 }
 
 /** finishJoin records in the data dir that the join is done. */
-export function finishJoin(flags: Flags, file: MemberFile): MemberFile {
+function finishJoin(flags: Flags, file: MemberFile): MemberFile {
   const done = { name: file.name, clusterId: file.clusterId };
   writeMemberFile(flags.dataDir, done);
   return done;
 }
 
 /** memberStartOptions are the options both member kinds start with, from the flags and the identity. */
-export function memberStartOptions(
+function memberStartOptions(
   flags: Flags,
   clusterId: string,
   log: Logger,
@@ -166,7 +166,7 @@ export function memberStartOptions(
 }
 
 /** Stopper stops a started member once, and remembers the exit status. */
-export interface Stopper {
+interface Stopper {
   stop(why: string, code: number): Promise<void>;
   /** The stop under way, undefined before. */
   readonly stopping: Promise<void> | undefined;
@@ -174,7 +174,7 @@ export interface Stopper {
 }
 
 /** stopperOf makes `pending` stop `member` from now on (also for a request made before). */
-export function stopperOf(member: { close(): Promise<void> }, pending: PendingStop, log: Logger): Stopper {
+function stopperOf(member: { close(): Promise<void> }, pending: PendingStop, log: Logger): Stopper {
   let exitCode = 0;
   let stopping: Promise<void> | undefined;
   const stop = (why: string, code: number): Promise<void> => {
@@ -198,7 +198,7 @@ export function stopperOf(member: { close(): Promise<void> }, pending: PendingSt
 }
 
 /** runUntilStopped waits until the member stops (stopping it on a fatal error) and returns the exit status. */
-export async function runUntilStopped(member: { stopped: Promise<Error | undefined> }, stopper: Stopper, log: Logger): Promise<number> {
+async function runUntilStopped(member: { stopped: Promise<Error | undefined> }, stopper: Stopper, log: Logger): Promise<number> {
   const fatal = await member.stopped;
   if (fatal !== undefined) {
     log.fatal({ err: fatal }, 'raft node stopped on a fatal error');
@@ -222,4 +222,79 @@ export function exitWith(main: Promise<number>): void {
       process.exit(1);
     },
   );
+}
+
+/** ClusterView is what a member to join through says about the cluster. */
+export interface ClusterView {
+  readonly clusterId: string;
+  readonly members: readonly { readonly name: string; readonly peerAddress: string }[];
+}
+
+/** JoinSteps are how a member kind talks to the cluster it joins through `via`, an API address. */
+export interface JoinSteps {
+  /** status learns the cluster from `via`, retrying (retryJoinTarget) for up to timeoutMs or until stopped(). */
+  status(via: string, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<ClusterView>;
+  /** addSelf makes the cluster add this member (through any member; it forwards to the leader). */
+  addSelf(flags: Flags, via: string, log: Logger): Promise<void>;
+}
+
+/** StartedMember is what runMember needs of a started member. */
+export interface StartedMember {
+  close(): Promise<void>;
+  readonly stopped: Promise<Error | undefined>;
+}
+
+/**
+ * runMember runs a member process from `argv` to its exit status: flags, logger, shutdown
+ * requests, the data dir's identity; for a member that joins, the cluster learnt through `join`
+ * before it starts; `start` with the options; then the join finished (AddMember) and the member
+ * run until it stops. A shutdown requested at any step is honoured there.
+ */
+export async function runMember(argv: readonly string[], join: JoinSteps, start: (opts: RaftMemberOptions, flags: Flags) => Promise<StartedMember>): Promise<number> {
+  const flags = flagsOrExit(argv);
+  if (typeof flags === 'number') return flags;
+  const log = memberLogger(flags);
+  const pending = shutdownRequests(log);
+
+  const identity = identityOf(flags);
+  let file = identity.file;
+  let peers: Record<string, string> | undefined;
+  if (identity.recovering && file.joining === undefined && (flags.initialCluster !== undefined || flags.join !== undefined)) {
+    log.info({ dataDir: flags.dataDir }, 'existing data dir: recovering from disk; --initial-cluster and --join are ignored');
+  }
+
+  if (file.joining !== undefined) {
+    // Learn the cluster id and the members' peer addresses, so that this member accepts the
+    // leader's messages once it is added.
+    let st: ClusterView;
+    try {
+      st = await join.status(file.joining, 30_000, log, () => pending.why !== undefined);
+    } catch (err) {
+      if (pending.why === undefined) throw err;
+      log.info({ why: pending.why }, 'stopped before starting');
+      return 0;
+    }
+    file = adoptCluster(flags, { ...file, joining: file.joining }, st);
+    peers = Object.fromEntries(st.members.filter((m) => m.peerAddress !== '').map((m) => [m.name, m.peerAddress]));
+  }
+
+  if (pending.why !== undefined) {
+    log.info({ why: pending.why }, 'stopped before starting');
+    return 0;
+  }
+  const member = await start(memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers), flags);
+  const stopper = stopperOf(member, pending, log);
+
+  if (file.joining !== undefined && stopper.stopping === undefined) {
+    try {
+      await join.addSelf(flags, file.joining, log);
+      file = finishJoin(flags, file);
+    } catch (err) {
+      if (stopper.stopping === undefined) {
+        log.fatal({ err }, 'could not join the cluster; a restart with the same data dir tries again');
+        await stopper.stop('join failed', 1);
+      }
+    }
+  }
+  return runUntilStopped(member, stopper, log);
 }

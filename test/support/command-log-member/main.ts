@@ -16,19 +16,7 @@
 import type { Logger } from 'pino';
 import { Status } from '@tugboat/proto';
 import type { Flags } from '@tugboat/control';
-import {
-  adoptCluster,
-  exitWith,
-  finishJoin,
-  flagsOrExit,
-  identityOf,
-  memberLogger,
-  memberStartOptions,
-  retryJoinTarget,
-  runUntilStopped,
-  shutdownRequests,
-  stopperOf,
-} from '@tugboat/control/startup';
+import { exitWith, retryJoinTarget, runMember } from '@tugboat/control/startup';
 import { CommandLogMember } from './member.ts';
 import { MemberClient, isMemberClientError } from './client.ts';
 import type { MemberServiceStatusResponse } from './gen/tug/v1/member_pb.js';
@@ -60,51 +48,4 @@ async function askToJoin(flags: Flags, via: string, log: Logger): Promise<void> 
   }
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  const flags = flagsOrExit(argv);
-  if (typeof flags === 'number') return flags;
-  const log = memberLogger(flags);
-  const pending = shutdownRequests(log);
-
-  const identity = identityOf(flags);
-  let file = identity.file;
-  let peers: Record<string, string> | undefined;
-  if (identity.recovering && (flags.initialCluster !== undefined || flags.join !== undefined)) {
-    log.info({ dataDir: flags.dataDir }, 'existing data dir: recovering from disk; --initial-cluster and --join are ignored');
-  }
-
-  if (file.joining !== undefined) {
-    // Learn the cluster id and the current members' peer addresses, so that this member accepts
-    // the leader's messages once it is added.
-    let st: MemberServiceStatusResponse;
-    try {
-      st = await statusWithRetry(file.joining, 30_000, log, () => pending.why !== undefined);
-    } catch (err) {
-      if (pending.why === undefined) throw err;
-      log.info({ why: pending.why }, 'stopped before starting');
-      return 0;
-    }
-    file = adoptCluster(flags, { ...file, joining: file.joining }, st);
-    peers = Object.fromEntries(st.members.map((m) => [m.name, m.peerAddress]));
-  }
-
-  if (pending.why !== undefined) {
-    log.info({ why: pending.why }, 'stopped before starting');
-    return 0;
-  }
-  const member = await CommandLogMember.start(memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers));
-  const stopper = stopperOf(member, pending, log);
-
-  if (file.joining !== undefined) {
-    try {
-      await askToJoin(flags, file.joining, log);
-      file = finishJoin(flags, file);
-    } catch (err) {
-      log.fatal({ err }, 'could not join the cluster; a restart with the same data dir tries again');
-      await stopper.stop('join failed', 1);
-    }
-  }
-  return runUntilStopped(member, stopper, log);
-}
-
-exitWith(main(process.argv.slice(2)));
+exitWith(runMember(process.argv.slice(2), { status: statusWithRetry, addSelf: askToJoin }, (opts) => CommandLogMember.start(opts)));
