@@ -17,6 +17,7 @@ import { toGrpcError } from '@tugboat/apiserver';
 import type { WriteVerb } from '@tugboat/apiserver';
 import { remainingMs } from './deadline.ts';
 import type { LeaderState } from './leadership.ts';
+import { WaitingCalls } from './waiting-calls.ts';
 
 /** StoreWriter is where RaftWrites writes (ReplicatedStore over the Raft node has it). */
 export interface StoreWriter {
@@ -38,8 +39,8 @@ const internalWriteTimeoutMs = 5_000;
 
 export class RaftWrites {
   private readonly opts: RaftWritesOptions;
-  /** Rejecters of the writes waiting on Raft. */
-  private readonly inflight = new Set<(e: GrpcError) => void>();
+  /** The writes waiting on Raft. */
+  private readonly inflight = new WaitingCalls<GrpcError>();
 
   constructor(opts: RaftWritesOptions) {
     this.opts = opts;
@@ -53,25 +54,7 @@ export class RaftWrites {
       throw new GrpcError(Status.RESOURCE_EXHAUSTED, `${member.name} has ${this.inflight.size} writes in flight, the most it takes; retry later`);
     }
     const timeoutMs = remainingMs(ctx, this.opts.timeoutMs);
-    const result = await new Promise<TxnResult>((resolve, reject) => {
-      let done = false;
-      const fail = (e: GrpcError): void => {
-        if (done) return;
-        done = true;
-        this.inflight.delete(fail);
-        reject(e);
-      };
-      this.inflight.add(fail);
-      this.opts.store.write(ops, { requestId, timeoutMs }).then(
-        (r) => {
-          if (done) return;
-          done = true;
-          this.inflight.delete(fail);
-          resolve(r);
-        },
-        (err: unknown) => fail(toGrpcError(err, verb, verb)),
-      );
-    });
+    const result = await this.inflight.wait(this.opts.store.write(ops, { requestId, timeoutMs }), (err) => toGrpcError(err, verb, verb));
     return result.objects;
   }
 
@@ -82,21 +65,15 @@ export class RaftWrites {
 
   /** leadershipLost fails every waiting write: this member stepped down. */
   leadershipLost(): void {
-    this.failAll(new GrpcError(Status.UNAVAILABLE, `${this.opts.member.name} lost leadership before the write was applied; retry with the same request id`));
+    this.inflight.failAll(new GrpcError(Status.UNAVAILABLE, `${this.opts.member.name} lost leadership before the write was applied; retry with the same request id`));
   }
 
   /** shutDown fails every waiting write: this member is shutting down. */
   shutDown(): void {
-    this.failAll(this.shuttingDown());
+    this.inflight.failAll(this.shuttingDown());
   }
 
   private shuttingDown(): GrpcError {
     return new GrpcError(Status.UNAVAILABLE, `${this.opts.member.name} is shutting down; retry with the same request id`);
-  }
-
-  private failAll(e: GrpcError): void {
-    const rejecters = [...this.inflight];
-    this.inflight.clear();
-    for (const r of rejecters) r(e);
   }
 }

@@ -27,6 +27,7 @@ import {
 import type { NotLeaderError, RaftNodeStatus, StateChange } from '@tugboat/raft';
 import { raftNodeOptions } from '@tugboat/control/member-options';
 import type { RaftMemberOptions } from '@tugboat/control/member-options';
+import { WaitingCalls } from '@tugboat/control/waiting-calls';
 import { CommandLog, encodeCommand, encodeMember, maxCommandIdBytes } from './command-log.ts';
 import type { ApplyResult } from './command-log.ts';
 import { MemberClient, isMemberClientError, leaderApiMetadataKey, leaderMetadataKey } from './client.ts';
@@ -62,8 +63,8 @@ export class CommandLogMember {
   private readonly log: Logger;
   private readonly server: Server;
   private readonly forwarder: Map<string, MemberClient> = new Map();
-  /** Rejecters of Propose calls waiting on this member as leader; failed at once when it steps down. */
-  private readonly inflight = new Set<(e: GrpcError) => void>();
+  /** Propose calls waiting on this member as leader; failed at once when it steps down. */
+  private readonly inflight = new WaitingCalls<GrpcError>();
   private role: StateChange['role'] = 'follower';
   private publishing = false;
   private closed = false;
@@ -104,7 +105,7 @@ export class CommandLogMember {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.failInflight(new GrpcError(Status.UNAVAILABLE, `${this.name} is shutting down; retry with the same id`));
+    this.inflight.failAll(new GrpcError(Status.UNAVAILABLE, `${this.name} is shutting down; retry with the same id`));
     for (const c of this.forwarder.values()) c.close();
     await shutdownServer(this.server, 500);
     await this.node.close();
@@ -121,17 +122,11 @@ export class CommandLogMember {
     const was = this.role;
     this.role = s.role;
     if (was === 'leader' && s.role !== 'leader') {
-      this.failInflight(
+      this.inflight.failAll(
         new GrpcError(Status.UNAVAILABLE, `${this.name} lost leadership before the command was applied; outcome unknown, retry with the same id`),
       );
     }
     if (s.role === 'leader' && was !== 'leader') void this.publishSelf(s.term);
-  }
-
-  private failInflight(e: GrpcError): void {
-    const rejecters = [...this.inflight];
-    this.inflight.clear();
-    for (const r of rejecters) r(e);
   }
 
   /** publishSelf writes our API address into the log (once per address), while we lead in `term`. */
@@ -306,25 +301,7 @@ export class CommandLogMember {
   /** proposeWaiting proposes and waits for the result, failing early if this member steps down. */
   private proposeWaiting(data: Uint8Array, ctx: CallContext): Promise<ApplyResult> {
     const timeoutMs = callTimeoutMs(ctx);
-    return new Promise<ApplyResult>((resolve, reject) => {
-      let done = false;
-      const fail = (e: GrpcError): void => {
-        if (done) return;
-        done = true;
-        this.inflight.delete(fail);
-        reject(e);
-      };
-      this.inflight.add(fail);
-      this.node.propose(data, { timeoutMs }).then(
-        (r) => {
-          if (done) return;
-          done = true;
-          this.inflight.delete(fail);
-          resolve(r.result as ApplyResult);
-        },
-        (err: unknown) => fail(this.toGrpc(err, 'propose')),
-      );
-    });
+    return this.inflight.wait(this.node.propose(data, { timeoutMs }).then((r) => r.result as ApplyResult), (err) => this.toGrpc(err, 'propose'));
   }
 
   /** redirect is the error for a leader-only call at a follower. */
