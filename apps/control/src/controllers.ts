@@ -9,9 +9,6 @@ import { Scheduler } from '@tugboat/scheduler';
 /** NODE_IPAM is the name of the node IPAM loop (node-ipam-loop.ts), which runs beside the controllers. */
 export const NODE_IPAM = 'node-ipam';
 
-/** LOOP_NAMES are the names of every leader-only loop, as --controllers takes them. */
-export const LOOP_NAMES: readonly string[] = ['scheduler', 'endpoints', 'node-lifecycle', 'replicaset', 'deployment', 'garbage-collector', 'service-lb', NODE_IPAM];
-
 /** controllers returns a fresh set of the control loops whose names `enabled` accepts. */
 export function controllers(enabled: (name: string) => boolean = () => true): Controller[] {
   const all: Controller[] = [
@@ -25,3 +22,6 @@ export function controllers(enabled: (name: string) => boolean = () => true): Co
   ];
   return all.filter((c) => enabled(c.name));
 }
+
+/** LOOP_NAMES are the names of every leader-only loop, as --controllers takes them. */
+export const LOOP_NAMES: readonly string[] = [...controllers().map((c) => c.name), NODE_IPAM];

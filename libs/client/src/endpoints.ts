@@ -34,6 +34,8 @@ export interface RetryOptions {
   /** unreachableRoundsMax: give up after this many consecutive rounds in which no endpoint
    *  could be connected to at all. Default 3. */
   readonly unreachableRoundsMax?: number;
+  /** random returns a number in [0, 1); used for jitter. Default Math.random. */
+  readonly random?: () => number;
 }
 
 /** EndpointPoolOptions configure an EndpointPool. */
@@ -44,8 +46,6 @@ export interface EndpointPoolOptions extends RetryOptions {
   readonly credentials?: grpc.ChannelCredentials;
   /** channelOptions are merged over the defaults (fast reconnect, keepalive, 256 MiB messages). */
   readonly channelOptions?: grpc.ChannelOptions;
-  /** random returns a number in [0, 1); used for jitter. Default Math.random. */
-  readonly random?: () => number;
 }
 
 /** InProcessApi is the API served by the process the client runs in (a control member's own
@@ -61,8 +61,6 @@ export interface InProcessApi {
 /** InProcessPoolOptions configure an EndpointPool of one in-process endpoint. */
 export interface InProcessPoolOptions extends RetryOptions {
   readonly inProcess: InProcessApi;
-  /** random returns a number in [0, 1); used for jitter. Default Math.random. */
-  readonly random?: () => number;
 }
 
 /** Safety says when a call may be retried: 'idempotent' (reads, writes with a request id) or

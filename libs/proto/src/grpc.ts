@@ -384,15 +384,19 @@ export function addService<S extends AnyService>(
   options: AddServiceOptions = {},
 ): void {
   const handlers: grpc.UntypedServiceImplementation = {};
-  const table = impl as unknown as Record<string, unknown>;
-  for (const method of service.methods) {
-    const fn = table[method.localName];
-    if (typeof fn !== 'function') {
-      throw new TypeError(`addService: ${service.typeName}: no handler for method ${method.localName}`);
-    }
-    handlers[method.localName] = serverHandler(method, (fn as AnyHandler).bind(impl), options);
-  }
+  for (const [method, fn] of boundHandlers('addService', service, impl)) handlers[method.localName] = serverHandler(method, fn, options);
   server.addService(serviceDefinition(service), handlers);
+}
+
+/** boundHandlers pairs every method of service with impl's handler for it, bound to impl;
+ *  `who` names the caller in the error for a method without one. */
+function boundHandlers<S extends AnyService>(who: string, service: S, impl: ServiceImpl<S>): [DescMethod, AnyHandler][] {
+  const table = impl as unknown as Record<string, unknown>;
+  return service.methods.map((method) => {
+    const fn = table[method.localName];
+    if (typeof fn !== 'function') throw new TypeError(`${who}: ${service.typeName}: no handler for method ${method.localName}`);
+    return [method, (fn as AnyHandler).bind(impl)];
+  });
 }
 
 /** bindServer binds server to address ("127.0.0.1:0" picks a free port) and resolves to the
@@ -464,6 +468,14 @@ async function pump(
   if (!stop.aborted) call.end();
 }
 
+/** requestMetadata is a copy of the metadata a call sends (given as Metadata or as a record). */
+function requestMetadata(opts: CallOptions | undefined): grpc.Metadata {
+  if (opts?.metadata instanceof grpc.Metadata) return opts.metadata.clone();
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(opts?.metadata ?? {})) metadata.set(k, v);
+  return metadata;
+}
+
 /** createClient returns a typed client of service at address ("127.0.0.1:7000"). */
 export function createClient<S extends AnyService>(
   service: S,
@@ -481,13 +493,7 @@ export function createClient<S extends AnyService>(
     useDefaultTimeout: boolean,
   ): { metadata: grpc.Metadata; callOptions: grpc.CallOptions } => {
     opts ??= {};
-    let metadata: grpc.Metadata;
-    if (opts.metadata instanceof grpc.Metadata) {
-      metadata = opts.metadata.clone();
-    } else {
-      metadata = new grpc.Metadata();
-      for (const [k, v] of Object.entries(opts.metadata ?? {})) metadata.set(k, v);
-    }
+    const metadata = requestMetadata(opts);
     if (opts.waitForReady === true) metadata.setOptions({ waitForReady: true });
     const timeoutMs = opts.timeoutMs ?? (useDefaultTimeout ? options.defaultTimeoutMs : undefined);
     const deadline = opts.deadline ?? (timeoutMs === undefined ? undefined : Date.now() + timeoutMs);
@@ -617,12 +623,7 @@ interface InProcessCall {
 
 function startInProcessCall(method: DescMethod, opts: CallOptions | undefined, peer: string): InProcessCall {
   const controller = new AbortController();
-  const metadata = new grpc.Metadata();
-  if (opts?.metadata instanceof grpc.Metadata) {
-    for (const [k, v] of Object.entries(opts.metadata.getMap())) metadata.set(k, v);
-  } else {
-    for (const [k, v] of Object.entries(opts?.metadata ?? {})) metadata.set(k, v);
-  }
+  const metadata = requestMetadata(opts);
   const deadline = opts?.deadline ?? (opts?.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs);
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
   const timer =
@@ -691,15 +692,11 @@ class RequestsOf {
  */
 export function inProcessClient<S extends AnyService>(service: S, impl: ServiceImpl<S>, options: InProcessClientOptions = {}): ServiceClient<S> {
   const peer = options.peer ?? 'in-process';
-  const table = impl as unknown as Record<string, unknown>;
   const methods: Record<string, unknown> = {};
-  for (const method of service.methods) {
+  for (const [method, handler] of boundHandlers('inProcessClient', service, impl)) {
     if (method.localName === 'close') {
       throw new TypeError(`inProcessClient: ${service.typeName} has a method named close, which the client needs`);
     }
-    const fn = table[method.localName];
-    if (typeof fn !== 'function') throw new TypeError(`inProcessClient: ${service.typeName}: no handler for method ${method.localName}`);
-    const handler = (fn as AnyHandler).bind(impl);
     const respond = (res: unknown): Message => create(method.output, res as MessageInitShape<DescMessage>);
 
     const unary = async (arg: () => unknown, opts: CallOptions | undefined, reqs?: RequestsOf): Promise<Message> => {
