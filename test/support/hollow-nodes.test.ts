@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { Lease, Pod } from '@tugboat/api';
 import type { TugClient } from '@tugboat/client';
-import { HOLLOW_LABEL, HollowNodes, hollowIp, hollowLease, podAction, runningStatus } from './hollow-nodes.ts';
+import { HOLLOW_LABEL, HollowNodes, hollowIp, podAction, runningStatus } from './hollow-nodes.ts';
 import { TugCluster } from './tug-cluster.ts';
 
 function pod(name: string, nodeName: string, containers = ['app']): Pod {
@@ -37,15 +37,6 @@ test('hollowIp counts through 10.N.0.0/16 without .0 or .255', () => {
   assert.equal(hollowIp(255, 253), '10.255.0.254');
   assert.equal(hollowIp(255, 254), '10.255.1.1');
   assert.equal(hollowIp(254, 256 * 254), '10.254.0.1', 'wraps after 65,024');
-});
-
-test('hollowLease: the Node\'s Lease in tug-node-lease, renewed to the millisecond, lasting four beats', () => {
-  assert.deepEqual(hollowLease('h-1', 2, Date.parse('2025-01-01T00:00:00.250Z')), {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: { name: 'h-1', namespace: 'tug-node-lease' },
-    spec: { holderIdentity: 'h-1', leaseDurationSeconds: 8, renewTime: '2025-01-01T00:00:00.250Z' },
-  });
 });
 
 test('podAction: run a bound pod once, delete a terminating one, leave others alone', () => {

@@ -23,8 +23,8 @@
  *   writes run at once; what is pending goes in transactions (split on failure as above).
  */
 import type { Logger } from 'pino';
-import { NODE_LEASE_NAMESPACE } from '@tugboat/api';
-import type { Lease, Node, NodeStatus, Pod, PodStatus } from '@tugboat/api';
+import { nodeLease } from '@tugboat/api';
+import type { Node, NodeStatus, Pod, PodStatus } from '@tugboat/api';
 import { isAlreadyExists, isConflict, isNotFound, objectKey } from '@tugboat/client';
 import type { Informer, TugClient, TxnOp } from '@tugboat/client';
 
@@ -135,16 +135,6 @@ export function hollowNode(name: string, ip: string, shape: HollowNodeShape, now
     },
     spec: {},
     status: hollowNodeStatus(name, ip, shape, nowMs),
-  };
-}
-
-/** hollowLease is the Lease of hollow Node `name` renewed at `nowMs` (to the millisecond), lasting four beats as an agent's. */
-export function hollowLease(name: string, heartbeatSeconds: number, nowMs: number): Lease {
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: { name, namespace: NODE_LEASE_NAMESPACE },
-    spec: { holderIdentity: name, leaseDurationSeconds: Math.max(1, Math.ceil(heartbeatSeconds * 4)), renewTime: new Date(nowMs).toISOString() },
   };
 }
 
@@ -382,7 +372,7 @@ export class HollowNodes {
     }
     try {
       await this.#client.txn(
-        nodes.map((n): TxnOp => ({ op, object: hollowLease(n.name, this.#heartbeatSeconds, now) })),
+        nodes.map((n): TxnOp => ({ op, object: nodeLease(n.name, this.#heartbeatSeconds, new Date(now)) })),
         { signal: this.#abort.signal },
       );
       this.#transactions++;
@@ -395,7 +385,7 @@ export class HollowNodes {
 
   /** renewAlone writes one Lease: `op` first, then the other one when the Lease is missing (update) or there already (create). */
   async #renewAlone(n: HollowNodeState, op: 'create' | 'update', now: number): Promise<void> {
-    const lease = hollowLease(n.name, this.#heartbeatSeconds, now);
+    const lease = nodeLease(n.name, this.#heartbeatSeconds, new Date(now));
     const signal = this.#abort.signal;
     try {
       try {

@@ -23,6 +23,8 @@ export {
   DEFAULT_NAMESPACE,
   NODE_LEASE_NAMESPACE,
   PROTECTED_NAMESPACES,
+  LEASE_DURATION_BEATS,
+  nodeLease,
   initialObjects,
   isKind,
   kindInfo,

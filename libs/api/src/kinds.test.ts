@@ -10,6 +10,7 @@ import {
   isNamespaced,
   isUnknownKindError,
   kindInfo,
+  nodeLease,
   resolveKind,
   validate,
 } from '@tugboat/api';
@@ -122,5 +123,17 @@ describe('kind registry', () => {
     assert.equal(NODE_LEASE_NAMESPACE, 'tug-node-lease');
     assert.deepEqual([...PROTECTED_NAMESPACES], ['default', 'tug-node-lease']);
     for (const o of objects) assert.deepEqual(validate(o), []);
+  });
+
+  it('nodeLease: held by the node in tug-node-lease, renewed to the millisecond, lasting four beats; it validates', () => {
+    const lease = nodeLease('node-1', 2, new Date('2025-03-01T10:00:00.123Z'));
+    assert.deepEqual(validate(lease), []);
+    assert.deepEqual(lease, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'node-1', namespace: 'tug-node-lease' },
+      spec: { holderIdentity: 'node-1', leaseDurationSeconds: 8, renewTime: '2025-03-01T10:00:00.123Z' },
+    });
+    assert.equal(nodeLease('node-1', 0.05, new Date()).spec?.leaseDurationSeconds, 1, 'whole seconds, at least 1');
   });
 });

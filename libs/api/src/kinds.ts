@@ -1,7 +1,7 @@
 // kinds.ts: the kind registry: API version, resource names and scope of every served kind.
 
 import { UnknownKindError } from './errors.ts';
-import type { Kind, Namespace } from './types.ts';
+import type { Kind, Lease, Namespace } from './types.ts';
 
 /** KindInfo describes one served kind. */
 export interface KindInfo {
@@ -68,6 +68,28 @@ export const NODE_LEASE_NAMESPACE = 'tug-node-lease';
 
 /** PROTECTED_NAMESPACES: namespaces that cannot be deleted. */
 export const PROTECTED_NAMESPACES: readonly string[] = Object.freeze([DEFAULT_NAMESPACE, NODE_LEASE_NAMESPACE]);
+
+/** LEASE_DURATION_BEATS: a node Lease's leaseDurationSeconds is this many heartbeat periods (the
+ *  kubelet renews its 40 s lease every 10 s). */
+export const LEASE_DURATION_BEATS = 4;
+
+/**
+ * nodeLease is the Lease a node's heartbeat writes at `now`: named after the node in
+ * NODE_LEASE_NAMESPACE, held by the node, renewTime `now` to the millisecond, and
+ * leaseDurationSeconds LEASE_DURATION_BEATS heartbeat periods (whole seconds, at least 1).
+ */
+export function nodeLease(nodeName: string, heartbeatSeconds: number, now: Date): Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: nodeName, namespace: NODE_LEASE_NAMESPACE },
+    spec: {
+      holderIdentity: nodeName,
+      leaseDurationSeconds: Math.max(1, Math.ceil(heartbeatSeconds * LEASE_DURATION_BEATS)),
+      renewTime: now.toISOString(),
+    },
+  };
+}
 
 /**
  * initialObjects returns the objects a new cluster starts with (the control plane creates those

@@ -19,7 +19,6 @@ import {
   kubeArch,
   machineInfo,
   mergeRegistration,
-  nodeLease,
   nodeStatusOf,
   osImageOf,
   parseLabels,
@@ -206,18 +205,6 @@ describe('the Node object', () => {
 });
 
 describe('the Lease and when the status is written', () => {
-  test('nodeLease: held by the node in tug-node-lease, renewed to the millisecond, lasting four beats; it validates', () => {
-    const lease = nodeLease('node-1', 2, new Date('2025-03-01T10:00:00.123Z'));
-    assert.deepEqual(validate(lease), []);
-    assert.deepEqual(lease, {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { name: 'node-1', namespace: 'tug-node-lease' },
-      spec: { holderIdentity: 'node-1', leaseDurationSeconds: 8, renewTime: '2025-03-01T10:00:00.123Z' },
-    });
-    assert.equal(nodeLease('node-1', 0.05, new Date()).spec?.leaseDurationSeconds, 1, 'whole seconds, at least 1');
-  });
-
   test('statusWriteDue: not for new heartbeat times alone; for any other change, an unknown Node, or the report period', () => {
     const t0 = new Date('2025-03-01T10:00:00Z');
     const t1 = new Date('2025-03-01T10:00:02Z');

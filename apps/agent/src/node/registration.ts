@@ -29,8 +29,8 @@ import { readFileSync } from 'node:fs';
 import { arch, cpus, release, totalmem } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { NODE_LEASE_NAMESPACE, isLabelValue, isQualifiedName } from '@tugboat/api';
-import type { Lease, Node, NodeCondition, NodeStatus, Taint, TaintEffect } from '@tugboat/api';
+import { NODE_LEASE_NAMESPACE, isLabelValue, isQualifiedName, nodeLease } from '@tugboat/api';
+import type { Node, NodeCondition, NodeStatus, Taint, TaintEffect } from '@tugboat/api';
 import { isAlreadyExists, isConflict, isNotFound } from '@tugboat/client';
 import type { TugClient } from '@tugboat/client';
 
@@ -38,9 +38,6 @@ import type { TugClient } from '@tugboat/client';
 export const MAX_PODS = 110;
 /** MEMORY_RESERVE_BYTES is held back from allocatable memory for the agent and the system. */
 export const MEMORY_RESERVE_BYTES = 100 * 1024 * 1024;
-/** LEASE_DURATION_BEATS: a node Lease's leaseDurationSeconds is this many heartbeat periods (the
- *  kubelet renews its 40 s lease every 10 s). */
-export const LEASE_DURATION_BEATS = 4;
 
 const MI = 1024 * 1024;
 const TAINT_EFFECTS: readonly TaintEffect[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
@@ -283,24 +280,6 @@ export function mergeRegistration(existing: Node, config: NodeConfig): Node | un
   if (!changed) return undefined;
   const spec = { ...existing.spec, ...(taints.length === 0 ? {} : { taints }) };
   return { ...existing, metadata: { ...existing.metadata, labels }, spec };
-}
-
-/**
- * nodeLease is the Lease a beat writes at `now`: named after the node in NODE_LEASE_NAMESPACE,
- * held by the node, renewTime `now` to the millisecond, and leaseDurationSeconds
- * LEASE_DURATION_BEATS heartbeat periods (whole seconds, at least 1).
- */
-export function nodeLease(nodeName: string, heartbeatSeconds: number, now: Date): Lease {
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: { name: nodeName, namespace: NODE_LEASE_NAMESPACE },
-    spec: {
-      holderIdentity: nodeName,
-      leaseDurationSeconds: Math.max(1, Math.ceil(heartbeatSeconds * LEASE_DURATION_BEATS)),
-      renewTime: now.toISOString(),
-    },
-  };
 }
 
 function withoutHeartbeats(status: NodeStatus): NodeStatus {
