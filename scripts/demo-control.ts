@@ -14,26 +14,11 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TugCluster } from '../test/support/tug-cluster.ts';
 import type { CliResult } from '../test/support/tug-cluster.ts';
+import { bold, check, dim, indent } from '@tugboat/cli/demo-output';
 
 const repo = fileURLToPath(new URL('../', import.meta.url));
 const example = join(repo, 'examples', 'quickstart.yaml');
-const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 const ms = (t0: number): string => `${Math.round(performance.now() - t0)} ms`;
-const indent = (s: string): string =>
-  s
-    .trimEnd()
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
-
-class DemoFailure extends Error {
-  override readonly name = 'DemoFailure';
-}
-
-function check(ok: boolean, what: string): void {
-  if (!ok) throw new DemoFailure(what);
-}
 
 async function main(): Promise<boolean> {
   const t0 = performance.now();

@@ -22,28 +22,13 @@ import type { Pod } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import { downCluster, existingPlan, isServing, leftovers, pollUrl } from '@tugboat/localcluster';
 import { runCaptured } from './captured.ts';
+import { bold, check, dim, indent } from './demo-output.ts';
 
 const NAME = 'demo';
 const NODE_PORT = 30080;
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const example = join(repo, 'examples', 'web-deployment.yaml');
 const V2 = 'tugboat.local/web:v2';
-const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
-const indent = (s: string): string =>
-  s
-    .trimEnd()
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
-
-class DemoFailure extends Error {
-  override readonly name = 'DemoFailure';
-}
-
-function check(ok: boolean, what: string): void {
-  if (!ok) throw new DemoFailure(what);
-}
 
 interface Result {
   code: number;
