@@ -19,7 +19,7 @@
 // watch event. Events: NodeNotReady / NodeReady on the Node, TaintManagerEviction on each pod.
 import { NODE_LEASE_NAMESPACE } from '@tugboat/api';
 import type { Lease, Node, Pod } from '@tugboat/api';
-import { isConflict, isNotFound, splitKey } from '@tugboat/client';
+import { isConflict, isNotFound } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
 import { assessNode, healthTaints, planEvictions, readyCondition, UNKNOWN_MESSAGE, withPodNotReady, withReadyUnknown } from './node-health.ts';
 import type { NodeHealth } from './node-health.ts';
@@ -75,11 +75,8 @@ export class NodeLifecycleController implements Controller {
     const leases = ctx.informers.informer('Lease');
     const queue = new WorkQueue();
     const removeNodeHandler = nodes.addHandler((key) => queue.add(key));
-    // A renewed (or deleted) node Lease moves its Node's heartbeat: sync the Node of that name.
-    const removeLeaseHandler = leases.addHandler((key) => {
-      const { namespace, name } = splitKey(key);
-      if (namespace === NODE_LEASE_NAMESPACE) queue.add(name);
-    });
+    // A Lease renewal needs no sync of its own (hundreds a second in a large cluster): every sync
+    // reads the Node's Lease, and schedules the next for when that heartbeat would age out.
     const leaseOf = (name: string): Lease | undefined => leases.getByName(NODE_LEASE_NAMESPACE, name);
     // A pod matters only on a Node with NoExecute taints: a new one there may be due already.
     const onPod = (key: string): void => {
@@ -106,7 +103,6 @@ export class NodeLifecycleController implements Controller {
       );
     } finally {
       removeNodeHandler();
-      removeLeaseHandler();
       removePodHandler();
     }
   }
