@@ -8,13 +8,47 @@ import { hostname as nodeHostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cri } from '@tugboat/proto';
 import { buildTugboatImages, WEB_IMAGE } from '@tugboat/images';
-import { CriClient, CriError, isCriError } from './index.ts';
+import { ContainerdEvents, CriClient, CriError, isCriError } from './index.ts';
+import type { RuntimeExit } from './index.ts';
 import { PrivateContainerd, which } from './containerd.ts';
 
 describe('CriClient on a private containerd', () => {
   let cd: PrivateContainerd | undefined;
   let client: CriClient | undefined;
   let work: string | undefined;
+  let events: ContainerdEvents | undefined;
+  let collecting: Promise<void> | undefined;
+  const exits: RuntimeExit[] = [];
+  const stopEvents = new AbortController();
+
+  /** waitForExit tells whether an exit of id arrives within ms. */
+  const waitForExit = async (id: string, ms: number): Promise<boolean> => {
+    for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((res) => setTimeout(res, 50))) {
+      if (exits.some((e) => e.id === id)) return true;
+    }
+    return exits.some((e) => e.id === id);
+  };
+  const untilExit = async (id: string): Promise<void> => {
+    assert.ok(await waitForExit(id, 15_000), `an exit event of ${id} within 15 s; got ${JSON.stringify(exits)}`);
+  };
+  /** untilSubscribed starts containers that exit at once until the exit of one is reported:
+   *  from then on the subscription delivers (the stream says nothing before its first event). */
+  const untilSubscribed = async (c: CriClient, podId: string, sandboxConfig: Parameters<CriClient['createContainer']>[2]): Promise<void> => {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const probe = await c.createContainer(podId, { metadata: { name: `probe-${attempt}` }, image: { image: WEB_IMAGE }, command: ['true'] }, sandboxConfig);
+      try {
+        await c.startContainer(probe);
+        if (await waitForExit(probe, 3000)) return;
+      } finally {
+        // containerd publishes the exit before its CRI plugin has recorded it: wait for that.
+        for (let i = 0; i < 200 && (await c.containerStatus(probe)).status?.state === cri.ContainerState.CONTAINER_RUNNING; i++) {
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        await c.removeContainer(probe);
+      }
+    }
+    assert.fail(`no exit event in 5 attempts; got ${JSON.stringify(exits)}`);
+  };
 
   before(async () => {
     assert.equal(process.getuid?.(), 0, 'this test runs as root (it starts containerd)');
@@ -29,9 +63,17 @@ describe('CriClient on a private containerd', () => {
     cd.ctr(['images', 'import', join(work, 'pause.tar')]);
     cd.ctr(['images', 'import', join(work, 'web.tar')]);
     client = new CriClient(cd.address, { timeoutMs: 30_000 });
+    events = new ContainerdEvents(cd.address);
+    const subscription = events.exits(stopEvents.signal);
+    collecting = (async () => {
+      for await (const e of subscription) exits.push(e);
+    })();
   });
 
   after(async () => {
+    stopEvents.abort();
+    await collecting;
+    events?.close();
     client?.close();
     await cd?.stop();
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
@@ -62,6 +104,7 @@ describe('CriClient on a private containerd', () => {
       linux: { securityContext: { namespaceOptions: { network: cri.NamespaceMode.NODE } } },
     };
     const podId = await c.runPodSandbox(sandboxConfig);
+    let webId = '';
     try {
       const ps = await c.podSandboxStatus(podId);
       assert.equal(ps.status?.state, cri.PodSandboxState.SANDBOX_READY);
@@ -78,6 +121,7 @@ describe('CriClient on a private containerd', () => {
         sandboxConfig,
       );
       await c.startContainer(id);
+      webId = id;
 
       // The server needs a moment to bind; retry briefly.
       let out = '';
@@ -102,6 +146,10 @@ describe('CriClient on a private containerd', () => {
       const readAtMs = Number((listed[0]?.cpu?.timestamp ?? 0n) / 1_000_000n);
       assert.ok(Math.abs(readAtMs - Date.now()) < 60_000, `a CPU reading carries its wall-clock time in ns (got ${readAtMs} ms)`);
 
+      // containerd's exit events: once the subscription provably delivers (a container that
+      // exits at once is seen), an exec's exit is not reported and the container's own is.
+      await c.execSync(id, ['true'], 5);
+      await untilSubscribed(c, podId, sandboxConfig);
       const t0 = Date.now();
       await c.stopContainer(id, 10);
       const stopMs = Date.now() - t0;
@@ -125,5 +173,8 @@ describe('CriClient on a private containerd', () => {
       await c.removePodSandbox(podId);
     }
     assert.ok(!(await c.listPodSandbox()).some((p) => p.id === podId));
+    // One subscription delivers in order: the sandbox's exit came after everything before it.
+    await untilExit(podId);
+    assert.equal(exits.filter((e) => e.id === webId).length, 1, `one exit of the web container, none of its exec: ${JSON.stringify(exits)}`);
   });
 });

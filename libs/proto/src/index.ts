@@ -8,3 +8,4 @@ export * from './gen/tug/v1/forward_pb.js';
 export * from './gen/tug/v1/raft_pb.js';
 export * from './gen/tug/v1/testing_pb.js';
 export * as cri from './gen/cri/runtime/v1/api_pb.js';
+export * as containerdEvents from './gen/containerd/services/events/v1/events_pb.js';
