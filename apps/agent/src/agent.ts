@@ -5,6 +5,7 @@
  *                          |  ^
  *                ProbeManager  statuses -> API (status-only updates, uid-checked), and the
  *                              final delete of a terminating pod once it is stopped (grace 0, uid-checked)
+ *   RuntimeEventFeed: containerd's task exits -> PodManager (the pod is synced at once)
  *   ServiceProxy <- Services + Endpoints informers (every namespace) <- API: iptables rules
  *   ClusterDnsServer <- the same informers: DNS for the pods, on --cluster-dns (on loopback)
  *   LifecycleHooks: postStart and preStop; a terminating pod is stopped once the proxy no
@@ -27,7 +28,7 @@ import type { Logger } from 'pino';
 import type { ConfigMap, Endpoints, Pod, PodStatus, Secret, Service } from '@tugboat/api';
 import { TugClient, isConflict, isNotFound } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
-import { CriClient } from '@tugboat/cri';
+import { ContainerdEvents, CriClient } from '@tugboat/cri';
 import { isFlagError, parseFlags, usage } from './flags.ts';
 import type { AgentFlags } from './flags.ts';
 import { informerCatalog } from './dns/catalog.ts';
@@ -38,6 +39,7 @@ import { NodeRegistration, healthOfRuntime } from './node/registration.ts';
 import type { ObjectSource } from './pods/env.ts';
 import { LifecycleHooks } from './pods/lifecycle.ts';
 import { PodManager } from './pods/manager.ts';
+import { RuntimeEventFeed } from './pods/runtime-events.ts';
 import { ProbeManager } from './probes/prober.ts';
 import { hostCommands } from './proxy/commands.ts';
 import { ServiceProxy } from './proxy/proxier.ts';
@@ -182,6 +184,12 @@ export class Agent {
     });
     this.#parts.push({ stop: () => pods.stop() });
     await pods.start();
+    // containerd's task exits wake the pods at once; the runtime is relisted rarely meanwhile.
+    const runtimeEvents = new ContainerdEvents(flags.containerd);
+    this.#parts.push({ stop: () => runtimeEvents.close() });
+    const feed = new RuntimeEventFeed({ source: runtimeEvents, sink: pods, log: log.child({ part: 'pods' }) });
+    this.#parts.push({ stop: () => feed.stop() });
+    feed.start();
 
     const usage = new UsageSampler(agentUsageSources(cri));
     const server = new AgentServer({

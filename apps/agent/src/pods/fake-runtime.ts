@@ -11,6 +11,7 @@ import { CriError } from '@tugboat/cri';
 import type { ContainerConfigInit, ContainerFilterInit, PodSandboxConfigInit, PodSandboxFilterInit } from '@tugboat/cri';
 import { cri, Status } from '@tugboat/proto';
 import type { StatusCode } from '@tugboat/proto';
+import { POD_UID_LABEL } from '../labels.ts';
 import type { RuntimeClient } from './runtime.ts';
 
 interface FakeSandbox {
@@ -167,7 +168,7 @@ export class FakeRuntime implements RuntimeClient {
   }
 
   async listPodSandbox(filter?: PodSandboxFilterInit): Promise<cri.PodSandbox[]> {
-    this.#enter('listPodSandbox', '');
+    this.#enter('listPodSandbox', filter?.labelSelector?.[POD_UID_LABEL] ?? '');
     return [...this.#sandboxes.values()]
       .filter(
         (s) =>
@@ -244,7 +245,7 @@ export class FakeRuntime implements RuntimeClient {
   }
 
   async listContainers(filter?: ContainerFilterInit): Promise<cri.Container[]> {
-    this.#enter('listContainers', '');
+    this.#enter('listContainers', filter?.labelSelector?.[POD_UID_LABEL] ?? '');
     return [...this.#containers.values()]
       .filter(
         (c) =>

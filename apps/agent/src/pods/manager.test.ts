@@ -22,7 +22,7 @@ import { containerLogPath, podLogDir } from '../paths.ts';
 import { isContainerNotFoundError } from '../server.ts';
 import { FakeRuntime } from './fake-runtime.ts';
 import { PodManager } from './manager.ts';
-import type { ContainerSetup, PodProber, PodVolumes } from './manager.ts';
+import type { ContainerSetup, PodManagerTiming, PodProber, PodVolumes } from './manager.ts';
 import type { HookTarget, PodLifecycle } from './lifecycle.ts';
 import type { LifecycleHandler } from '@tugboat/api';
 
@@ -125,7 +125,7 @@ class Harness {
     this.runtime.addImage('web:2');
   }
 
-  manager(): PodManager {
+  manager(timing: Partial<PodManagerTiming> = {}): PodManager {
     const volumes: PodVolumes = {
       setUp: async () => new Map(),
       tearDown: async (uid) => {
@@ -150,7 +150,7 @@ class Harness {
       settings: { dataDir: this.dataDir, cgroupParent: '/tugboat', nodeName: 'n1', nodeIP: '192.168.50.2' },
       log: pino({ level: 'silent' }),
       backoff: { initialMs: 150, maxMs: 600 },
-      timing: { tickMs: 10, resyncMs: 60_000, retryMs: 30, volumeRefreshMs: 60_000 },
+      timing: { tickMs: 10, resyncMs: 60_000, retryMs: 30, volumeRefreshMs: 60_000, ...timing },
       volumes,
       setup: fakeSetup(this.dataDir),
     });
@@ -536,5 +536,82 @@ describe('PodManager', () => {
     const w = await waitFor('ErrImageNeverPull', () => h.lastStatus('u1')?.containerStatuses?.[0]?.state?.waiting);
     assert.equal(w.reason, 'ErrImageNeverPull');
     assert.equal(h.runtime.callsOf('pullImage').length, 0);
+  });
+});
+
+describe('PodManager and the runtime: relists and exit events', () => {
+  let h: Harness;
+  afterEach(async () => {
+    await h.cleanup();
+  });
+  /** observes counts the runtime reads of one pod (each sync observes once or twice). */
+  const observes = (uid: string): number => h.runtime.callsOf('listContainers').filter((a) => a === uid).length;
+  /** relists counts the lists of every managed object. */
+  const relists = (): number => h.runtime.callsOf('listContainers').filter((a) => a === '').length;
+
+  it("does not sync a pod again for the sandbox and container its own sync made", async () => {
+    h = new Harness();
+    const m = h.manager();
+    await m.start();
+    m.setPods([makePod('u1')]);
+    await waitFor('Running', () => h.lastStatus('u1')?.phase === 'Running');
+    const ticks = relists();
+    await waitFor('ten relists more', () => relists() >= ticks + 10);
+    assert.equal(observes('u1'), 2, 'one sync: observed before acting and after');
+  });
+
+  it('relists every tick only while runtime events are down, and once each time they come up', async () => {
+    h = new Harness();
+    const m = h.manager({ relistMs: 60_000 });
+    await m.start();
+    const adopted = relists();
+    m.runtimeEventsLive(true);
+    await waitFor('the relist after the events came up', () => relists() >= adopted + 1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(relists(), adopted + 1, 'no relist per tick while events come');
+    m.runtimeEventsLive(false);
+    await waitFor('relists per tick again', () => relists() >= adopted + 6);
+  });
+
+  it('syncs a pod at once on an exit event, and looks again while the runtime still shows it running', async () => {
+    h = new Harness();
+    const m = h.manager({ tickMs: 60_000 });
+    await m.start();
+    m.runtimeEventsLive(true);
+    m.setPods([makePod('u1')]);
+    await waitFor('Running', () => h.lastStatus('u1')?.phase === 'Running');
+    const [c] = await h.containers(running);
+    assert.ok(c !== undefined);
+    // containerd publishes the exit before its CRI plugin shows it.
+    m.runtimeExit(c.id);
+    await new Promise((r) => setTimeout(r, 150));
+    h.runtime.exit(c.id, 3);
+    const status = await waitFor('the restart, with no tick or resync', () => {
+      const s = h.lastStatus('u1')?.containerStatuses?.[0];
+      return s?.restartCount === 1 && s.state?.running !== undefined ? s : undefined;
+    });
+    assert.equal(status.lastState?.terminated?.exitCode, 3);
+  });
+
+  it('ignores exit events of what it saw end already, and relists for one it does not know', async () => {
+    h = new Harness();
+    const m = h.manager({ tickMs: 20, relistMs: 60_000 });
+    await m.start();
+    m.runtimeEventsLive(true);
+    m.setPods([makePod('u1', { restartPolicy: 'Never' })]);
+    await waitFor('Running', () => h.lastStatus('u1')?.phase === 'Running');
+    const [c] = await h.containers(running);
+    assert.ok(c !== undefined);
+    h.runtime.exit(c.id, 0);
+    m.runtimeExit(c.id);
+    await waitFor('Succeeded', () => h.lastStatus('u1')?.phase === 'Succeeded');
+    await new Promise((r) => setTimeout(r, 100));
+    const seen = observes('u1');
+    const relisted = relists();
+    m.runtimeExit(c.id);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(observes('u1'), seen, 'an exit already observed wakes nothing');
+    m.runtimeExit('not-a-known-id');
+    await waitFor('a relist', () => relists() > relisted);
   });
 });

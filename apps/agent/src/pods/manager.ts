@@ -6,8 +6,12 @@
 // changed, apart from the sync, so an unreachable control plane delays status but not pods.
 //
 // What wakes a worker: setPods (a pod added, changed or gone), the prober (liveness failure,
-// readiness change), a relist of the runtime every tick (a container exited, an unknown pod),
-// the end of a back-off or retry delay, and a full resync of every pod every resyncMs.
+// readiness change), containerd's event that a container or sandbox exited (runtimeExit), a
+// relist of the runtime (an unknown pod, a change the events missed), the end of a back-off or
+// retry delay, and a full resync of every pod every resyncMs. While the event stream is up the
+// relist runs every relistMs and once after each (re)subscription; while it is down, every tick.
+// What a sync did itself (the sandboxes and containers it made or stopped) is remembered from
+// its own observation, so neither a relist nor an event wakes the pod again for it.
 //
 // On start the manager adopts what the runtime already has under MANAGED_LABEL and changes
 // nothing until the first setPods: then pods that are wanted go on as they are (running
@@ -40,7 +44,7 @@ import { resolveEnv } from './env.ts';
 import type { ObjectSource } from './env.ts';
 import { planPod } from './plan.ts';
 import type { KillContainer, PodPlan, StartContainer, StartFailure } from './plan.ts';
-import { listManaged, RuntimeObserver } from './runtime.ts';
+import { hasEnded, listManaged, observedObjects, RuntimeObserver } from './runtime.ts';
 import type { ManagedObject, PodObservation, RuntimeClient } from './runtime.ts';
 import { podStatus, statusKey } from './status.ts';
 import type { WaitingReason } from './status.ts';
@@ -71,8 +75,11 @@ export interface ContainerSetup {
 
 /** PodManagerTiming: the manager's clocks, in milliseconds. */
 export interface PodManagerTiming {
-  /** tickMs: how often the runtime is relisted and due pods are woken. Default 1000. */
+  /** tickMs: how often due pods are woken, and the runtime relisted while runtime events are
+   *  not coming. Default 1000. */
   tickMs: number;
+  /** relistMs: how often the runtime is relisted while runtime events are coming. Default 30000. */
+  relistMs: number;
   /** resyncMs: how often every pod is synced anyway. Default 10000. */
   resyncMs: number;
   /** retryMs: the wait after a failed sync or status write. Default 2000. */
@@ -105,12 +112,17 @@ export interface PodManagerOptions {
   now?: () => number;
 }
 
-const DEFAULT_TIMING: PodManagerTiming = { tickMs: 1000, resyncMs: 10_000, retryMs: 2000, volumeRefreshMs: 30_000 };
+const DEFAULT_TIMING: PodManagerTiming = { tickMs: 1000, relistMs: 30_000, resyncMs: 10_000, retryMs: 2000, volumeRefreshMs: 30_000 };
 const DEFAULT_GRACE_SECONDS = 30;
 /** Failed starts (sandboxes, pulls, config errors) are retried with back-off up to this. */
 const START_FAILURE_MAX_MS = 60_000;
 /** DRAIN_WAIT_MAX_MS bounds the wait for a terminating pod to leave every service's rules. */
 const DRAIN_WAIT_MAX_MS = 5_000;
+/** containerd publishes an exit before its CRI plugin has recorded it: a sync that still sees
+ *  the exited object running looks again EXIT_CONFIRM_MS later, at most EXIT_CONFIRM_LOOKS
+ *  times (then the relist and the resync are left to notice it). */
+const EXIT_CONFIRM_MS = 100;
+const EXIT_CONFIRM_LOOKS = 30;
 /** SANDBOX_BACKOFF_NAME keys the sandbox's start back-off (no container name has a colon). */
 const SANDBOX_BACKOFF_NAME = ':sandbox';
 
@@ -208,6 +220,13 @@ export class PodManager implements ContainerLookup {
   #ticking = false;
   #relistFailing = false;
   #lastResyncMs = 0;
+  #lastRelistMs = 0;
+  /** #eventsLive: the runtime's event stream is up (runtimeEventsLive). */
+  #eventsLive = false;
+  /** #relistDue: relist at the next tick, whatever the events say. */
+  #relistDue = false;
+  /** #unconfirmedExits: exits the runtime's events reported that no observation has shown yet. */
+  readonly #unconfirmedExits = new Map<string, { podUid: string; looksLeft: number }>();
   #stopped = false;
 
   constructor(opts: PodManagerOptions) {
@@ -236,6 +255,7 @@ export class PodManager implements ContainerLookup {
     for (const uid of uids) this.#entry(uid);
     this.#log.info({ pods: uids.size, objects: this.#known.size }, 'adopted pods found in the runtime');
     this.#lastResyncMs = this.#now();
+    this.#lastRelistMs = this.#now();
     this.#timer = setInterval(() => this.#tick(), this.#timing.tickMs);
   }
 
@@ -279,6 +299,30 @@ export class PodManager implements ContainerLookup {
     if (entry === undefined) return;
     entry.livenessFailed.set(target.containerId, message);
     this.#enqueue(target.podUid);
+  }
+
+  /**
+   * runtimeExit is told that a sandbox or container exited (containerd's /tasks/exit): its pod
+   * is synced, and synced again shortly while the runtime still shows the object running. An
+   * exit the manager has seen already (its own stop, observed) needs nothing; one of an object
+   * it does not know has the runtime relisted at the next tick.
+   */
+  runtimeExit(id: string): void {
+    const known = this.#known.get(id);
+    if (known === undefined) {
+      this.#relistDue = true;
+      return;
+    }
+    if (hasEnded(known)) return;
+    this.#unconfirmedExits.set(id, { podUid: known.podUid, looksLeft: EXIT_CONFIRM_LOOKS });
+    this.#enqueue(known.podUid);
+  }
+
+  /** runtimeEventsLive is told when the runtime's event stream comes up (a relist follows, for
+   *  what happened while it was down) and when it goes down (the runtime is relisted every tick). */
+  runtimeEventsLive(live: boolean): void {
+    this.#eventsLive = live;
+    this.#relistDue = true;
   }
 
   /** resync syncs a pod soon (the prober's readiness callback: its status is computed again). */
@@ -407,7 +451,13 @@ export class PodManager implements ContainerLookup {
   #tick(): void {
     if (this.#ticking || this.#stopped) return;
     this.#ticking = true;
-    const done = this.#relist()
+    const now = this.#now();
+    const relist = !this.#eventsLive || this.#relistDue || now - this.#lastRelistMs >= this.#timing.relistMs;
+    if (relist) {
+      this.#relistDue = false;
+      this.#lastRelistMs = now;
+    }
+    const done = (relist ? this.#relist() : Promise.resolve())
       .then(
         () => {
           if (this.#relistFailing) this.#log.info('runtime relist works again');
@@ -436,7 +486,8 @@ export class PodManager implements ContainerLookup {
     this.#track(done);
   }
 
-  /** #relist wakes the pods whose sandboxes or containers changed since the last relist. */
+  /** #relist wakes the pods whose sandboxes or containers changed since the last relist or
+   *  since their own syncs observed them. */
   async #relist(): Promise<void> {
     const now = await listManaged(this.#runtime);
     const changed = new Set<string>();
@@ -444,6 +495,7 @@ export class PodManager implements ContainerLookup {
     for (const [id, o] of now) if (this.#known.get(id)?.state !== o.state) appeared.add(o.podUid);
     for (const [id, o] of this.#known) if (!now.has(id)) changed.add(o.podUid);
     this.#known = now;
+    for (const id of this.#unconfirmedExits.keys()) if (!now.has(id)) this.#unconfirmedExits.delete(id);
     for (const uid of appeared) this.#entry(uid);
     for (const uid of new Set([...appeared, ...changed])) this.#enqueue(uid);
   }
@@ -561,7 +613,25 @@ export class PodManager implements ContainerLookup {
       }
     }
     entry.observation = observation;
+    this.#rememberObjects(observation);
     return observation;
+  }
+
+  /** #rememberObjects makes a pod's objects, as its sync just observed them, what the next
+   *  relist and runtime events compare with: what the sync did itself wakes nothing. */
+  #rememberObjects(observation: PodObservation): void {
+    const objects = observedObjects(observation);
+    for (const [id, o] of this.#known) if (o.podUid === observation.uid) this.#known.delete(id);
+    for (const [id, o] of objects) this.#known.set(id, o);
+    for (const [id, exit] of this.#unconfirmedExits) {
+      if (exit.podUid !== observation.uid) continue;
+      const o = objects.get(id);
+      if (o === undefined || hasEnded(o) || --exit.looksLeft <= 0) {
+        this.#unconfirmedExits.delete(id);
+        continue;
+      }
+      setTimeout(() => this.#enqueue(exit.podUid), EXIT_CONFIRM_MS).unref();
+    }
   }
 
   #logWaits(entry: PodEntry, waiting: ReadonlyMap<string, WaitingReason>): void {
@@ -634,7 +704,9 @@ export class PodManager implements ContainerLookup {
       const started = await attempt('start sandbox', { attempt: sandboxAttempt }, async () => {
         try {
           const id = await this.#runtime.runPodSandbox(this.#setup.sandboxConfig(pod, this.#settings, sandboxAttempt));
-          const ip = (await this.#runtime.podSandboxStatus(id)).status?.network?.ip ?? '';
+          const network = (await this.#runtime.podSandboxStatus(id)).status?.network;
+          const ip = network?.ip ?? '';
+          this.#observer.rememberNetwork(entry.uid, id, ip, network?.additionalIps.map((p) => p.ip) ?? []);
           sandbox = { id, attempt: sandboxAttempt, ip };
           this.#log.info({ ...fields, sandbox: id, attempt: sandboxAttempt, ip }, 'sandbox started');
         } catch (err) {

@@ -151,6 +151,15 @@ export class RuntimeObserver {
     return { uid: podUid, sandboxes: sandboxes.sort(newestFirst), containers: containers.sort(newestFirst) };
   }
 
+  /** rememberNetwork records the network of a sandbox just started (its PodSandboxStatus, read
+   *  by the caller), so the next observe does not ask again. */
+  rememberNetwork(podUid: string, sandboxId: string, ip: string, additionalIps: string[]): void {
+    if (ip === '') return;
+    let ips = this.#sandboxIps.get(podUid);
+    if (ips === undefined) this.#sandboxIps.set(podUid, (ips = new Map()));
+    ips.set(sandboxId, { ip, additionalIps });
+  }
+
   /** forget drops what is remembered of a pod. */
   forget(podUid: string): void {
     this.#sandboxIps.delete(podUid);
@@ -238,6 +247,24 @@ export interface ManagedObject {
   state: string;
 }
 
+const sandboxState = (ready: boolean): string => (ready ? 'sandbox:ready' : 'sandbox:notready');
+const containerState = (state: ContainerRunState): string => `container:${state}`;
+
+/** hasEnded tells a sandbox that is not ready or a container that exited: nothing more can
+ *  happen to it but removal. */
+export function hasEnded(o: ManagedObject): boolean {
+  return o.state === sandboxState(false) || o.state === containerState('exited');
+}
+
+/** observedObjects are a pod's sandboxes and containers by id, as listManaged would list them. */
+export function observedObjects(observation: PodObservation): Map<string, ManagedObject> {
+  const podUid = observation.uid;
+  const objects = new Map<string, ManagedObject>();
+  for (const s of observation.sandboxes) objects.set(s.id, { podUid, state: sandboxState(s.ready) });
+  for (const c of observation.containers) objects.set(c.id, { podUid, state: containerState(c.state) });
+  return objects;
+}
+
 /** listManaged lists every managed sandbox and container by id (one call each), for noticing
  *  changes (a container that exited) and pods the agent does not know yet. */
 export async function listManaged(runtime: RuntimeClient): Promise<Map<string, ManagedObject>> {
@@ -247,13 +274,12 @@ export async function listManaged(runtime: RuntimeClient): Promise<Map<string, M
   for (const s of sandboxes) {
     const podUid = s.labels[POD_UID_LABEL] ?? s.metadata?.uid;
     if (podUid === undefined || podUid === '') continue;
-    const ready = s.state === cri.PodSandboxState.SANDBOX_READY;
-    objects.set(s.id, { podUid, state: ready ? 'sandbox:ready' : 'sandbox:notready' });
+    objects.set(s.id, { podUid, state: sandboxState(s.state === cri.PodSandboxState.SANDBOX_READY) });
   }
   for (const c of containers) {
     const podUid = c.labels[POD_UID_LABEL];
     if (podUid === undefined || podUid === '') continue;
-    objects.set(c.id, { podUid, state: `container:${runState(c.state)}` });
+    objects.set(c.id, { podUid, state: containerState(runState(c.state)) });
   }
   return objects;
 }
