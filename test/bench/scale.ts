@@ -11,8 +11,8 @@
 // --writes raw ConfigMap creates as the peer figure, then PODS bare pods created at 64 in flight
 // and scheduled by the leader. One sched.ts run per size, one after another; its output is shown
 // as it runs. At the end, one table: store writes/s beside pods bound/s, first create -> all
-// Running, each member's VmRSS at 0 pods (Nodes registered) and at the end, and the leader's CPU
-// per pod. The ratios between rows are the growth rates.
+// Running, each member's VmRSS and V8 heap in use at 0 pods (Nodes registered) and at the end,
+// and the leader's CPU per pod. The ratios between rows are the growth rates.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -75,7 +75,19 @@ function runSize(nodes: number, pods: number): Promise<ScaleSummary | undefined>
 async function main(): Promise<void> {
   console.log(`tugboat scale benchmark: ${sizes.map((s) => `${f0(s.nodes)} nodes / ${f0(s.pods)} pods`).join(', ')}; Leases renewed every ${values['heartbeat-seconds']} s`);
   const rows: string[][] = [
-    ['nodes', 'pods', 'store writes/s', 'pods bound/s', 'all Running s', 'leader RSS MiB: 0 pods -> end', 'followers RSS MiB at the end', 'leader CPU ms per pod', 'pods deleted'],
+    [
+      'nodes',
+      'pods',
+      'store writes/s',
+      'pods bound/s',
+      'all Running s',
+      'leader RSS MiB: 0 pods -> end',
+      'followers RSS MiB at the end',
+      'leader heap MiB: 0 pods -> end',
+      'followers heap MiB at the end',
+      'leader CPU ms per pod',
+      'pods deleted',
+    ],
   ];
   let failed = false;
   for (const { nodes, pods } of sizes) {
@@ -83,11 +95,11 @@ async function main(): Promise<void> {
     const s = await runSize(nodes, pods);
     if (s === undefined) {
       failed = true;
-      rows.push([f0(nodes), f0(pods), 'failed', '-', '-', '-', '-', '-', '-']);
+      rows.push([f0(nodes), f0(pods), 'failed', ...Array<string>(8).fill('-')]);
       continue;
     }
     if (s.running < pods || s.deleted > 0) failed = true;
-    const followers = s.rssEndMiB.filter((_, i) => i !== s.leader).map(f0).join(', ');
+    const followers = (perMember: readonly number[]): string => perMember.filter((_, i) => i !== s.leader).map(f0).join(', ');
     rows.push([
       f0(nodes),
       f0(pods),
@@ -95,7 +107,9 @@ async function main(): Promise<void> {
       f0(s.podsBoundPerSecond),
       f1(s.allRunningSeconds ?? NaN),
       `${f0(s.rssNodesMiB[s.leader]!)} -> ${f0(s.rssEndMiB[s.leader]!)}`,
-      followers,
+      followers(s.rssEndMiB),
+      `${f0(s.heapNodesMiB[s.leader]!)} -> ${f0(s.heapEndMiB[s.leader]!)}`,
+      followers(s.heapEndMiB),
       f2((1000 * s.leaderCpuSeconds) / pods),
       f0(s.deleted),
     ]);

@@ -32,8 +32,10 @@
 //    (bound) and when phase Running is first seen. Figures: pods bound per second over the
 //    whole run (first create -> last bind) and the peak over 1 s windows, create -> bound
 //    latency, first create -> all Running, and bound/s divided by the store's writes/s.
-// At the end: every member's VmRSS (/proc/PID/status), and the CPU seconds each process used
-// during the pods phase (members, hollow nodes, this client).
+// At the end: every member's VmRSS (/proc/PID/status) and V8 heap in use (its own report
+// through ClusterService, as `tug cluster status -o wide` shows it) when idle, after the Nodes
+// registered and at the end, and the CPU seconds each process used during the pods phase
+// (members, hollow nodes, this client).
 //
 // --node-monitor-grace is the members' flag of that name (Leases older than that make a Node
 // unreachable and its pods evicted): keep it a few heartbeats long.
@@ -120,6 +122,10 @@ export interface ScaleSummary {
   readonly rssIdleMiB: readonly number[];
   readonly rssNodesMiB: readonly number[];
   readonly rssEndMiB: readonly number[];
+  /** Every member's V8 heap in use (its own report, garbage not yet collected included), MiB, at the same three points. */
+  readonly heapIdleMiB: readonly number[];
+  readonly heapNodesMiB: readonly number[];
+  readonly heapEndMiB: readonly number[];
   /** leader is the index of the leader among the members. */
   readonly leader: number;
   readonly leaderCpuSeconds: number;
@@ -145,6 +151,16 @@ function rssMb(pid: number | undefined): number {
   } catch {
     return NaN;
   }
+}
+
+/** heapMiB is every member's V8 heap in use as the member reports it (ClusterService), MiB;
+ *  NaN for one that does not answer. */
+async function heapMiB(client: TugClient, members: readonly { name: string }[]): Promise<number[]> {
+  const { members: reported } = await client.cluster.status();
+  return members.map((m) => {
+    const r = reported.find((x) => x.name === m.name);
+    return r?.reachable === true ? r.heapUsedBytes / 2 ** 20 : NaN;
+  });
 }
 
 /** cpuSeconds is the user + system CPU time a process has used, in seconds (NaN when it is gone). */
@@ -471,6 +487,7 @@ async function endToEnd(): Promise<void> {
     const to = (member: number): TugClient => perMember[member % perMember.length]!;
     const client = cluster.client({ attemptTimeoutMs: 30_000, retryBudgetMs: 60_000 });
     const rssIdle = pids().map(rssMb);
+    const heapIdle = await heapMiB(client, members);
 
     // 1. Hollow nodes.
     hollow = startHollow(cluster.endpoints());
@@ -478,6 +495,7 @@ async function endToEnd(): Promise<void> {
     const registerMs = await hollow.ready;
     console.log(`\n${f0(nodes)} hollow nodes registered in ${f0(registerMs)} ms (process ${hollowPid}); heartbeat every ${heartbeatSeconds} s`);
     const rssNodes = pids().map(rssMb);
+    const heapNodes = await heapMiB(client, members);
 
     // 2. Raw store writes.
     await client.namespaces.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: STORE_NS } });
@@ -542,6 +560,7 @@ async function endToEnd(): Promise<void> {
     const bench = process.cpuUsage(cpuBefore.bench);
     const cpuAfter = { members: pids().map(cpuSeconds), hollow: cpuSeconds(hollowPid) };
     const rssEnd = pids().map(rssMb);
+    const heapEnd = await heapMiB(client, members);
     const leader = await cluster.leader();
     watchAbort.abort();
     await watching;
@@ -580,13 +599,14 @@ async function endToEnd(): Promise<void> {
     console.log('\nControl members (the scheduler runs in the leader)');
     console.log(
       table([
-        ['member', 'role', 'VmRSS idle MiB', 'after nodes MiB', 'end MiB', 'CPU s, pods phase'],
+        ['member', 'role', 'VmRSS idle MiB', 'after nodes MiB', 'end MiB', 'heap in use MiB: idle, after nodes, end', 'CPU s, pods phase'],
         ...members.map((m, i) => [
           m.name,
           m.name === leader.name ? 'leader' : 'follower',
           f0(rssIdle[i]!),
           f0(rssNodes[i]!),
           f0(rssEnd[i]!),
+          `${f0(heapIdle[i]!)}, ${f0(heapNodes[i]!)}, ${f0(heapEnd[i]!)}`,
           f1(cpuAfter.members[i]! - cpuBefore.members[i]!),
         ]),
       ]),
@@ -615,6 +635,9 @@ async function endToEnd(): Promise<void> {
         rssIdleMiB: rssIdle,
         rssNodesMiB: rssNodes,
         rssEndMiB: rssEnd,
+        heapIdleMiB: heapIdle,
+        heapNodesMiB: heapNodes,
+        heapEndMiB: heapEnd,
         leader: leaderAt,
         leaderCpuSeconds: cpuAfter.members[leaderAt]! - cpuBefore.members[leaderAt]!,
         running: times.running.size,

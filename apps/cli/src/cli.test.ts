@@ -491,7 +491,7 @@ describe('tug describe and delete', () => {
 describe('tug cluster and endpoints', () => {
   before(() => {
     api.members = [
-      { name: 'c1', peerAddress: '127.0.0.1:7401', apiAddress: server.address, role: 'leader', term: 4, commit: 120, applied: 119, leader: 'c1', reachable: true, error: '' },
+      { name: 'c1', peerAddress: '127.0.0.1:7401', apiAddress: server.address, role: 'leader', term: 4, commit: 120, applied: 119, leader: 'c1', reachable: true, error: '', rssBytes: 150 * 2 ** 20, heapUsedBytes: 64.5 * 2 ** 20 },
       { name: 'c2', peerAddress: '127.0.0.2:7401', apiAddress: '127.0.0.2:7400', role: 'unknown', term: 0, commit: 0, applied: 0, leader: '', reachable: false, error: 'connection refused' },
     ];
   });
@@ -503,6 +503,12 @@ describe('tug cluster and endpoints', () => {
     assert.match(lines[0]!, /^NAME\s+ADDRESS\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+REACHABLE\s+ERROR$/);
     assert.match(lines[1]!, new RegExp(`^c1\\s+${server.address}\\s+leader\\s+4\\s+120\\s+119\\s+yes$`));
     assert.match(lines[2]!, /^c2\s+127\.0\.0\.2:7400\s+unknown\s+0\s+0\s+0\s+no\s+connection refused$/);
+
+    r = await tug(['cluster', 'status', '-o', 'wide']);
+    const wide = r.stdout.trimEnd().split('\n');
+    assert.match(wide[0]!, /\sPEER-ADDRESS\s+LEADER\s+RSS\s+HEAP\s+ERROR$/);
+    assert.match(wide[1]!, /\s127\.0\.0\.1:7401\s+c1\s+150Mi\s+64Mi$/);
+    assert.match(wide[2]!, /\s127\.0\.0\.2:7401\s+<none>\s+<unknown>\s+<unknown>\s+connection refused$/);
 
     r = await tug(['cluster', 'status', '-o', 'json']);
     const doc = JSON.parse(r.stdout) as { clusterId: string; members: { name: string; role: string; term: number; commit: number; applied: number; reachable: boolean }[] };

@@ -21,7 +21,7 @@ import type { Target } from './config.ts';
 import { addLocalClusterCommands } from './local-commands.ts';
 import { addAgentCommands } from './agent-commands.ts';
 import { addRolloutCommands } from './rollout-commands.ts';
-import { addTopCommands } from './top-commands.ts';
+import { addTopCommands, formatMemory } from './top-commands.ts';
 import { addNodeCommands } from './node-commands.ts';
 import { addChaosCommands } from './chaos-commands.ts';
 import { addServiceCommands } from './service-commands.ts';
@@ -561,11 +561,14 @@ async function deleteCommand(
 function membersTable(members: readonly MemberInfo[], wide: boolean): string {
   const withError = members.some((m) => m.error !== '');
   const header = ['NAME', 'ADDRESS', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'REACHABLE'];
-  if (wide) header.push('PEER-ADDRESS', 'LEADER');
+  if (wide) header.push('PEER-ADDRESS', 'LEADER', 'RSS', 'HEAP');
   if (withError) header.push('ERROR');
   const rows = members.map((m) => {
     const r = [m.name, m.apiAddress || '<none>', m.role || 'unknown', String(m.term), String(m.commit), String(m.applied), m.reachable ? 'yes' : 'no'];
-    if (wide) r.push(m.peerAddress || '<none>', m.leader || '<none>');
+    if (wide) {
+      const memory = (bytes: number): string => (m.reachable ? formatMemory(bytes) : '<unknown>');
+      r.push(m.peerAddress || '<none>', m.leader || '<none>', memory(m.rssBytes), memory(m.heapUsedBytes));
+    }
     if (withError) r.push(m.error);
     return r;
   });
@@ -712,7 +715,9 @@ ${kindsHelp()}`,
     .usage('COMMAND');
   cluster
     .command('status')
-    .description('Show every control member: name, API address, role, term, commit and applied index, and whether it is reachable.')
+    .description(
+      'Show every control member: name, API address, role, term, commit and applied index, and whether it is reachable; -o wide adds its peer address, the leader it knows, its resident memory (RSS) and what its JavaScript heap holds.',
+    )
     .action(async (_opts: unknown, cmd: Command) => clusterStatus(s.use(cmd)));
   const member = cluster.command('member').description('Add or remove a control member.').usage('COMMAND');
   member

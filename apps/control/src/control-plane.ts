@@ -243,8 +243,11 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
 
   selfInfo(): MemberInfo {
     const st = this.node.status();
+    const memory = process.memoryUsage();
     return {
       ...this.self,
+      rssBytes: BigInt(memory.rss),
+      heapUsedBytes: BigInt(memory.heapUsed),
       role: st.role,
       term: BigInt(st.term),
       commit: BigInt(st.commit),

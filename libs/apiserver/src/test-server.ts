@@ -50,6 +50,8 @@ export interface TestMember {
   leader: string;
   reachable: boolean;
   error: string;
+  rssBytes?: number;
+  heapUsedBytes?: number;
 }
 
 /** TestCall records one call a TestApiServer answered. */
@@ -257,7 +259,14 @@ export class TestApi implements ObjectBackend, ClusterBackend {
 }
 
 function wire(m: TestMember): MemberInfo {
-  return { ...m, term: BigInt(m.term), commit: BigInt(m.commit), applied: BigInt(m.applied) };
+  return {
+    ...m,
+    term: BigInt(m.term),
+    commit: BigInt(m.commit),
+    applied: BigInt(m.applied),
+    rssBytes: BigInt(m.rssBytes ?? 0),
+    heapUsedBytes: BigInt(m.heapUsedBytes ?? 0),
+  };
 }
 
 function injected(f: TestFault, after: boolean): GrpcError {

@@ -79,6 +79,8 @@ function memberInfo(m: ControlMember): MemberInfo {
     leader: m.leader,
     reachable: m.reachable,
     error: m.error,
+    rssBytes: Number(m.rssBytes),
+    heapUsedBytes: Number(m.heapUsedBytes),
   };
 }
 

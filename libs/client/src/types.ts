@@ -131,6 +131,9 @@ export interface MemberInfo {
   readonly reachable: boolean;
   /** error says why the member could not be reached ("" when it could). */
   readonly error: string;
+  /** rssBytes is the member's resident set size, heapUsedBytes what its JavaScript heap holds (0 when unreachable). */
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
 }
 
 /** ClusterStatus: every member, as the answering member sees them. */

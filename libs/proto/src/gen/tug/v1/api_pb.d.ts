@@ -581,6 +581,19 @@ export declare type ControlMember = Message<"tug.v1.ControlMember"> & {
    * @generated from field: string error = 10;
    */
   error: string;
+
+  /**
+   * rss_bytes is the member process's resident set size, heap_used_bytes what its JavaScript
+   * heap holds (both 0 when unreachable).
+   *
+   * @generated from field: uint64 rss_bytes = 11;
+   */
+  rssBytes: bigint;
+
+  /**
+   * @generated from field: uint64 heap_used_bytes = 12;
+   */
+  heapUsedBytes: bigint;
 };
 
 /**
