@@ -31,7 +31,9 @@
 // the gap before CreateContainer, CreateContainer + StartContainer; for tugboat also the status
 // path (StartContainer returned -> Running seen). Each side also reports the CPU time used
 // meanwhile, per part of the cluster, and what processes outside the bench cluster took (the
-// machine may be shared). The end prints tugboat / raw per measure, median over rounds.
+// machine may be shared); the tugboat side also the VmRSS of every agent and control member
+// before the creates and once every pod runs (`--pods 330`: 110 pods per node, the agent's
+// memory budget). The end prints tugboat / raw per measure, median over rounds.
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -173,6 +175,30 @@ function cpuUse(info: ClusterInfo): () => CpuUse {
   };
 }
 
+/** Memory is the VmRSS of the cluster's agents and control members, MiB, in pid order. */
+interface Memory {
+  readonly agents: number[];
+  readonly control: number[];
+}
+
+/** memoryOf reads the VmRSS of the cluster's tug-agent and tug-control processes. */
+function memoryOf(info: ClusterInfo): Memory {
+  const cgroupRoot = dirname(info.nodes[0]!.cgroupParent);
+  const memory: Memory = { agents: [], control: [] };
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).sort((a, b) => a - b);
+  for (const pid of pids) {
+    const role = roleOfProcess(pid, info.baseDir, cgroupRoot);
+    if (role !== 'agents' && role !== 'control') continue;
+    try {
+      const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m !== null) memory[role].push(Number(m[1]) / 1024);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return memory;
+}
+
 // ---------------------------------------------------------------------------------------------
 // What a side measures
 
@@ -183,6 +209,8 @@ interface Side {
   readonly cpu: CpuUse;
   /** Medians of the side's stages, ms, by name. */
   readonly stages: ReadonlyMap<string, number>;
+  /** tugboat only: the agents' and members' memory before the creates and with every pod Running. */
+  readonly memory?: { readonly idle: Memory; readonly running: Memory };
 }
 
 const median = (xs: readonly number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
@@ -348,6 +376,7 @@ async function tugSide(info: ClusterInfo, client: TugClient, cris: ReadonlyMap<s
   try {
     await Promise.race([watchListed, watchEnded]);
     await sleep(PAUSE_MS);
+    const idle = memoryOf(info);
     const done = cpuUse(info);
     const t0 = performance.now();
     const creates = Promise.all(
@@ -374,6 +403,7 @@ async function tugSide(info: ClusterInfo, client: TugClient, cris: ReadonlyMap<s
       clearTimeout(timer);
     }
     const cpu = done();
+    const running = memoryOf(info);
     const times = pods.map((p) => runningAt.get(p.name)! - callAt.get(p.name)!.perf).sort((a, b) => a - b);
     const wallMs = Math.max(...runningAt.values()) - t0;
     // Stages: the containerd logs' times are wall-clock times, as Date.now() here.
@@ -386,7 +416,7 @@ async function tugSide(info: ClusterInfo, client: TugClient, cris: ReadonlyMap<s
     });
     stages.set('StartContainer returned -> Running seen', median(statusPath));
     stages.set('create answered', median(pods.map((p) => answeredAt.get(p.name)! - callAt.get(p.name)!.perf)));
-    return { times, wallMs, cpu, stages };
+    return { times, wallMs, cpu, stages, memory: { idle, running } };
   } finally {
     abort.abort();
     await watching.catch(() => undefined);
@@ -530,7 +560,7 @@ async function main(): Promise<void> {
   info = await upCluster({ name: CLUSTER, nodes: NODES, control: NODES, progress: (line) => console.log(`  up: ${line}`) });
   console.log(`cluster ${CLUSTER} up in ${f0((performance.now() - t) / 1000)} s: ${info.nodes.map((n) => `${n.name} ${n.ip} pods ${n.podCIDR ?? '?'}`).join(', ')}`);
   const cluster = info;
-  const cris = new Map(cluster.nodes.map((n) => [n.name, new CriClient(n.containerdSocket, { timeoutMs: 60_000 })]));
+  const cris = new Map(cluster.nodes.map((n) => [n.name, new CriClient(n.containerdSocket, { timeoutMs: START_TIMEOUT_MS })]));
   const client = new TugClient({ endpoints: cluster.endpoints });
   try {
     const v = await cris.get(cluster.nodes[0]!.name)!.version();
@@ -556,6 +586,13 @@ async function main(): Promise<void> {
         console.log(
           `    CPU s: ${CPU_ROLES.map((role) => `${role} ${f1(s.cpu.seconds.get(role)!)}`).join(', ')}, kernel/unseen ${f1(s.cpu.unattributed)}; machine busy ${f0(s.cpu.busyPct)}%, other processes ${f0(s.cpu.othersPct)}%`,
         );
+        if (s.memory !== undefined) {
+          const { idle, running } = s.memory;
+          const list = (xs: readonly number[]): string => xs.map(f0).join(', ');
+          console.log(
+            `    VmRSS MiB before the creates -> with ${f0(podCount / cluster.nodes.length)} pods per node Running: agents ${list(idle.agents)} -> ${list(running.agents)}; control ${list(idle.control)} -> ${list(running.control)}`,
+          );
+        }
       }
       results.push({ round, tug: r.tug!, raw: r.raw! });
     }
@@ -620,6 +657,11 @@ async function main(): Promise<void> {
           f0(median(results.map((r) => pick(r).cpu.busyPct))),
         ]),
       ]),
+    );
+    const most = (pick: (m: Memory) => number[], at: 'idle' | 'running'): string => f0(Math.max(...results.flatMap((r) => pick(r.tug.memory![at]))));
+    console.log(
+      `VmRSS MiB, largest over the rounds: an agent ${most((m) => m.agents, 'idle')} idle, ${most((m) => m.agents, 'running')} with ${f0(podCount / cluster.nodes.length)} pods Running; ` +
+        `a control member ${most((m) => m.control, 'idle')} idle, ${most((m) => m.control, 'running')} with ${f0(podCount)} pods`,
     );
     console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
