@@ -44,7 +44,7 @@ import type { Pod } from '@tugboat/api';
 import { TugClient, isNotFound } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
 import type { ContainerConfigInit, PodSandboxConfigInit } from '@tugboat/cri';
-import { downCluster, upCluster } from '@tugboat/localcluster';
+import { downCluster, roleOf, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo, NodeInfo } from '@tugboat/localcluster';
 import { f0, f1, f2, percentile, table } from './measure.ts';
 import { clusterTeardown } from './cluster-teardown.ts';
@@ -108,9 +108,8 @@ function roleOfProcess(pid: number, baseDir: string, cgroupRoot: string): CpuRol
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     if (cmd === '') return undefined;
     if (cmd.includes(baseDir)) {
-      if (cmd.includes('apps/agent/src/main.ts')) return 'agents';
-      if (cmd.includes('apps/control/src/main.ts')) return 'control';
-      return 'runtime';
+      const role = roleOf(cmd.split('\0'));
+      return role === 'agent' ? 'agents' : role === 'control' ? 'control' : 'runtime';
     }
     return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`:${cgroupRoot}/`) ? 'containers' : 'other';
   } catch {

@@ -1,20 +1,20 @@
 // local-cluster.test.ts: `tug cluster up` and `down` for real (root): a 2-node cluster with one
 // control node under a name of its own (t<pid>): its network namespaces reach each other over
 // the bridge, every containerd answers CRI with the offline images loaded, tug-control is
-// healthy, `tug get nodes` lists both nodes (only once apps/agent/src/main.ts exists: before
-// that, or with TUG_TEST_LOCAL_NO_AGENTS=1, the cluster runs without agents and that check is
-// skipped); a second `up` is refused;
+// healthy and tug-control and tug-agent run as the bundles `up` made of this checkout,
+// `tug get nodes` lists both nodes; a second `up` is refused;
 // `down` leaves nothing behind and a second `down` finds nothing. Skipped when not root or when
 // containerd, runc or the CNI plugins are missing (deploy/setup.sh installs them).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { SpawnSyncReturns } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCaptured } from '@tugboat/cli';
 import { TugClient } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
-import { AGENT_MAIN, checkHost, downCluster, leftovers, loadImage, upCluster } from '@tugboat/localcluster';
+import { checkHost, downCluster, leftovers, loadImage, PROGRAM_FILES, programsDir, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
 
 function skipReason(): string | undefined {
@@ -28,8 +28,6 @@ function skipReason(): string | undefined {
 
 const skip = skipReason();
 const name = `t${process.pid % 10000}`;
-// TUG_TEST_LOCAL_NO_AGENTS=1 runs the cluster without agents even when the agent exists.
-const withAgents = existsSync(AGENT_MAIN) && process.env['TUG_TEST_LOCAL_NO_AGENTS'] !== '1';
 
 const tug = (args: string[]) => runCaptured(args);
 
@@ -37,7 +35,7 @@ describe('local cluster', { skip, timeout: 300_000 }, () => {
   let info: ClusterInfo | undefined;
 
   before(async () => {
-    info = await upCluster({ name, nodes: 2, control: 1, agents: withAgents, timeoutMs: 90_000 });
+    info = await upCluster({ name, nodes: 2, control: 1, timeoutMs: 90_000 });
   });
 
   after(async () => {
@@ -88,7 +86,29 @@ describe('local cluster', { skip, timeout: 300_000 }, () => {
     assert.match(st.stdout, /node-1 +\S+:7400 +leader/);
   });
 
-  it('lists every node in `tug get nodes`', { skip: withAgents ? false : `running without agents (${AGENT_MAIN} missing or TUG_TEST_LOCAL_NO_AGENTS=1)` }, async () => {
+  it('runs tug-control and tug-agent from the bundles in the cluster\'s dir', () => {
+    assert.ok(info !== undefined);
+    const bin = programsDir(info.baseDir);
+    const running: string[] = [];
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        continue; // gone
+      }
+      const program = argv.find((a) => a.startsWith(`${bin}/`));
+      const node = argv[argv.indexOf(program === join(bin, PROGRAM_FILES.agent) ? '--node-name' : '--name') + 1];
+      if (program !== undefined) running.push(`${node ?? '?'} ${program}`);
+    }
+    assert.deepEqual(running.sort(), [
+      `node-1 ${join(bin, PROGRAM_FILES.agent)}`,
+      `node-1 ${join(bin, PROGRAM_FILES.control)}`,
+      `node-2 ${join(bin, PROGRAM_FILES.agent)}`,
+    ]);
+  });
+
+  it('lists every node in `tug get nodes`', async () => {
     assert.ok(info !== undefined);
     for (const n of info.nodes) assert.match(n.podCIDR ?? '', /^10\.244\.\d+\.0\/24$/, n.name);
     const r = await tug(['--endpoints', info.endpoints.join(','), 'get', 'nodes']);

@@ -44,10 +44,11 @@ import { ProbeManager } from './probes/prober.ts';
 import { hostCommands } from './proxy/commands.ts';
 import { ServiceProxy } from './proxy/proxier.ts';
 import { AgentServer } from './server.ts';
+import agentPackage from '../package.json' with { type: 'json' };
 import { UsageSampler } from './stats/sampler.ts';
 import { agentUsageSources } from './stats/sources.ts';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION: string = agentPackage.version;
 
 /** clientSource reads ConfigMaps and Secrets through the API (not found: undefined). */
 function clientSource(client: TugClient): ObjectSource {

@@ -17,9 +17,9 @@ export interface Programs {
   /** The Node.js binary (process.execPath). */
   readonly node: string;
   readonly containerd: string;
-  /** apps/control/src/main.ts */
+  /** The bundle of tug-control (programs.ts). */
   readonly controlMain: string;
-  /** apps/agent/src/main.ts */
+  /** The bundle of tug-agent (programs.ts). */
   readonly agentMain: string;
 }
 

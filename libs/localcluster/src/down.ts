@@ -12,6 +12,7 @@ import { deleteNetwork } from './network.ts';
 import { clusterNames, DEFAULT_STATE_ROOT } from './plan.ts';
 import type { ClusterNames } from './plan.ts';
 import { describeStuck, isRunning, processesNaming, startTicks, stopProcesses, waitGone } from './procs.ts';
+import { PROGRAM_FILES } from './programs.ts';
 import type { ProcessId } from './procs.ts';
 import { readState } from './state.ts';
 import type { ClusterState } from './state.ts';
@@ -74,8 +75,8 @@ interface RoleProcess extends ProcessId {
 
 /** roleOf tells a cluster process's role from its command line (pure). */
 export function roleOf(argv: readonly string[]): Role | 'other' {
-  if (argv.some((a) => a.endsWith('apps/agent/src/main.ts'))) return 'agent';
-  if (argv.some((a) => a.endsWith('apps/control/src/main.ts'))) return 'control';
+  if (argv.some((a) => basename(a) === PROGRAM_FILES.agent)) return 'agent';
+  if (argv.some((a) => basename(a) === PROGRAM_FILES.control)) return 'control';
   if (argv[0] !== undefined && basename(argv[0]) === 'containerd') return 'containerd';
   return 'other';
 }

@@ -16,7 +16,7 @@ import { commAndStateFromStat, namesDir, startTicksFromStat, stuckReport } from 
 import { parseState, renderState } from './state.ts';
 import type { ClusterState } from './state.ts';
 
-const programs: Programs = { node: '/usr/bin/node', containerd: '/usr/bin/containerd', controlMain: '/r/apps/control/src/main.ts', agentMain: '/r/apps/agent/src/main.ts' };
+const programs: Programs = { node: '/usr/bin/node', containerd: '/usr/bin/containerd', controlMain: '/r/bin/tug-control.mjs', agentMain: '/r/bin/tug-agent.mjs' };
 
 describe('planCluster', () => {
   it('lays out the default cluster', () => {
@@ -116,7 +116,7 @@ describe('node command lines', () => {
   it('founds the control plane with every control node', () => {
     const p3 = planCluster({ name: 'x', nodes: 3, control: 3, subnet: '172.29.9.0/24', stateRoot: '/s' });
     assert.deepEqual(controlArgv(p3, p3.nodes[1]!, programs), [
-      '/usr/bin/node', '/r/apps/control/src/main.ts',
+      '/usr/bin/node', '/r/bin/tug-control.mjs',
       '--name', 'node-2',
       '--data-dir', '/s/clusters/x/node-2/control',
       '--listen-peer', '172.29.9.12:7401',
@@ -128,7 +128,7 @@ describe('node command lines', () => {
 
   it('gives the agent its node, API, containerd, CNI dirs and cgroup parent', () => {
     assert.deepEqual(agentArgv(plan, plan.nodes[1]!, programs), [
-      '/usr/bin/node', '/r/apps/agent/src/main.ts',
+      '/usr/bin/node', '/r/bin/tug-agent.mjs',
       '--node-name', 'node-2',
       '--api', '172.29.9.11:7400',
       '--containerd', '/s/clusters/x/node-2/containerd/containerd.sock',
@@ -222,8 +222,8 @@ describe('finding what belongs to a cluster', () => {
     assert.equal(startTicksFromStat(stat), '987654');
   });
   it('tells roles from command lines', () => {
-    assert.equal(roleOf(['/usr/bin/node', '/r/apps/agent/src/main.ts', '--node-name', 'n']), 'agent');
-    assert.equal(roleOf(['/usr/bin/node', '/r/apps/control/src/main.ts']), 'control');
+    assert.equal(roleOf(['/usr/bin/node', '/r/bin/tug-agent.mjs', '--node-name', 'n']), 'agent');
+    assert.equal(roleOf(['/usr/bin/node', '/r/bin/tug-control.mjs']), 'control');
     assert.equal(roleOf(['/usr/bin/containerd', '--config', 'c']), 'containerd');
     assert.equal(roleOf(['/usr/bin/containerd-shim-runc-v2', '-id', 'x']), 'other');
   });

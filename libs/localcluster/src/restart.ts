@@ -9,7 +9,7 @@ import { DEFAULT_STATE_ROOT } from './plan.ts';
 import { signal, spawnDetached, waitGone } from './procs.ts';
 import { readState, writeState } from './state.ts';
 import type { ProcessRecord } from './state.ts';
-import { AGENT_MAIN, CONTROL_MAIN } from './up.ts';
+import { nodePrograms } from './programs.ts';
 
 export interface RestartOptions {
   /** How to end the running process: SIGKILL (a crash, the default) or SIGTERM (graceful). */
@@ -36,7 +36,7 @@ export function startProcess(name: string, node: string, role: Role, opts: Resta
   const stateRoot = opts.stateRoot ?? DEFAULT_STATE_ROOT;
   const plan = existingPlan(name, stateRoot);
   const { containerd } = checkHost();
-  const spec = launchSpecs(plan, role, { node: process.execPath, containerd, controlMain: CONTROL_MAIN, agentMain: AGENT_MAIN }).find((s) => s.node === node);
+  const spec = launchSpecs(plan, role, nodePrograms(plan.baseDir, containerd)).find((s) => s.node === node);
   if (spec === undefined) throw new Error(`local cluster ${name} has no node ${node} running ${role}`);
   const id = spawnDetached(spec.argv, spec.logFile);
   const record: ProcessRecord = { node, role, pid: id.pid, startTicks: id.startTicks, logFile: spec.logFile };

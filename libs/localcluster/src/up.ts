@@ -5,13 +5,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { CriClient } from '@tugboat/cri';
 import { TugClient } from '@tugboat/client';
 import type { Node } from '@tugboat/api';
 import { containerdConfig, launchSpecs, START_ORDER } from './commands.ts';
 import type { Programs, Role } from './commands.ts';
-import { bridgedTrafficFiltered, checkHost, HostError, hostAddresses, iptablesArgs, run } from './host.ts';
+import { bridgedTrafficFiltered, checkHost, hostAddresses, iptablesArgs, run } from './host.ts';
 import { leftovers } from './leftovers.ts';
 import { ensureImageTars, importImages } from './images.ts';
 import { bridgeAcceptRule, forwardMayBlock } from './iptables.ts';
@@ -19,13 +18,10 @@ import { createNetwork } from './network.ts';
 import { PlanError, planCluster, subnetOverlaps } from './plan.ts';
 import type { ClusterPlan, PlanOptions } from './plan.ts';
 import { isRunning, spawnDetached } from './procs.ts';
+import { bundlePrograms, nodePrograms, programsDir } from './programs.ts';
 import { readState, writeState } from './state.ts';
 import type { ClusterState, ProcessRecord } from './state.ts';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-/** The agent's entry point; `up` without it can only run with agents: false. */
-export const AGENT_MAIN = join(repoRoot, 'apps/agent/src/main.ts');
-export const CONTROL_MAIN = join(repoRoot, 'apps/control/src/main.ts');
 
 export interface UpOptions extends PlanOptions {
   /** Start tug-agent on every node and wait for the Nodes to be Ready. Default true. */
@@ -271,21 +267,20 @@ export async function upCluster(opts: UpOptions = {}): Promise<ClusterInfo> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const progress = opts.progress ?? (() => undefined);
   const { containerd } = checkHost();
-  if (agents && !existsSync(AGENT_MAIN)) {
-    throw new HostError(`tug-agent's entry point ${AGENT_MAIN} does not exist yet: the cluster can only run without agents`);
-  }
   const existing = leftovers(plan.name, plan.stateRoot);
   if (existing.length > 0) {
     throw new ClusterExistsError(`a local cluster named ${plan.name} already exists (${existing.slice(0, 5).join('; ')}${existing.length > 5 ? '; ...' : ''}); run \`tug cluster down --name ${plan.name}\` first`);
   }
   const clash = subnetProblems(plan);
   if (clash.length > 0) throw new PlanError(`--subnet: ${plan.subnet} is already in use (${clash.join('; ')}); choose another with --subnet`);
-  const programs: Programs = { node: process.execPath, containerd, controlMain: CONTROL_MAIN, agentMain: AGENT_MAIN };
-
   const tars = ensureImageTars(join(plan.stateRoot, 'images'));
   mkdirSync(plan.baseDir, { recursive: true });
   const rec = new Recorder(plan);
   rec.save({});
+  const bundleStart = performance.now();
+  await bundlePrograms(plan.baseDir);
+  const programs = nodePrograms(plan.baseDir, containerd);
+  progress(`programs: tug-control and tug-agent bundled into ${programsDir(plan.baseDir)} in ${Math.round(performance.now() - bundleStart)} ms`);
   for (const n of plan.nodes) {
     const p = n.paths;
     for (const d of [p.containerdRoot, p.containerdState, p.runcRoot, p.cniConfDir, p.cniDataDir, p.agentDir, p.controlDir, p.logDir]) mkdirSync(d, { recursive: true });
