@@ -1,8 +1,12 @@
 /**
  * Measuring helpers shared by the benchmarks (raft.ts, store.ts): percentiles, number formats,
- * Markdown tables, CPU-time sampling from /proc, and the closed-loop load runner.
+ * Markdown tables, CPU-time sampling from /proc, the closed-loop load runner, and the bundle of
+ * tug-control the benchmarks run (the form a cluster runs it in).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundlePrograms, PROGRAM_FILES, programsDir } from '@tugboat/localcluster';
 
 /** percentile is the p-th percentile of `sorted` (ascending), NaN when empty. */
 export function percentile(sorted: readonly number[], p: number): number {
@@ -81,4 +85,13 @@ export async function closedLoop<T>(
   const cpu1 = cpuTicks(pids);
   lat.sort((a, b) => a - b);
   return { lat, cpu: { busy: cpu1.busy - cpu0.busy, total: cpu1.total - cpu0.total, ours: cpu1.ours - cpu0.ours } };
+}
+
+/** controlBundle bundles tug-control as a local cluster runs it (@tugboat/localcluster) into a
+ *  temporary dir, removed when this process exits, and returns the bundle's path. */
+export async function controlBundle(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'tug-bench-programs-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  await bundlePrograms(dir);
+  return join(programsDir(dir), PROGRAM_FILES.control);
 }

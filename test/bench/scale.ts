@@ -83,8 +83,9 @@ async function main(): Promise<void> {
       'all Running s',
       'leader RSS MiB: 0 pods -> end',
       'followers RSS MiB at the end',
-      'leader heap MiB: 0 pods -> end',
-      'followers heap MiB at the end',
+      'leader heap in use MiB: 0 pods -> end',
+      'followers heap in use MiB at the end',
+      'leader at the end: heap taken, external MiB',
       'leader CPU ms per pod',
       'pods deleted',
     ],
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
     const s = await runSize(nodes, pods);
     if (s === undefined) {
       failed = true;
-      rows.push([f0(nodes), f0(pods), 'failed', ...Array<string>(8).fill('-')]);
+      rows.push([f0(nodes), f0(pods), 'failed', ...Array<string>(9).fill('-')]);
       continue;
     }
     if (s.running < pods || s.deleted > 0) failed = true;
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
       followers(s.rssEndMiB),
       `${f0(s.heapNodesMiB[s.leader]!)} -> ${f0(s.heapEndMiB[s.leader]!)}`,
       followers(s.heapEndMiB),
+      `${f0(s.heapTotalEndMiB[s.leader]!)}, ${f0(s.externalEndMiB[s.leader]!)}`,
       f2((1000 * s.leaderCpuSeconds) / pods),
       f0(s.deleted),
     ]);

@@ -61,7 +61,7 @@ import type { TugClient } from '@tugboat/client';
 import { LeaderLoops } from '@tugboat/controllers';
 import { Scheduler } from '@tugboat/scheduler';
 import { TugCluster } from '../support/tug-cluster.ts';
-import { cpuTicks, f0, f1, f2, percentile, table } from './measure.ts';
+import { controlBundle, cpuTicks, f0, f1, f2, percentile, table } from './measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -126,6 +126,9 @@ export interface ScaleSummary {
   readonly heapIdleMiB: readonly number[];
   readonly heapNodesMiB: readonly number[];
   readonly heapEndMiB: readonly number[];
+  /** At the end, every member's V8 heap as taken from the system, and what lies outside it (buffers, native objects), MiB. */
+  readonly heapTotalEndMiB: readonly number[];
+  readonly externalEndMiB: readonly number[];
   /** leader is the index of the leader among the members. */
   readonly leader: number;
   readonly leaderCpuSeconds: number;
@@ -153,13 +156,21 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
-/** heapMiB is every member's V8 heap in use as the member reports it (ClusterService), MiB;
- *  NaN for one that does not answer. */
-async function heapMiB(client: TugClient, members: readonly { name: string }[]): Promise<number[]> {
+/** MemberMemory is what a member reports of its V8 heap (used, taken from the system) and of the
+ *  memory outside it, MiB. */
+interface MemberMemory {
+  readonly used: number;
+  readonly total: number;
+  readonly external: number;
+}
+
+/** memoryOf is every member's memory as it reports it (ClusterService); NaN for one that does not answer. */
+async function memoryOf(client: TugClient, members: readonly { name: string }[]): Promise<MemberMemory[]> {
   const { members: reported } = await client.cluster.status();
   return members.map((m) => {
     const r = reported.find((x) => x.name === m.name);
-    return r?.reachable === true ? r.heapUsedBytes / 2 ** 20 : NaN;
+    const mib = (bytes: number | undefined): number => (r?.reachable === true && bytes !== undefined ? bytes / 2 ** 20 : NaN);
+    return { used: mib(r?.heapUsedBytes), total: mib(r?.heapTotalBytes), external: mib(r?.externalBytes) };
   });
 }
 
@@ -344,7 +355,8 @@ async function startCluster(extraArgs: readonly string[]): Promise<TugCluster> {
   if (cpuProfDir !== undefined) process.env['NODE_OPTIONS'] = `${nodeOptions ?? ''} --cpu-prof --cpu-prof-dir=${cpuProfDir}`.trim();
   try {
     const grace = ['--node-monitor-grace', String(nodeMonitorGrace)];
-    return await TugCluster.start({ size: 3, dirPrefix: 'tug-bench-sched-', logLevel: 'warn', readyTimeoutMs: 30_000, extraArgs: [...grace, ...extraArgs] });
+    const program = await controlBundle();
+    return await TugCluster.start({ size: 3, dirPrefix: 'tug-bench-sched-', logLevel: 'warn', readyTimeoutMs: 30_000, extraArgs: [...grace, ...extraArgs], program });
   } finally {
     if (nodeOptions === undefined) delete process.env['NODE_OPTIONS'];
     else process.env['NODE_OPTIONS'] = nodeOptions;
@@ -487,7 +499,7 @@ async function endToEnd(): Promise<void> {
     const to = (member: number): TugClient => perMember[member % perMember.length]!;
     const client = cluster.client({ attemptTimeoutMs: 30_000, retryBudgetMs: 60_000 });
     const rssIdle = pids().map(rssMb);
-    const heapIdle = await heapMiB(client, members);
+    const heapIdle = await memoryOf(client, members);
 
     // 1. Hollow nodes.
     hollow = startHollow(cluster.endpoints());
@@ -495,7 +507,7 @@ async function endToEnd(): Promise<void> {
     const registerMs = await hollow.ready;
     console.log(`\n${f0(nodes)} hollow nodes registered in ${f0(registerMs)} ms (process ${hollowPid}); heartbeat every ${heartbeatSeconds} s`);
     const rssNodes = pids().map(rssMb);
-    const heapNodes = await heapMiB(client, members);
+    const heapNodes = await memoryOf(client, members);
 
     // 2. Raw store writes.
     await client.namespaces.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: STORE_NS } });
@@ -560,7 +572,7 @@ async function endToEnd(): Promise<void> {
     const bench = process.cpuUsage(cpuBefore.bench);
     const cpuAfter = { members: pids().map(cpuSeconds), hollow: cpuSeconds(hollowPid) };
     const rssEnd = pids().map(rssMb);
-    const heapEnd = await heapMiB(client, members);
+    const heapEnd = await memoryOf(client, members);
     const leader = await cluster.leader();
     watchAbort.abort();
     await watching;
@@ -599,14 +611,15 @@ async function endToEnd(): Promise<void> {
     console.log('\nControl members (the scheduler runs in the leader)');
     console.log(
       table([
-        ['member', 'role', 'VmRSS idle MiB', 'after nodes MiB', 'end MiB', 'heap in use MiB: idle, after nodes, end', 'CPU s, pods phase'],
+        ['member', 'role', 'VmRSS idle MiB', 'after nodes MiB', 'end MiB', 'heap in use MiB: idle, after nodes, end', 'at the end: heap taken, external MiB', 'CPU s, pods phase'],
         ...members.map((m, i) => [
           m.name,
           m.name === leader.name ? 'leader' : 'follower',
           f0(rssIdle[i]!),
           f0(rssNodes[i]!),
           f0(rssEnd[i]!),
-          `${f0(heapIdle[i]!)}, ${f0(heapNodes[i]!)}, ${f0(heapEnd[i]!)}`,
+          `${f0(heapIdle[i]!.used)}, ${f0(heapNodes[i]!.used)}, ${f0(heapEnd[i]!.used)}`,
+          `${f0(heapEnd[i]!.total)}, ${f0(heapEnd[i]!.external)}`,
           f1(cpuAfter.members[i]! - cpuBefore.members[i]!),
         ]),
       ]),
@@ -635,9 +648,11 @@ async function endToEnd(): Promise<void> {
         rssIdleMiB: rssIdle,
         rssNodesMiB: rssNodes,
         rssEndMiB: rssEnd,
-        heapIdleMiB: heapIdle,
-        heapNodesMiB: heapNodes,
-        heapEndMiB: heapEnd,
+        heapIdleMiB: heapIdle.map((m) => m.used),
+        heapNodesMiB: heapNodes.map((m) => m.used),
+        heapEndMiB: heapEnd.map((m) => m.used),
+        heapTotalEndMiB: heapEnd.map((m) => m.total),
+        externalEndMiB: heapEnd.map((m) => m.external),
         leader: leaderAt,
         leaderCpuSeconds: cpuAfter.members[leaderAt]! - cpuBefore.members[leaderAt]!,
         running: times.running.size,

@@ -38,7 +38,7 @@ import type { ConfigMap } from '@tugboat/api';
 import type { TugClient } from '@tugboat/client';
 import { freePort } from '../support/member-process.ts';
 import { TugCluster } from '../support/tug-cluster.ts';
-import { closedLoop, f0, f1, f2, percentile, table } from './measure.ts';
+import { closedLoop, controlBundle, f0, f1, f2, percentile, table } from './measure.ts';
 
 const etcdPath = '/usr/bin/etcd';
 
@@ -204,7 +204,7 @@ async function benchSystem(sys: System): Promise<SystemResult> {
 // tugboat
 
 async function tugSystem(): Promise<System> {
-  const cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-bench-store-', logLevel: 'warn', readyTimeoutMs: 30_000 });
+  const cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-bench-store-', logLevel: 'warn', readyTimeoutMs: 30_000, program: await controlBundle() });
   const perMember: TugClient[] = cluster.members.map((m) => cluster.client({ endpoints: [m.apiAddress], attemptTimeoutMs: 10_000, retryBudgetMs: 20_000 }));
   const pick = (member: number): TugClient => perMember[member % perMember.length]!;
   return {

@@ -32,7 +32,10 @@ test('membership 3 -> 4 -> 3 while writes go on', { timeout: 90_000 }, async (t)
   for (const m of four.members) {
     assert.equal(m.apiAddress, cluster.member(m.name).apiAddress, `${m.name}'s API address is known`);
     assert.ok(m.reachable, `${m.name} is reachable: ${m.error}`);
-    assert.ok(m.heapUsedBytes > 0 && m.rssBytes > m.heapUsedBytes, `${m.name} reports its memory: RSS ${m.rssBytes}, heap ${m.heapUsedBytes}`);
+    assert.ok(
+      m.heapUsedBytes > 0 && m.heapTotalBytes >= m.heapUsedBytes && m.externalBytes > 0 && m.rssBytes > m.heapTotalBytes,
+      `${m.name} reports its memory: RSS ${m.rssBytes}, heap ${m.heapUsedBytes} of ${m.heapTotalBytes}, external ${m.externalBytes}`,
+    );
   }
   const status = await cluster.cli(['cluster', 'status']);
   assert.equal(status.code, 0, status.stderr);

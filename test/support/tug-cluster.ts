@@ -41,6 +41,9 @@ const tugCliMainPath = fileURLToPath(new URL('../../apps/cli/src/main.ts', impor
 export interface TugClusterOptions extends MemberClusterOptions {
   /** --snapshot-entries. Default: tug-control's. */
   readonly snapshotEntries?: number;
+  /** program is the tug-control to run: default its source; the benchmarks run the bundle a
+   *  local cluster runs (@tugboat/localcluster's bundlePrograms). */
+  readonly program?: string;
 }
 
 /** CliResult is what one run of `tug` did. */
@@ -67,7 +70,7 @@ export class TugCluster extends MemberProcessCluster<TugClusterOptions> {
   private readonly probes = new Map<string, TugClient>();
 
   private constructor(dir: string, opts: TugClusterOptions, state: MemberState[]) {
-    super('TugCluster', tugControlMainPath, 5_000, dir, opts, state);
+    super('TugCluster', opts.program ?? tugControlMainPath, 5_000, dir, opts, state);
   }
 
   /** start launches the members with a fresh --initial-cluster and waits until each is ready. On failure everything started is cleaned up. */

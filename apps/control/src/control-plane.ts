@@ -248,6 +248,8 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
       ...this.self,
       rssBytes: BigInt(memory.rss),
       heapUsedBytes: BigInt(memory.heapUsed),
+      heapTotalBytes: BigInt(memory.heapTotal),
+      externalBytes: BigInt(memory.external),
       role: st.role,
       term: BigInt(st.term),
       commit: BigInt(st.commit),

@@ -52,6 +52,8 @@ export interface TestMember {
   error: string;
   rssBytes?: number;
   heapUsedBytes?: number;
+  heapTotalBytes?: number;
+  externalBytes?: number;
 }
 
 /** TestCall records one call a TestApiServer answered. */
@@ -266,6 +268,8 @@ function wire(m: TestMember): MemberInfo {
     applied: BigInt(m.applied),
     rssBytes: BigInt(m.rssBytes ?? 0),
     heapUsedBytes: BigInt(m.heapUsedBytes ?? 0),
+    heapTotalBytes: BigInt(m.heapTotalBytes ?? 0),
+    externalBytes: BigInt(m.externalBytes ?? 0),
   };
 }
 

@@ -81,6 +81,8 @@ function memberInfo(m: ControlMember): MemberInfo {
     error: m.error,
     rssBytes: Number(m.rssBytes),
     heapUsedBytes: Number(m.heapUsedBytes),
+    heapTotalBytes: Number(m.heapTotalBytes),
+    externalBytes: Number(m.externalBytes),
   };
 }
 

@@ -131,9 +131,12 @@ export interface MemberInfo {
   readonly reachable: boolean;
   /** error says why the member could not be reached ("" when it could). */
   readonly error: string;
-  /** rssBytes is the member's resident set size, heapUsedBytes what its JavaScript heap holds (0 when unreachable). */
+  /** The member's memory (0 when unreachable): its resident set size, what its JavaScript heap
+   *  holds and has taken from the system, and what buffers and native objects outside it hold. */
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  readonly heapTotalBytes: number;
+  readonly externalBytes: number;
 }
 
 /** ClusterStatus: every member, as the answering member sees them. */

@@ -3,7 +3,7 @@
 // nodes, tug-control. upCluster / downCluster / loadImage / leftovers are what `tug cluster
 // up|down|load-image` and the e2e tests call.
 export { upCluster, ClusterExistsError, ReadinessError, nodeProblem } from './up.ts';
-export { PROGRAM_FILES, PROGRAM_SOURCES, programsDir } from './programs.ts';
+export { bundlePrograms, PROGRAM_FILES, PROGRAM_SOURCES, programsDir } from './programs.ts';
 export type { UpOptions, ClusterInfo, NodeInfo } from './up.ts';
 export { downCluster, roleOf } from './down.ts';
 export type { DownOptions, DownResult, DownSummary } from './down.ts';

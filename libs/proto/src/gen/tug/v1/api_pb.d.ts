@@ -583,8 +583,9 @@ export declare type ControlMember = Message<"tug.v1.ControlMember"> & {
   error: string;
 
   /**
-   * rss_bytes is the member process's resident set size, heap_used_bytes what its JavaScript
-   * heap holds (both 0 when unreachable).
+   * The member process's memory (all 0 when unreachable): rss_bytes its resident set size,
+   * heap_used_bytes what its JavaScript heap holds, heap_total_bytes what that heap has taken
+   * from the system, external_bytes what buffers and native objects outside it hold.
    *
    * @generated from field: uint64 rss_bytes = 11;
    */
@@ -594,6 +595,16 @@ export declare type ControlMember = Message<"tug.v1.ControlMember"> & {
    * @generated from field: uint64 heap_used_bytes = 12;
    */
   heapUsedBytes: bigint;
+
+  /**
+   * @generated from field: uint64 heap_total_bytes = 13;
+   */
+  heapTotalBytes: bigint;
+
+  /**
+   * @generated from field: uint64 external_bytes = 14;
+   */
+  externalBytes: bigint;
 };
 
 /**
