@@ -21,6 +21,8 @@ export interface Programs {
   readonly controlMain: string;
   /** The bundle of tug-agent (programs.ts). */
   readonly agentMain: string;
+  /** Node.js flags tug-agent runs with (programs.ts: AGENT_NODE_FLAGS). */
+  readonly agentNodeFlags: readonly string[];
 }
 
 /** LaunchSpec is one process to start: its argv (argv[0] is the program) and its log file. */
@@ -78,6 +80,7 @@ export function controlArgv(plan: ClusterPlan, node: NodePlan, programs: Program
 export function agentArgv(plan: ClusterPlan, node: NodePlan, programs: Programs): string[] {
   return [
     programs.node,
+    ...programs.agentNodeFlags,
     programs.agentMain,
     '--node-name', node.name,
     '--api', plan.apiEndpoints.join(','),

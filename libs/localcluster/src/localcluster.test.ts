@@ -16,7 +16,7 @@ import { commAndStateFromStat, namesDir, startTicksFromStat, stuckReport } from 
 import { parseState, renderState } from './state.ts';
 import type { ClusterState } from './state.ts';
 
-const programs: Programs = { node: '/usr/bin/node', containerd: '/usr/bin/containerd', controlMain: '/r/bin/tug-control.mjs', agentMain: '/r/bin/tug-agent.mjs' };
+const programs: Programs = { node: '/usr/bin/node', containerd: '/usr/bin/containerd', controlMain: '/r/bin/tug-control.mjs', agentMain: '/r/bin/tug-agent.mjs', agentNodeFlags: ['--max-semi-space-size=1'] };
 
 describe('planCluster', () => {
   it('lays out the default cluster', () => {
@@ -128,7 +128,7 @@ describe('node command lines', () => {
 
   it('gives the agent its node, API, containerd, CNI dirs and cgroup parent', () => {
     assert.deepEqual(agentArgv(plan, plan.nodes[1]!, programs), [
-      '/usr/bin/node', '/r/bin/tug-agent.mjs',
+      '/usr/bin/node', '--max-semi-space-size=1', '/r/bin/tug-agent.mjs',
       '--node-name', 'node-2',
       '--api', '172.29.9.11:7400',
       '--containerd', '/s/clusters/x/node-2/containerd/containerd.sock',

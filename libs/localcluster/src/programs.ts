@@ -28,6 +28,15 @@ export const PROGRAM_FILES = { control: 'tug-control.mjs', agent: 'tug-agent.mjs
 /** programsDir is where a cluster keeps its bundles. */
 export const programsDir = (baseDir: string): string => join(baseDir, 'bin');
 
+/**
+ * AGENT_NODE_FLAGS: tug-agent runs with a 1 MiB young generation (V8's semi-space; the default
+ * grows to 16 MiB or more). Measured with 110 pods per node started at once (`bench:pods --pods
+ * 330`): the agents ended at 113–120 MiB VmRSS instead of 123–170 MiB, for 5 % more agent CPU
+ * (14.1 against 13.4 s) and the same start times. A node agent's memory is what every node
+ * pays; its CPU is small beside the runtime's.
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
 /** NATIVE_PACKAGES are loaded from node_modules rather than bundled. */
 const NATIVE_PACKAGES = ['classic-level'];
 
@@ -77,5 +86,5 @@ export function nodePrograms(baseDir: string, containerd: string): Programs {
   for (const file of [controlMain, agentMain]) {
     if (!existsSync(file)) throw new HostError(`${file} is missing: the cluster was made by an older tug; run \`tug cluster down\` and \`up\` again`);
   }
-  return { node: process.execPath, containerd, controlMain, agentMain };
+  return { node: process.execPath, containerd, controlMain, agentMain, agentNodeFlags: AGENT_NODE_FLAGS };
 }
