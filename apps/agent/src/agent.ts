@@ -44,9 +44,9 @@ import { ProbeManager } from './probes/prober.ts';
 import { hostCommands } from './proxy/commands.ts';
 import { ServiceProxy } from './proxy/proxier.ts';
 import { AgentServer } from './server.ts';
-import agentPackage from '../package.json' with { type: 'json' };
 import { UsageSampler } from './stats/sampler.ts';
 import { agentUsageSources } from './stats/sources.ts';
+import agentPackage from '../package.json' with { type: 'json' };
 
 export const VERSION: string = agentPackage.version;
 

@@ -223,7 +223,7 @@ export function addLocalClusterCommands(cluster: Command, io: Io): void {
     .command('up')
     .summary('start a local multi-node cluster on this machine (root)')
     .description(
-      'Start a local cluster on this machine (as root): each node a network namespace on bridge tug-NAME with its own containerd, tug-agent and, on control nodes, tug-control. Loads the offline images (pause, web), waits until every node is Ready and writes a context NAME to the config file, made current. Everything lives under /var/lib/tugboat/clusters/NAME.',
+      'Start a local cluster on this machine (as root): each node a network namespace on bridge tug-NAME with its own containerd, tug-agent and, on control nodes, tug-control (run as bundles made of this checkout at up, in NAME/bin). Loads the offline images (pause, web), waits until every node is Ready and writes a context NAME to the config file, made current. Everything lives under /var/lib/tugboat/clusters/NAME.',
     )
     .option('--nodes <n>', `number of nodes, 1 to ${MAX_NODES}`, '3')
     .option('--control <n>', 'number of control nodes (node-1 ...), odd, at most --nodes (default: 3, or 1 with fewer than 3 nodes)')

@@ -22,7 +22,6 @@ import { bundlePrograms, nodePrograms, programsDir } from './programs.ts';
 import { readState, writeState } from './state.ts';
 import type { ClusterState, ProcessRecord } from './state.ts';
 
-
 export interface UpOptions extends PlanOptions {
   /** Start tug-agent on every node and wait for the Nodes to be Ready. Default true. */
   readonly agents?: boolean | undefined;
