@@ -1,13 +1,16 @@
 // sched-hollow.ts: the hollow nodes of `npm run bench:sched`, in a process of their own so that
 // their CPU is counted apart from the benchmark's client. Started by sched.ts, not by hand:
 //
-//   node test/bench/sched-hollow.ts --endpoints A,B,C --nodes 1000 --heartbeat-seconds 2
+//   node test/bench/sched-hollow.ts --endpoints A,B,C --nodes 1000 --heartbeat-seconds 2 \
+//     [--ca-file F --cert-file F --key-file F]
 //
 // Prints one JSON line {"ready": ms} once every Node is registered; when stdin ends (sched.ts
 // closes it, or exits) or on SIGTERM it stops the nodes, prints {"stats": HollowStats} and exits.
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { TugClient } from '@tugboat/client';
+import { loadTls } from '@tugboat/pki';
+import { INSECURE_PLAINTEXT } from '@tugboat/proto';
 import { HollowNodes } from '../support/hollow-nodes.ts';
 
 const { values } = parseArgs({
@@ -15,10 +18,17 @@ const { values } = parseArgs({
     endpoints: { type: 'string' },
     nodes: { type: 'string', default: '1000' },
     'heartbeat-seconds': { type: 'string', default: '2' },
+    'ca-file': { type: 'string' },
+    'cert-file': { type: 'string' },
+    'key-file': { type: 'string' },
   },
 });
 
-const client = new TugClient({ endpoints: (values.endpoints ?? '').split(','), attemptTimeoutMs: 10_000, retryBudgetMs: 30_000 });
+const security =
+  values['ca-file'] === undefined
+    ? INSECURE_PLAINTEXT
+    : { tls: loadTls({ caFile: values['ca-file'], certFile: values['cert-file'] ?? '', keyFile: values['key-file'] ?? '' }) };
+const client = new TugClient({ endpoints: (values.endpoints ?? '').split(','), security, attemptTimeoutMs: 10_000, retryBudgetMs: 30_000 });
 const log = pino({ level: 'warn' }, pino.destination(2));
 const hollow = new HollowNodes({ client, count: Number(values.nodes), heartbeatSeconds: Number(values['heartbeat-seconds']), log });
 

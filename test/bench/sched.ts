@@ -58,6 +58,7 @@ import type { ConfigMap, Pod, ReplicaSet } from '@tugboat/api';
 import type { HollowStats } from '../support/hollow-nodes.ts';
 import { pino } from 'pino';
 import type { TugClient } from '@tugboat/client';
+import type { TlsFiles } from '@tugboat/pki';
 import { LeaderLoops } from '@tugboat/controllers';
 import { Scheduler } from '@tugboat/scheduler';
 import { TugCluster } from '../support/tug-cluster.ts';
@@ -238,8 +239,9 @@ interface HollowProcess {
   readonly stats: Promise<HollowStats | undefined>;
 }
 
-function startHollow(endpoints: readonly string[]): HollowProcess {
-  const child = spawn(process.execPath, [hollowMain, '--endpoints', endpoints.join(','), '--nodes', String(nodes), '--heartbeat-seconds', String(heartbeatSeconds)], {
+function startHollow(endpoints: readonly string[], admin: TlsFiles | undefined): HollowProcess {
+  const tls = admin === undefined ? [] : ['--ca-file', admin.caFile, '--cert-file', admin.certFile, '--key-file', admin.keyFile];
+  const child = spawn(process.execPath, [hollowMain, '--endpoints', endpoints.join(','), '--nodes', String(nodes), '--heartbeat-seconds', String(heartbeatSeconds), ...tls], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout! });
@@ -400,7 +402,7 @@ async function throughput(): Promise<void> {
   let loops: LeaderLoops | undefined;
   try {
     const client = cluster.client({ attemptTimeoutMs: 30_000, retryBudgetMs: 60_000 });
-    hollow = startHollow(cluster.endpoints());
+    hollow = startHollow(cluster.endpoints(), cluster.pki?.admin);
     const hollowPid = hollow.child.pid;
     console.log(`${f0(nodes)} hollow nodes registered in ${f0(await hollow.ready)} ms`);
     await client.namespaces.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: PODS_NS } });
@@ -502,7 +504,7 @@ async function endToEnd(): Promise<void> {
     const heapIdle = await memoryOf(client, members);
 
     // 1. Hollow nodes.
-    hollow = startHollow(cluster.endpoints());
+    hollow = startHollow(cluster.endpoints(), cluster.pki?.admin);
     const hollowPid = hollow.child.pid;
     const registerMs = await hollow.ready;
     console.log(`\n${f0(nodes)} hollow nodes registered in ${f0(registerMs)} ms (process ${hollowPid}); heartbeat every ${heartbeatSeconds} s`);

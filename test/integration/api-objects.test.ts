@@ -18,7 +18,7 @@ import { parseManifests, findKind } from '@tugboat/api';
 import type { ConfigMap } from '@tugboat/api';
 import { isConflict, isNotFound, isInvalid, isAlreadyExists, isApiError } from '@tugboat/client';
 import type { ObjectLike, WatchEvent } from '@tugboat/client';
-import { ObjectService, Status, createClient, isGrpcError } from '@tugboat/proto';
+import { ObjectService, Status, clientTransport, createClient, isGrpcError } from '@tugboat/proto';
 import { TugCluster } from '../support/tug-cluster.ts';
 
 const manifestPath = fileURLToPath(new URL('./testdata/every-kind.yaml', import.meta.url));
@@ -131,7 +131,7 @@ test('tug-control API: every kind through the CLI and the client, errors, CAS an
     await assert.rejects(client.create(cm('big', { blob: 'x'.repeat(2 * 1024 * 1024) })), (e: unknown) => isApiError(e) && e.code === Status.RESOURCE_EXHAUSTED);
 
     // The control plane's own kind (the member directory) is not served.
-    const raw = createClient(ObjectService, cluster.member(m1).apiAddress);
+    const raw = createClient(ObjectService, cluster.member(m1).apiAddress, clientTransport(cluster.security, cluster.member(m1).apiAddress));
     try {
       for (const call of [
         () => raw.list({ kind: 'ControlPlaneMember' }),

@@ -14,9 +14,15 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, wr
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TlsFiles } from '@tugboat/pki';
+import { INSECURE_PLAINTEXT } from '@tugboat/proto';
+import type { Security } from '@tugboat/proto';
+import { TestPki, tlsArgs } from './test-pki.ts';
 
 /** MemberClusterOptions are the options every process harness takes (defaults per harness). */
 export interface MemberClusterOptions {
+  /** Members serve plain text (--insecure-plaintext) instead of mutual TLS under a test CA. */
+  readonly plaintext?: boolean;
   /** Number of members. Default 3. */
   readonly size?: number;
   /** Loopback address of each member. */
@@ -89,6 +95,8 @@ export interface MemberState {
   removed: boolean;
   /** The member's flags at the last start. */
   args: string[];
+  /** Its certificate and key; undefined when the cluster runs plain text. */
+  tls: TlsFiles | undefined;
 }
 
 const live = new Set<MemberProcessCluster>();
@@ -179,8 +187,9 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** newMember allocates free peer and API ports on `host` and the paths of member `name` under `dir`. */
-async function newMember(dir: string, name: string, host: string, taken: Set<string>, joinVia: string): Promise<MemberState> {
+async function newMember(dir: string, pki: TestPki | undefined, name: string, host: string, taken: Set<string>, joinVia: string): Promise<MemberState> {
   return {
+    tls: await pki?.issueMember(name, host),
     name,
     host,
     peerAddress: `${host}:${await freePort(host, taken)}`,
@@ -196,6 +205,13 @@ async function newMember(dir: string, name: string, host: string, taken: Set<str
   };
 }
 
+/** PlannedMembers: a new cluster's directory, members and test CA. */
+export interface PlannedMembers {
+  readonly dir: string;
+  readonly state: MemberState[];
+  readonly pki: TestPki | undefined;
+}
+
 /**
  * planMembers checks the size, hosts and names of a new cluster, removes stale directories,
  * creates its temporary directory (with the owner file) and allocates every member's ports.
@@ -204,7 +220,7 @@ export async function planMembers(
   label: string,
   opts: MemberClusterOptions,
   defaults: { host: (i: number) => string; dirPrefix: string },
-): Promise<{ dir: string; state: MemberState[] }> {
+): Promise<PlannedMembers> {
   const size = opts.size ?? 3;
   if (!(Number.isSafeInteger(size) && size >= 1 && size <= 9)) throw new RangeError(`${label}: size must be 1 to 9, got ${size}`);
   const hosts = opts.hosts ?? Array.from({ length: size }, (_, i) => defaults.host(i));
@@ -216,9 +232,10 @@ export async function planMembers(
   const dir = mkdtempSync(join(tmpdir(), prefix));
   writeFileSync(join(dir, ownerFile), `${process.pid} ${processStartTicks(process.pid) ?? '0'}\n`);
   const taken = new Set<string>();
+  const pki = opts.plaintext === true ? undefined : await TestPki.create(dir);
   const state: MemberState[] = [];
-  for (let i = 0; i < size; i++) state.push(await newMember(dir, names[i]!, hosts[i]!, taken, ''));
-  return { dir, state };
+  for (let i = 0; i < size; i++) state.push(await newMember(dir, pki, names[i]!, hosts[i]!, taken, ''));
+  return { dir, state, pki };
 }
 
 /**
@@ -236,7 +253,15 @@ export abstract class MemberProcessCluster<O extends MemberClusterOptions = Memb
   private readonly mainPath: string;
   private readonly defaultStopGraceMs: number;
 
-  protected constructor(label: string, mainPath: string, defaultStopGraceMs: number, dir: string, opts: O, state: MemberState[]) {
+  /** pki: the cluster's test CA; undefined when it runs plain text. */
+  readonly pki: TestPki | undefined;
+  /** security is how clients of the members dial them (the harness's, and a test's own). */
+  readonly security: Security;
+
+  protected constructor(label: string, mainPath: string, defaultStopGraceMs: number, planned: PlannedMembers, opts: O) {
+    const { dir, state, pki } = planned;
+    this.pki = pki;
+    this.security = pki?.adminSecurity() ?? INSECURE_PLAINTEXT;
     this.label = label;
     this.mainPath = mainPath;
     this.defaultStopGraceMs = defaultStopGraceMs;
@@ -363,7 +388,7 @@ export abstract class MemberProcessCluster<O extends MemberClusterOptions = Memb
     const via = opts.via ?? this.state.find((s) => s.child !== undefined && !s.removed)?.apiAddress;
     if (via === undefined) throw new Error('join: no running member to join through');
     const taken = new Set(this.state.flatMap((s) => [s.peerAddress, s.apiAddress]));
-    const m = await newMember(this.dir, name, host, taken, via);
+    const m = await newMember(this.dir, this.pki, name, host, taken, via);
     this.state.push(m);
     this.spawnMember(m, false);
     await this.waitStarted(name);
@@ -475,7 +500,7 @@ export abstract class MemberProcessCluster<O extends MemberClusterOptions = Memb
     else if (m.joinVia !== '' && m.starts === 0) args.push('--join', m.joinVia);
     if (this.opts.tickMs !== undefined) args.push('--tick-ms', String(this.opts.tickMs));
     if (this.opts.electionTicks !== undefined) args.push('--election-ticks', String(this.opts.electionTicks));
-    args.push(...this.memberFlags(), ...(this.opts.extraArgs ?? []));
+    args.push(...tlsArgs(m.tls), ...this.memberFlags(), ...(this.opts.extraArgs ?? []));
     m.args = args.slice(1);
     const logFd = openSync(m.logFile, 'a');
     let child: ChildProcess;

@@ -27,7 +27,7 @@ import { TugClient } from '@tugboat/client';
 import type { MemberInfo, TugClientOptions } from '@tugboat/client';
 import { canonicalJson } from '@tugboat/store';
 import { MemberProcessCluster, planMembers, sleep } from './member-process.ts';
-import type { MemberClusterOptions, MemberState } from './member-process.ts';
+import type { MemberClusterOptions, PlannedMembers } from './member-process.ts';
 
 /** tugControlMainPath is the tug-control entry point the harness runs. */
 const tugControlMainPath = fileURLToPath(new URL('../../apps/control/src/main.ts', import.meta.url));
@@ -69,21 +69,20 @@ export class TugCluster extends MemberProcessCluster<TugClusterOptions> {
   private readonly clients = new Set<TugClient>();
   private readonly probes = new Map<string, TugClient>();
 
-  private constructor(dir: string, opts: TugClusterOptions, state: MemberState[]) {
-    super('TugCluster', opts.program ?? tugControlMainPath, 5_000, dir, opts, state);
+  private constructor(planned: PlannedMembers, opts: TugClusterOptions) {
+    super('TugCluster', opts.program ?? tugControlMainPath, 5_000, planned, opts);
   }
 
   /** start launches the members with a fresh --initial-cluster and waits until each is ready. On failure everything started is cleaned up. */
   static async start(opts: TugClusterOptions = {}): Promise<TugCluster> {
-    const { dir, state } = await planMembers('TugCluster', opts, { host: (i) => `127.0.0.${i + 1}`, dirPrefix: 'tug-api-cluster-' });
-    const cluster = new TugCluster(dir, opts, state);
+    const cluster = new TugCluster(await planMembers('TugCluster', opts, { host: (i) => `127.0.0.${i + 1}`, dirPrefix: 'tug-api-cluster-' }), opts);
     await cluster.launch();
     return cluster;
   }
 
   /** client returns a TugClient over all members (or the given endpoints); closed by `stop`. */
   client(opts: Partial<TugClientOptions> = {}): TugClient {
-    const c = new TugClient({ endpoints: this.endpoints(), ...opts });
+    const c = new TugClient({ endpoints: this.endpoints(), security: this.security, ...opts });
     this.clients.add(c);
     return c;
   }
@@ -197,10 +196,13 @@ export class TugCluster extends MemberProcessCluster<TugClusterOptions> {
     throw new Error(`object sets differ between members: ${last}`);
   }
 
-  /** cli runs `tug ARGS` against the members (TUG_ENDPOINTS) and returns what it did. */
+  /** cli runs `tug ARGS` against the members (TUG_ENDPOINTS, the harness's admin certificate)
+   *  and returns what it did. */
   async cli(args: readonly string[], opts: { endpoints?: readonly string[]; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
     const endpoints = opts.endpoints ?? this.endpoints();
-    const child = spawn(process.execPath, [tugCliMainPath, ...args], {
+    const admin = this.pki?.admin;
+    const tls = admin === undefined ? [] : ['--certificate-authority', admin.caFile, '--client-certificate', admin.certFile, '--client-key', admin.keyFile];
+    const child = spawn(process.execPath, [tugCliMainPath, ...tls, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, TUG_ENDPOINTS: endpoints.join(','), TUG_CONFIG: join(this.dir, 'no-tug-config') },
     });
@@ -239,7 +241,7 @@ export class TugCluster extends MemberProcessCluster<TugClusterOptions> {
     const m = this.find(name);
     let c = this.probes.get(m.apiAddress);
     if (c === undefined) {
-      c = new TugClient({ endpoints: [m.apiAddress], attemptTimeoutMs: 2_000, retryBudgetMs: 2_000, unreachableRoundsMax: 1 });
+      c = new TugClient({ endpoints: [m.apiAddress], security: this.security, attemptTimeoutMs: 2_000, retryBudgetMs: 2_000, unreachableRoundsMax: 1 });
       this.probes.set(m.apiAddress, c);
     }
     return c;

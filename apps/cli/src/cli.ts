@@ -15,6 +15,9 @@ import {
 } from '@tugboat/api';
 import type { Event, KindInfo, Lease } from '@tugboat/api';
 import { TugClient, isAlreadyExists, isConflict, isNotFound } from '@tugboat/client';
+import { loadTls } from '@tugboat/pki';
+import { INSECURE_PLAINTEXT } from '@tugboat/proto';
+import type { Security } from '@tugboat/proto';
 import type { MemberInfo, ObjectLike, ObjectRef } from '@tugboat/client';
 import { parseDuration, resolveTarget } from './config.ts';
 import type { Target } from './config.ts';
@@ -49,6 +52,9 @@ interface GlobalOptions {
   endpoints?: string;
   context?: string;
   config?: string;
+  certificateAuthority?: string;
+  clientCertificate?: string;
+  clientKey?: string;
   namespace?: string;
   output?: string;
   requestTimeout?: string;
@@ -83,6 +89,7 @@ class RunSession implements Session {
       endpoints: this.globals.endpoints,
       context: this.globals.context,
       config: this.globals.config,
+      tls: { 'certificate-authority': this.globals.certificateAuthority, 'client-certificate': this.globals.clientCertificate, 'client-key': this.globals.clientKey },
       env: this.io.env,
       homedir: this.io.homedir,
     });
@@ -116,9 +123,20 @@ class RunSession implements Session {
   client(): TugClient {
     if (this.clientValue === undefined) {
       const timeout = parseDuration(this.globals.requestTimeout ?? DEFAULT_TIMEOUT, '--request-timeout');
-      this.clientValue = new TugClient({ endpoints: this.resolved().endpoints, retryBudgetMs: timeout ?? 24 * 3_600_000 });
+      this.clientValue = new TugClient({ endpoints: this.resolved().endpoints, security: this.security(), retryBudgetMs: timeout ?? 24 * 3_600_000 });
     }
     return this.clientValue;
+  }
+
+  /** security is how to dial the cluster: the target's certificates (a CliError names a bad file). */
+  security(): Security {
+    const files = this.resolved().tls;
+    if (files === undefined) return INSECURE_PLAINTEXT;
+    try {
+      return { tls: loadTls(files) };
+    } catch (err) {
+      throw new CliError(`${this.resolved().source}: ${(err as Error).message}`);
+    }
   }
 
   close(): void {
@@ -609,6 +627,9 @@ function buildProgram(s: RunSession): Command {
     .option('--endpoints <list>', 'API endpoints, comma-separated HOST:PORT (default: $TUG_ENDPOINTS, the config context, 127.0.0.1:7400)')
     .option('--context <name>', 'use this context of the config file')
     .option('--config <path>', 'config file (default: $TUG_CONFIG, else ~/.tug/config)')
+    .option('--certificate-authority <file>', "the cluster CA's certificate (default: the context's)")
+    .option('--client-certificate <file>', "this client's certificate, signed by the cluster CA (default: the context's)")
+    .option('--client-key <file>', "this client's key (default: the context's)")
     .option('-n, --namespace <namespace>', 'namespace (default: the context\'s, else "default")')
     .option('-o, --output <format>', 'output format: wide, yaml, json or name (get); wide, json or yaml (cluster status, cluster member); json or yaml (version); name, yaml or json (expose); name (apply, delete)')
     .option('--request-timeout <duration>', 'give up on a request after this long, retries included: 500ms, 10s, 2m; 0 for no limit', DEFAULT_TIMEOUT)
@@ -630,6 +651,11 @@ the config file's current-context; 127.0.0.1:7400. The config file is YAML:
     - name: lab
       endpoints: [10.0.0.11:7400, 10.0.0.12:7400]
       namespace: default
+      certificate-authority: /etc/tugboat/pki/ca.crt
+      client-certificate: /etc/tugboat/pki/admin.crt
+      client-key: /etc/tugboat/pki/admin.key
+Certificates: the three flags above, else those of the context the endpoints came from;
+without any, tug dials in plain text, which a cluster refuses unless it runs insecure.
 
 Exit codes: 0 success; 1 the request was refused (the server's message is printed) or no
 endpoint could be reached (each is named with the reason); 2 a usage error.`,

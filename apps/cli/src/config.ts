@@ -7,14 +7,20 @@
 //     - name: lab
 //       endpoints: [10.0.0.11:7400, 10.0.0.12:7400, 10.0.0.13:7400]
 //       namespace: web          # optional: the default for -n
+//       certificate-authority: /etc/tugboat/pki/ca.crt   # mutual TLS: the cluster CA,
+//       client-certificate: /etc/tugboat/pki/admin.crt  # this client's certificate
+//       client-key: /etc/tugboat/pki/admin.key          # and its key (all three, or none)
 //     - name: local
 //       endpoints: [127.0.0.1:7400]
 //
 // Endpoints, first found wins: --endpoints a,b,c; the context named by --context; $TUG_ENDPOINTS
 // (comma-separated); the config's current-context; 127.0.0.1:7400 (tug-control's default API
-// address).
+// address). Certificates: --certificate-authority, --client-certificate and --client-key, else
+// those of the context the endpoints came from, else none (plain text, which a cluster refuses
+// unless it runs with --insecure-plaintext).
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { TlsFiles } from '@tugboat/pki';
 import { parse, stringify } from 'yaml';
 import { CliError, UsageError } from './errors.ts';
 
@@ -26,6 +32,8 @@ export interface Context {
   readonly name: string;
   readonly endpoints: readonly string[];
   readonly namespace?: string;
+  /** tls: the files of mutual TLS with this cluster. */
+  readonly tls?: TlsFiles;
 }
 
 /** Config is the config file, as read. */
@@ -42,7 +50,16 @@ export interface Target {
   readonly namespace: string;
   /** source says where the endpoints came from, for messages. */
   readonly source: string;
+  /** tls: the files to dial with; undefined for plain text. */
+  readonly tls: TlsFiles | undefined;
 }
+
+/** TLS_FIELDS: the context fields of TLS and the TlsFiles field each fills. */
+const TLS_FIELDS = [
+  ['certificate-authority', 'caFile'],
+  ['client-certificate', 'certFile'],
+  ['client-key', 'keyFile'],
+] as const;
 
 /** splitEndpoints reads "a:1, b:2" into ["a:1", "b:2"]; throws with `what` naming a bad one. */
 export function splitEndpoints(text: string, what: string): string[] {
@@ -87,7 +104,8 @@ export function parseConfig(text: string, path: string): Config {
   const contexts: Context[] = raw.map((c: unknown, i): Context => {
     const at = `contexts[${i}]`;
     if (!isObject(c)) return bad(at, 'must be a mapping with name and endpoints');
-    for (const k of Object.keys(c)) if (!['name', 'endpoints', 'namespace'].includes(k)) bad(`${at}.${k}`, 'unknown field (known: name, endpoints, namespace)');
+    const known = ['name', 'endpoints', 'namespace', ...TLS_FIELDS.map(([f]) => f)];
+    for (const k of Object.keys(c)) if (!known.includes(k)) bad(`${at}.${k}`, `unknown field (known: ${known.join(', ')})`);
     const name = c['name'];
     if (typeof name !== 'string' || name === '') bad(`${at}.name`, 'required');
     const eps = c['endpoints'];
@@ -104,7 +122,12 @@ export function parseConfig(text: string, path: string): Config {
     }
     const ns = c['namespace'];
     if (ns !== undefined && typeof ns !== 'string') bad(`${at}.namespace`, 'must be a string');
-    return { name: name as string, endpoints: list as string[], ...(typeof ns === 'string' && ns !== '' ? { namespace: ns } : {}) };
+    const tls = tlsFiles((field) => {
+      const v = c[field];
+      if (v !== undefined && (typeof v !== 'string' || v === '')) bad(`${at}.${field}`, 'must be a file path');
+      return v as string | undefined;
+    }, (field, problem) => bad(`${at}.${field}`, problem));
+    return { name: name as string, endpoints: list as string[], ...(typeof ns === 'string' && ns !== '' ? { namespace: ns } : {}), ...(tls === undefined ? {} : { tls }) };
   });
   const names = new Set<string>();
   contexts.forEach((c, i) => {
@@ -117,11 +140,22 @@ export function parseConfig(text: string, path: string): Config {
   return { path, currentContext: current as string, contexts };
 }
 
+/** tlsFiles reads the three TLS settings by field name (get): all three, or none. */
+function tlsFiles(get: (field: string) => string | undefined, bad: (field: string, problem: string) => never): TlsFiles | undefined {
+  const values = TLS_FIELDS.map(([field]) => get(field));
+  if (values.every((v) => v === undefined)) return undefined;
+  const missing = TLS_FIELDS.find((_, i) => values[i] === undefined);
+  if (missing !== undefined) bad(missing[0], `is required with ${TLS_FIELDS.filter((_, i) => values[i] !== undefined).map(([f]) => f).join(' and ')}`);
+  return { caFile: values[0] ?? '', certFile: values[1] ?? '', keyFile: values[2] ?? '' };
+}
+
 /** TargetInputs are the flags and environment that choose a Target. */
 export interface TargetInputs {
   readonly endpoints?: string | undefined;
   readonly context?: string | undefined;
   readonly config?: string | undefined;
+  /** The TLS flags, by context field name (certificate-authority, ...). */
+  readonly tls?: Readonly<Record<string, string | undefined>>;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly homedir: string;
 }
@@ -153,7 +187,12 @@ export function renderConfig(config: Omit<Config, 'path'>): string {
   return stringify(
     {
       'current-context': config.currentContext,
-      contexts: config.contexts.map((c) => ({ name: c.name, endpoints: [...c.endpoints], ...(c.namespace === undefined ? {} : { namespace: c.namespace }) })),
+      contexts: config.contexts.map((c) => ({
+        name: c.name,
+        endpoints: [...c.endpoints],
+        ...(c.namespace === undefined ? {} : { namespace: c.namespace }),
+        ...(c.tls === undefined ? {} : Object.fromEntries(TLS_FIELDS.map(([field, key]) => [field, c.tls?.[key]]))),
+      })),
     },
     { flow: false },
   );
@@ -182,10 +221,22 @@ export function saveConfig(config: Config): void {
   renameSync(tmp, config.path);
 }
 
-/** resolveTarget picks the endpoints (see the module comment). */
+/** resolveTarget picks the endpoints and the certificates (see the module comment). */
 export function resolveTarget(inputs: TargetInputs): Target {
+  const flags = tlsFiles(
+    (field) => inputs.tls?.[field],
+    (field, problem) => {
+      throw new UsageError(`--${field}: ${problem.replace(/(certificate-authority|client-certificate|client-key)/g, '--$1')}`);
+    },
+  );
+  const { target, context } = endpointsTarget(inputs);
+  return { ...target, tls: flags ?? context?.tls };
+}
+
+/** endpointsTarget picks the endpoints, and the context they came from. */
+function endpointsTarget(inputs: TargetInputs): { target: Omit<Target, 'tls'>; context?: Context } {
   if (inputs.endpoints !== undefined) {
-    return { endpoints: splitEndpoints(inputs.endpoints, '--endpoints'), namespace: '', source: '--endpoints' };
+    return { target: { endpoints: splitEndpoints(inputs.endpoints, '--endpoints'), namespace: '', source: '--endpoints' } };
   }
   const needConfig = inputs.context !== undefined || inputs.env['TUG_ENDPOINTS'] === undefined || inputs.env['TUG_ENDPOINTS'] === '';
   const config = needConfig ? loadConfig(inputs) : undefined;
@@ -198,13 +249,13 @@ export function resolveTarget(inputs: TargetInputs): Target {
           (known.length > 0 ? `; known contexts: ${known.join(', ')}` : ' (it has no contexts)'),
       );
     }
-    return { endpoints: ctx.endpoints, namespace: ctx.namespace ?? '', source: `context ${ctx.name}` };
+    return { target: { endpoints: ctx.endpoints, namespace: ctx.namespace ?? '', source: `context ${ctx.name}` }, context: ctx };
   }
   const env = inputs.env['TUG_ENDPOINTS'];
-  if (env !== undefined && env !== '') return { endpoints: splitEndpoints(env, 'TUG_ENDPOINTS'), namespace: '', source: 'TUG_ENDPOINTS' };
+  if (env !== undefined && env !== '') return { target: { endpoints: splitEndpoints(env, 'TUG_ENDPOINTS'), namespace: '', source: 'TUG_ENDPOINTS' } };
   const current = config?.contexts.find((c) => c.name === config.currentContext);
-  if (current !== undefined) return { endpoints: current.endpoints, namespace: current.namespace ?? '', source: `context ${current.name}` };
-  return { endpoints: [DEFAULT_ENDPOINT], namespace: '', source: 'default' };
+  if (current !== undefined) return { target: { endpoints: current.endpoints, namespace: current.namespace ?? '', source: `context ${current.name}` }, context: current };
+  return { target: { endpoints: [DEFAULT_ENDPOINT], namespace: '', source: 'default' } };
 }
 
 /**

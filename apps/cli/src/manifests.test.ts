@@ -1,7 +1,11 @@
 // manifests.test.ts: the three-way merge behind apply, and the config file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LAST_APPLIED, lastApplied, manifestForApply, merge3, parseConfig, parseDuration, planApply, resolveTarget } from '@tugboat/cli';
+import { renderConfig } from './config.ts';
 
 test('merge3: desired wins, cluster-set fields stay, fields removed since last time go', () => {
   const live = { a: 1, b: { keep: 'cluster', drop: 'old', same: 1 }, list: [{ port: 80, nodePort: 30080 }], gone: 'x' };
@@ -48,6 +52,27 @@ test('the config file: contexts, current-context, problems named by field', () =
   assert.deepEqual(resolveTarget({ endpoints: 'f:1', env, homedir: '/nonexistent' }).endpoints, ['f:1']);
   assert.deepEqual(resolveTarget({ env: {}, homedir: '/nonexistent' }).endpoints, ['127.0.0.1:7400']);
   assert.throws(() => resolveTarget({ endpoints: 'nope', env, homedir: '/nonexistent' }), /--endpoints: "nope" is not HOST:PORT/);
+});
+
+test('certificates: the flags, else the context the endpoints came from; all three or none', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tug-config-tls-'));
+  try {
+    const text = 'current-context: lab\ncontexts:\n  - name: lab\n    endpoints: [10.0.0.1:7400]\n    certificate-authority: /p/ca.crt\n    client-certificate: /p/admin.crt\n    client-key: /p/admin.key\n';
+    const config = parseConfig(text, '/c');
+    assert.deepEqual(config.contexts[0]?.tls, { caFile: '/p/ca.crt', certFile: '/p/admin.crt', keyFile: '/p/admin.key' });
+    assert.equal(parseConfig(renderConfig(config), '/c').contexts[0]?.tls?.keyFile, '/p/admin.key', 'written back as read');
+    assert.throws(() => parseConfig('contexts:\n  - {name: a, endpoints: [x:1], client-key: /k}\n', '/c'), /contexts\[0\]\.certificate-authority: is required with client-key/);
+    const path = join(dir, 'config');
+    writeFileSync(path, text);
+    const home = { env: {}, homedir: '/nonexistent', config: path };
+    assert.equal(resolveTarget(home).tls?.caFile, '/p/ca.crt');
+    assert.equal(resolveTarget({ ...home, env: { TUG_ENDPOINTS: 'e:1' } }).tls, undefined, 'endpoints not from a context: no certificates of one');
+    const flags = { 'certificate-authority': '/f/ca', 'client-certificate': '/f/c', 'client-key': '/f/k' };
+    assert.deepEqual(resolveTarget({ ...home, endpoints: 'f:1', tls: flags }).tls, { caFile: '/f/ca', certFile: '/f/c', keyFile: '/f/k' });
+    assert.throws(() => resolveTarget({ ...home, tls: { 'client-key': '/k' } }), /--certificate-authority: is required with --client-key/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('parseDuration reads --request-timeout values', () => {

@@ -24,7 +24,7 @@
  *   writes with UNAVAILABLE, stops the API server and closes the Raft node.
  */
 import type { Logger } from 'pino';
-import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, inProcessClient, shutdownServer } from '@tugboat/proto';
+import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, inProcessClient, logRefusals, serverCredentials, shutdownServer } from '@tugboat/proto';
 import type { CallContext, ServiceClient } from '@tugboat/proto';
 import { RaftNode } from '@tugboat/raft';
 import { ObjectStore, ReplicatedStore, maxCommandBytes } from '@tugboat/store';
@@ -112,7 +112,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     const write = (ops: readonly Op[]): Promise<void> => this.writes.writeInternal(ops);
     this.reads = new ReadIndex({ leadership: this.leadership, raft: node, defaultTimeoutMs: writeTimeoutMs });
     this.directory = new MemberDirectory({ store, write, log: opts.logger });
-    this.forwarding = new Forwarding({ leadership: this.leadership, directory: this.directory, writeTimeoutMs, maxRequestBytes });
+    this.forwarding = new Forwarding({ leadership: this.leadership, directory: this.directory, writeTimeoutMs, maxRequestBytes, security: opts.security });
     this.housekeeping = new Housekeeping({
       self: this.self,
       raft: node,
@@ -143,7 +143,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     addService(server, ForwardService, forwardService(objects), { onInternalError });
     addService(server, ClusterService, cluster, { onInternalError });
     try {
-      await bindServer(server, opts.listenApi);
+      await bindServer(server, opts.listenApi, serverCredentials(opts.security, logRefusals(opts.logger, 'api')));
     } catch (err) {
       await node.close();
       throw new Error(`cannot serve the API on ${opts.listenApi}: ${(err as Error).message}`, { cause: err });

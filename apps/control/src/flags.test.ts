@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { LOOP_NAMES, NODE_IPAM } from './controllers.ts';
 import { FlagError, parseFlags, parseHostPort } from './flags.ts';
 
-const base = ['--name', 'c1', '--data-dir', '/tmp/x'];
+const base = ['--name', 'c1', '--data-dir', '/tmp/x', '--insecure-plaintext'];
 
 test('defaults: loopback, ports 7401/7400, tick 50 ms, election 10 ticks', () => {
   const f = parseFlags(base);
@@ -16,6 +16,18 @@ test('defaults: loopback, ports 7401/7400, tick 50 ms, election 10 ticks', () =>
   assert.equal(f.tickMs, 50);
   assert.equal(f.electionTicks, 10);
   assert.equal(f.initialCluster, undefined);
+});
+
+test('TLS: the CA, certificate and key files together, or --insecure-plaintext alone', () => {
+  const named = ['--name', 'c1', '--data-dir', '/tmp/x'];
+  const files = ['--ca-file', '/p/ca.crt', '--cert-file', '/p/c1.crt', '--key-file', '/p/c1.key'];
+  assert.deepEqual(parseFlags([...named, ...files]).transport, { tls: { caFile: '/p/ca.crt', certFile: '/p/c1.crt', keyFile: '/p/c1.key' } });
+  assert.deepEqual(parseFlags([...named, '--insecure-plaintext']).transport, { insecurePlaintext: true });
+  const refused = (args: string[], flag: string, message: RegExp): void =>
+    assert.throws(() => parseFlags([...named, ...args]), (e: unknown) => e instanceof FlagError && e.flag === flag && message.test(e.message));
+  refused([], 'ca-file', /is required: TLS needs --ca-file, --cert-file and --key-file \(or --insecure-plaintext/);
+  refused(files.slice(0, 4), 'key-file', /is required/);
+  refused([...files, '--insecure-plaintext'], 'insecure-plaintext', /cannot be combined with --ca-file/);
 });
 
 test('node lifecycle settings: grace 5 s and eviction 1 s unless given; eviction 0 is allowed', () => {
@@ -87,7 +99,7 @@ test('tug-control exits 2 with a message naming the bad flag', () => {
 test('tug-control refuses a new data dir without --initial-cluster or --join', () => {
   const main = fileURLToPath(new URL('./main.ts', import.meta.url));
   const dir = `/tmp/tug-flag-test-${process.pid}`;
-  const r = spawnSync(process.execPath, [main, '--name', 'c1', '--data-dir', dir, '--listen-peer', '127.0.0.1:1', '--listen-api', '127.0.0.1:2'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [main, '--name', 'c1', '--data-dir', dir, '--listen-peer', '127.0.0.1:1', '--listen-api', '127.0.0.1:2', '--insecure-plaintext'], { encoding: 'utf8' });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--initial-cluster: or --join is required/);
   assert.equal(existsSync(dir), false, 'a refused start must not create the data dir');

@@ -4,6 +4,8 @@
  * is a FlagError naming the flag; the program prints it and exits with status 2.
  */
 import { parseArgs } from 'node:util';
+import { TLS_FLAGS_USAGE, tlsFlags } from '@tugboat/pki';
+import type { TransportChoice } from '@tugboat/pki';
 import { LOOP_NAMES } from './controllers.ts';
 
 export const defaultPeerPort = 7401;
@@ -47,10 +49,13 @@ SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr
   --controllers LIST          which leader-only loops run, comma-separated: '*' for all,
                               NAME to add one, -NAME to leave one out (default '*'); loops:
                               ${LOOP_NAMES.join(', ')}
+${TLS_FLAGS_USAGE}
   --log-level LEVEL           trace, debug, info, warn, error (default info)
   --help                      print this and exit
 
-On restart with an existing data dir, --initial-cluster and --join are ignored.`;
+Every connection (the API, Raft, calls to the other members) is mutual TLS under the cluster
+CA; a client without a certificate of it is refused and logged. The certificate must name the
+advertised addresses (IP SANs). On restart with an existing data dir, --initial-cluster and --join are ignored.`;
 
 export class FlagError extends Error {
   override readonly name = 'FlagError';
@@ -82,6 +87,8 @@ export interface Flags {
   /** controllers are the names of the leader-only loops that run. */
   readonly controllers: ReadonlySet<string>;
   readonly logLevel: string;
+  /** transport: the TLS files, or --insecure-plaintext. */
+  readonly transport: TransportChoice;
   readonly help: boolean;
 }
 
@@ -172,6 +179,10 @@ export function parseFlags(argv: readonly string[]): Flags {
         'default-eviction-seconds': { type: 'string' },
         controllers: { type: 'string' },
         'log-level': { type: 'string' },
+        'ca-file': { type: 'string' },
+        'cert-file': { type: 'string' },
+        'key-file': { type: 'string' },
+        'insecure-plaintext': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -188,6 +199,11 @@ export function parseFlags(argv: readonly string[]): Flags {
     if (!nameRe.test(name)) throw new FlagError('name', `${JSON.stringify(name)} is not a DNS-1123 label (lower-case letters, digits, '-')`);
     if ((v['data-dir'] ?? '') === '') throw new FlagError('data-dir', 'is required');
   }
+  const transport = help
+    ? ({ insecurePlaintext: true } as const)
+    : tlsFlags(v, (flag, message) => {
+        throw new FlagError(flag, message);
+      });
 
   let initialCluster: { name: string; peerAddress: string }[] | undefined;
   if (v['initial-cluster'] !== undefined) {
@@ -247,6 +263,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     defaultEvictionSeconds: defaultEviction,
     controllers,
     logLevel,
+    transport,
     help,
   };
 }

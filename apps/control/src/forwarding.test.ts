@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GrpcError, Status } from '@tugboat/proto';
+import { GrpcError, INSECURE_PLAINTEXT, Status } from '@tugboat/proto';
 import { callContext, failedWith, FakeRaft, leadershipOf } from './fakes.ts';
 import { Forwarding, forwardedMetadataKey } from './forwarding.ts';
 import type { Leadership } from './leadership.ts';
@@ -11,7 +11,7 @@ const nobody = '127.0.0.1:1';
 function forwarding(raft: FakeRaft, apis: Record<string, string>): { f: Forwarding; leadership: Leadership } {
   const leadership = leadershipOf(raft);
   const directory = { apiAddressOf: (name: string) => apis[name] ?? '' };
-  return { f: new Forwarding({ leadership, directory, writeTimeoutMs: 10_000, maxRequestBytes: 1 << 20 }), leadership };
+  return { f: new Forwarding({ leadership, directory, writeTimeoutMs: 10_000, maxRequestBytes: 1 << 20, security: INSECURE_PLAINTEXT }), leadership };
 }
 
 

@@ -15,8 +15,8 @@
  *   deadline) after waiting for a (new) leader: the request id makes that safe. Without a
  *   request id it is tried once.
  */
-import { ClusterService, ForwardService, GrpcError, Status, createClient, isGrpcError } from '@tugboat/proto';
-import type { CallContext, ServiceClient } from '@tugboat/proto';
+import { ClusterService, ForwardService, GrpcError, Status, clientTransport, createClient, isGrpcError } from '@tugboat/proto';
+import type { CallContext, Security, ServiceClient } from '@tugboat/proto';
 import { publishOnlyMetadataKey, toGrpcError } from '@tugboat/apiserver';
 import type { ForwardOptions, MemberInfo, MemberRecord } from '@tugboat/apiserver';
 import { remainingMs } from './deadline.ts';
@@ -39,6 +39,8 @@ export interface ForwardingOptions {
   readonly writeTimeoutMs: number;
   /** Largest request this member accepts, bytes: it must be able to pass each one on. */
   readonly maxRequestBytes: number;
+  /** How the other members' APIs are dialled. */
+  readonly security: Security;
 }
 
 interface PeerClients {
@@ -178,14 +180,15 @@ export class Forwarding {
   private peerClients(api: string): PeerClients {
     let c = this.peers.get(api);
     if (c === undefined) {
-      const channelOptions = { 'grpc.max_receive_message_length': 256 * 1024 * 1024, 'grpc.max_send_message_length': this.opts.maxRequestBytes };
-      const forward = createClient(ForwardService, api, { channelOptions });
+      const { credentials, channelOptions: tlsOptions } = clientTransport(this.opts.security, api);
+      const channelOptions = { ...tlsOptions, 'grpc.max_receive_message_length': 256 * 1024 * 1024, 'grpc.max_send_message_length': this.opts.maxRequestBytes };
+      const forward = createClient(ForwardService, api, { credentials, channelOptions });
       const writes = new ForwardBatches({
         client: forward,
         metadata: { [forwardedMetadataKey]: this.opts.leadership.name },
         maxBatchBytes: this.opts.maxRequestBytes - 64 * 1024,
       });
-      c = { forward, writes, cluster: createClient(ClusterService, api, { channelOptions }) };
+      c = { forward, writes, cluster: createClient(ClusterService, api, { credentials, channelOptions }) };
       this.peers.set(api, c);
     }
     return c;

@@ -4,6 +4,7 @@
  * @tugboat/control/member-options), and the RaftNode options they make of them.
  */
 import type { Logger } from 'pino';
+import type { Security } from '@tugboat/proto';
 import type { RaftNodeOptions, StateMachine } from '@tugboat/raft';
 
 export interface RaftMemberOptions {
@@ -26,6 +27,8 @@ export interface RaftMemberOptions {
   /** Snapshot and compact the Raft log every this many applied entries. Default 10,000. */
   readonly snapshotEntries?: number;
   readonly logger: Logger;
+  /** How the API and Raft traffic are served and the other members dialled. */
+  readonly security: Security;
 }
 
 /** raftNodeOptions are the RaftNode options of a member with `stateMachine`. */
@@ -39,6 +42,7 @@ export function raftNodeOptions(opts: RaftMemberOptions, stateMachine: StateMach
     tickMs: opts.tickMs,
     electionTicks: opts.electionTicks,
     logger: opts.logger,
+    transportOptions: { security: opts.security },
     ...(opts.bootstrap === undefined ? {} : { bootstrap: opts.bootstrap }),
     ...(opts.peers === undefined ? {} : { peers: opts.peers }),
     ...(opts.snapshotEntries === undefined ? {} : { snapshotEntries: opts.snapshotEntries }),

@@ -18,13 +18,14 @@
 import type { Logger } from 'pino';
 import { TugClient, isAlreadyExists } from '@tugboat/client';
 import type { ClusterStatus } from '@tugboat/client';
+import type { Security } from '@tugboat/proto';
 import { ControlPlane } from './control-plane.ts';
 import type { Flags } from './flags.ts';
 import { exitWith, retryJoinTarget, runMember } from './startup.ts';
 
 /** clusterStatusOf asks the member at `address` for the cluster's status, retrying until `timeoutMs`. */
-async function clusterStatusOf(address: string, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<ClusterStatus> {
-  const client = new TugClient({ endpoints: [address], attemptTimeoutMs: 2_000, retryBudgetMs: 2_500 });
+async function clusterStatusOf(address: string, security: Security, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<ClusterStatus> {
+  const client = new TugClient({ endpoints: [address], security, attemptTimeoutMs: 2_000, retryBudgetMs: 2_500 });
   try {
     return await retryJoinTarget(address, timeoutMs, log, stopped, () => client.cluster.status());
   } finally {
@@ -33,8 +34,8 @@ async function clusterStatusOf(address: string, timeoutMs: number, log: Logger, 
 }
 
 /** askToJoin makes the cluster add this member (through any member; it forwards to the leader). */
-async function askToJoin(flags: Flags, via: string, log: Logger): Promise<void> {
-  const client = new TugClient({ endpoints: [via], attemptTimeoutMs: 30_000, retryBudgetMs: 60_000 });
+async function askToJoin(flags: Flags, via: string, security: Security, log: Logger): Promise<void> {
+  const client = new TugClient({ endpoints: [via], security, attemptTimeoutMs: 30_000, retryBudgetMs: 60_000 });
   try {
     await client.cluster.addMember({ name: flags.name, peerAddress: flags.advertisePeer, apiAddress: flags.advertiseApi });
     log.info({ via }, 'joined the cluster');

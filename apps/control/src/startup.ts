@@ -8,6 +8,8 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { loadSecurity } from '@tugboat/proto';
+import type { Security } from '@tugboat/proto';
 import { clusterIdFor, readMemberFile, writeMemberFile } from './data-dir.ts';
 import type { MemberFile } from './data-dir.ts';
 import { FlagError, isFlagError, parseFlags, usage } from './flags.ts';
@@ -147,6 +149,7 @@ function memberStartOptions(
   log: Logger,
   bootstrap: { id: string; address: string }[] | undefined,
   peers: Record<string, string> | undefined,
+  security: Security,
 ): RaftMemberOptions {
   return {
     name: flags.name,
@@ -160,6 +163,7 @@ function memberStartOptions(
     electionTicks: flags.electionTicks,
     snapshotEntries: flags.snapshotEntries,
     logger: log,
+    security,
     ...(bootstrap === undefined ? {} : { bootstrap }),
     ...(peers === undefined ? {} : { peers }),
   };
@@ -218,6 +222,10 @@ export function exitWith(main: Promise<number>): void {
         process.stderr.write(`tug-control: ${err.message}\n`);
         process.exit(2);
       }
+      if (err instanceof Error && err.name === 'PkiError') {
+        process.stderr.write(`tug-control: ${err.message}\n`);
+        process.exit(1);
+      }
       process.stderr.write(`tug-control: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exit(1);
     },
@@ -233,9 +241,9 @@ export interface ClusterView {
 /** JoinSteps are how a member kind talks to the cluster it joins through `via`, an API address. */
 export interface JoinSteps {
   /** status learns the cluster from `via`, retrying (retryJoinTarget) for up to timeoutMs or until stopped(). */
-  status(via: string, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<ClusterView>;
+  status(via: string, security: Security, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<ClusterView>;
   /** addSelf makes the cluster add this member (through any member; it forwards to the leader). */
-  addSelf(flags: Flags, via: string, log: Logger): Promise<void>;
+  addSelf(flags: Flags, via: string, security: Security, log: Logger): Promise<void>;
 }
 
 /** StartedMember is what runMember needs of a started member. */
@@ -254,6 +262,7 @@ export async function runMember(argv: readonly string[], join: JoinSteps, start:
   const flags = flagsOrExit(argv);
   if (typeof flags === 'number') return flags;
   const log = memberLogger(flags);
+  const security = loadSecurity(flags.transport, log);
   const pending = shutdownRequests(log);
 
   const identity = identityOf(flags);
@@ -268,7 +277,7 @@ export async function runMember(argv: readonly string[], join: JoinSteps, start:
     // leader's messages once it is added.
     let st: ClusterView;
     try {
-      st = await join.status(file.joining, 30_000, log, () => pending.why !== undefined);
+      st = await join.status(file.joining, security, 30_000, log, () => pending.why !== undefined);
     } catch (err) {
       if (pending.why === undefined) throw err;
       log.info({ why: pending.why }, 'stopped before starting');
@@ -282,12 +291,12 @@ export async function runMember(argv: readonly string[], join: JoinSteps, start:
     log.info({ why: pending.why }, 'stopped before starting');
     return 0;
   }
-  const member = await start(memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers), flags);
+  const member = await start(memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers, security), flags);
   const stopper = stopperOf(member, pending, log);
 
   if (file.joining !== undefined && stopper.stopping === undefined) {
     try {
-      await join.addSelf(flags, file.joining, log);
+      await join.addSelf(flags, file.joining, security, log);
       file = finishJoin(flags, file);
     } catch (err) {
       if (stopper.stopping === undefined) {

@@ -16,8 +16,8 @@
 // OUT_OF_RANGE, ...): that answer is thrown as its ApiError at once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import { ClusterService, ObjectService, Status, createClient, isGrpcError } from '@tugboat/proto';
-import type { CallOptions, ServiceClient, StatusCode } from '@tugboat/proto';
+import { ClusterService, INSECURE_PLAINTEXT, ObjectService, Status, clientTransport, createClient, isGrpcError } from '@tugboat/proto';
+import type { CallOptions, Security, ServiceClient, StatusCode } from '@tugboat/proto';
 import { UnavailableError, fromGrpcError } from './errors.ts';
 import type { EndpointFailure } from './errors.ts';
 
@@ -42,8 +42,9 @@ export interface RetryOptions {
 export interface EndpointPoolOptions extends RetryOptions {
   /** endpoints are the API addresses ("host:port") of some or all control members. At least one. */
   readonly endpoints: readonly string[];
-  /** credentials default to plain text. */
-  readonly credentials?: grpc.ChannelCredentials;
+  /** security: mutual TLS under the cluster CA, or plain text (the default, for servers that
+   *  listen so behind an --insecure flag, and tests). */
+  readonly security?: Security;
   /** channelOptions are merged over the defaults (fast reconnect, keepalive, 256 MiB messages). */
   readonly channelOptions?: grpc.ChannelOptions;
 }
@@ -145,10 +146,10 @@ export class EndpointPool {
       if (!/^[^\s/]+:\d{1,5}$/.test(a)) throw new TypeError(`EndpointPool: endpoints: ${JSON.stringify(a)} is not host:port`);
     }
     this.addresses = Object.freeze([...new Set(addresses)]);
-    const credentials = opts.credentials ?? grpc.credentials.createInsecure();
-    const channelOptions = { ...defaultChannelOptions, ...opts.channelOptions };
+    const security = opts.security ?? INSECURE_PLAINTEXT;
     this.endpoints = this.addresses.map((address) => {
-      const channel = new grpc.Channel(address, credentials, channelOptions);
+      const transport = clientTransport(security, address);
+      const channel = new grpc.Channel(address, transport.credentials, { ...defaultChannelOptions, ...transport.channelOptions, ...opts.channelOptions });
       this.channels.push(channel);
       const shared = { channelOptions: { channelOverride: channel } };
       return {

@@ -74,6 +74,8 @@ export function controlArgv(plan: ClusterPlan, node: NodePlan, programs: Program
     '--listen-peer', node.peerAddress,
     '--listen-api', node.apiAddress,
     '--initial-cluster', initial.join(','),
+    // The agents and the CLI of a local cluster do not dial with certificates yet.
+    '--insecure-plaintext',
   ];
 }
 

@@ -122,6 +122,7 @@ describe('node command lines', () => {
       '--listen-peer', '172.29.9.12:7401',
       '--listen-api', '172.29.9.12:7400',
       '--initial-cluster', 'node-1=172.29.9.11:7401,node-2=172.29.9.12:7401,node-3=172.29.9.13:7401',
+      '--insecure-plaintext',
     ]);
     assert.throws(() => controlArgv(plan, plan.nodes[1]!, programs), /not a control node/);
   });

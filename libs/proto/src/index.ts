@@ -2,6 +2,8 @@
 // `npm run gen`) and the grpc-js adapter that serves and calls those services.
 // Every generated module is re-exported here (scripts/gen.test.ts checks that none is missing).
 export * from './grpc.ts';
+export * from './tls.ts';
+export * from './log-limiter.ts';
 export * from './gen/tug/v1/agent_pb.js';
 export * from './gen/tug/v1/api_pb.js';
 export * from './gen/tug/v1/forward_pb.js';

@@ -33,8 +33,9 @@ import { randomInt as cryptoRandomInt } from 'node:crypto';
 import { RaftCore, bootstrapState, joinState } from './core.ts';
 import type { RaftStatus } from './core.ts';
 import { applyConfChange, decodeConfChange } from './conf.ts';
+import { LogLimiter } from '@tugboat/proto';
 import { RaftStorage } from './storage.ts';
-import { GrpcTransport, LogLimiter } from './transport.ts';
+import { GrpcTransport } from './transport.ts';
 import type { GrpcTransportOptions, Transport } from './transport.ts';
 import type { ConfChange, Entry, InitialState, Membership, Message, NodeId, RaftConfig, Ready, Role, SoftState } from './types.ts';
 

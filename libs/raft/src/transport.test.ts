@@ -5,7 +5,7 @@ import { Client, credentials } from '@grpc/grpc-js';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { RaftTransportService, createClient, isGrpcError, Status } from '@tugboat/proto';
-import { GrpcTransport, LogLimiter, messageFromProto, messageToProto } from './transport.ts';
+import { GrpcTransport, messageFromProto, messageToProto } from './transport.ts';
 import { newMessage } from './core.ts';
 import type { Message } from './types.ts';
 import { create } from '@bufbuild/protobuf';
@@ -258,15 +258,4 @@ test('a throwing handler is logged, not fatal', async () => {
     a.send([newMessage({ type: 'heartbeat', from: 'c1', to: 'c2', term: 1 })]);
     await until('handler error logged', () => bLog.some((l) => l.msg.includes('handler threw')));
   });
-});
-
-test('LogLimiter lets one line per key per interval through and counts the rest', () => {
-  let now = 0;
-  const l = new LogLimiter(1000, () => now);
-  assert.equal(l.check('x'), 0);
-  assert.equal(l.check('x'), undefined);
-  assert.equal(l.check('x'), undefined);
-  assert.equal(l.check('y'), 0);
-  now = 1000;
-  assert.equal(l.check('x'), 2);
 });

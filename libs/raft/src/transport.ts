@@ -15,18 +15,22 @@
  * one line per sender and reason per `logIntervalMs`, with the count suppressed in between).
  */
 import { Server } from '@grpc/grpc-js';
-import type { ChannelCredentials, ServerCredentials } from '@grpc/grpc-js';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import {
   GrpcError,
+  INSECURE_PLAINTEXT,
+  LogLimiter,
   RaftEntryKind,
   RaftMessageType,
   RaftTransportService,
   Status,
   addService,
   bindServer,
+  clientTransport,
   createClient,
+  logRefusals,
+  serverCredentials,
   shutdownServer,
 } from '@tugboat/proto';
 import type {
@@ -34,6 +38,7 @@ import type {
   RaftMessage,
   RaftMessageBatch,
   RaftSnapshotMeta,
+  Security,
   ServiceClient,
 } from '@tugboat/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -104,8 +109,9 @@ export interface GrpcTransportOptions {
    * makes one `Deliver` call per batch, one call at a time per peer. Default 'stream'.
    */
   readonly mode?: 'stream' | 'unary';
-  /** TLS for the server and the peer clients (mutual TLS under the cluster CA). Default: plain text. */
-  readonly credentials?: { readonly server: ServerCredentials; readonly client: ChannelCredentials };
+  /** How the server listens and the peer clients dial: mutual TLS under the cluster CA, or plain
+   *  text. Default plain text (the Raft-level tests); a member always says. */
+  readonly security?: Security;
 }
 
 /** Largest gRPC message accepted, bytes: a full batch plus room. */
@@ -249,38 +255,6 @@ export function messageBytes(m: Message): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Log limiting.
-
-/**
- * LogLimiter lets through at most one log line per key per interval and counts the rest, so a
- * flood of bad messages cannot flood the log. `check` returns undefined to suppress, or the
- * number of lines suppressed since the last one let through.
- */
-export class LogLimiter {
-  private readonly intervalMs: number;
-  private readonly last = new Map<string, { atMs: number; suppressed: number }>();
-  private readonly now: () => number;
-
-  constructor(intervalMs: number, now: () => number = () => performance.now()) {
-    this.intervalMs = intervalMs;
-    this.now = now;
-  }
-
-  check(key: string): number | undefined {
-    const t = this.now();
-    const st = this.last.get(key);
-    if (st !== undefined && t - st.atMs < this.intervalMs) {
-      st.suppressed++;
-      return undefined;
-    }
-    if (this.last.size > 10_000) this.last.clear(); // bound memory under a flood of distinct keys
-    const suppressed = st?.suppressed ?? 0;
-    this.last.set(key, { atMs: t, suppressed: 0 });
-    return suppressed;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // GrpcTransport.
 
 /**
@@ -393,7 +367,7 @@ export class GrpcTransport implements Transport {
   private readonly peerRetryMs: number;
   private readonly deliverTimeoutMs: number;
   private readonly mode: 'stream' | 'unary';
-  private readonly clientCredentials: ChannelCredentials | undefined;
+  private readonly security: Security;
   private readonly limiter: LogLimiter;
   private readonly peers = new Map<NodeId, Peer>();
   /** Every member id this transport was ever told about. */
@@ -413,7 +387,7 @@ export class GrpcTransport implements Transport {
     this.deliverTimeoutMs = positive('deliverTimeoutMs', opts.deliverTimeoutMs, 5_000);
     this.limiter = new LogLimiter(positive('logIntervalMs', opts.logIntervalMs, 1_000));
     this.mode = opts.mode ?? 'stream';
-    this.clientCredentials = opts.credentials?.client;
+    this.security = opts.security ?? INSECURE_PLAINTEXT;
     if (this.mode !== 'stream' && this.mode !== 'unary') throw new Error(`GrpcTransport: mode must be "stream" or "unary", got ${String(opts.mode)}`);
   }
 
@@ -451,7 +425,7 @@ export class GrpcTransport implements Transport {
       },
     );
     const host = hostOf(opts.listen);
-    const port = await bindServer(server, opts.listen, opts.credentials?.server);
+    const port = await bindServer(server, opts.listen, serverCredentials(t.security, logRefusals(t.log, 'raft transport')));
     t.boundAddress = `${host}:${port}`;
     if (opts.peers !== undefined) t.updatePeers(opts.peers);
     return t;
@@ -481,12 +455,14 @@ export class GrpcTransport implements Transport {
       if (p !== undefined && p.address === address) continue;
       if (p !== undefined) this.closePeer(p);
       if (address === '') continue;
+      const transport = clientTransport(this.security, address);
       this.peers.set(id, {
         id,
         address,
         client: createClient(RaftTransportService, address, {
-          credentials: this.clientCredentials,
+          credentials: transport.credentials,
           channelOptions: {
+            ...transport.channelOptions,
             'grpc.max_receive_message_length': maxGrpcMessageBytes,
             'grpc.max_send_message_length': maxGrpcMessageBytes,
             'grpc.initial_reconnect_backoff_ms': 100,

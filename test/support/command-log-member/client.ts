@@ -13,8 +13,8 @@
  * is retried; when the client gives up (`MemberClientError`), the command may or may not have
  * been applied, and retrying it later with the same id is still safe.
  */
-import { Status, createClient, isGrpcError } from '@tugboat/proto';
-import type { CallOptions, ServiceClient, StatusCode } from '@tugboat/proto';
+import { INSECURE_PLAINTEXT, Status, clientTransport, createClient, isGrpcError } from '@tugboat/proto';
+import type { CallOptions, Security, ServiceClient, StatusCode } from '@tugboat/proto';
 import { MemberService } from './gen/tug/v1/member_pb.js';
 import type { MemberServiceStatusResponse } from './gen/tug/v1/member_pb.js';
 
@@ -35,6 +35,8 @@ export interface MemberClientOptions {
   readonly backoffMsMax?: number;
   /** Request metadata sent with every call. Default none. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** How the members are dialled. Default plain text. */
+  readonly security?: Security;
 }
 
 /** ProposeResult is the answer to a Propose (see MemberServiceProposeResponse). */
@@ -101,6 +103,7 @@ export class MemberClient {
   private readonly backoffMs: number;
   private readonly backoffMsMax: number;
   private readonly metadata: Readonly<Record<string, string>> | undefined;
+  private readonly security: Security;
   private readonly clients = new Map<string, Client>();
   /** Where leader-only calls go first: the last leader learned, or an endpoint. */
   private preferred: string;
@@ -115,6 +118,7 @@ export class MemberClient {
     this.backoffMs = positive('backoffMs', opts.backoffMs, 10);
     this.backoffMsMax = positive('backoffMsMax', opts.backoffMsMax, 200);
     this.metadata = opts.metadata;
+    this.security = opts.security ?? INSECURE_PLAINTEXT;
     this.preferred = this.endpoints[0]!;
   }
 
@@ -128,7 +132,8 @@ export class MemberClient {
     let c = this.clients.get(address);
     if (c === undefined) {
       if (this.closed) throw new Error('MemberClient is closed');
-      c = createClient(MemberService, address, { channelOptions });
+      const transport = clientTransport(this.security, address);
+      c = createClient(MemberService, address, { credentials: transport.credentials, channelOptions: { ...transport.channelOptions, ...channelOptions } });
       this.clients.set(address, c);
     }
     return c;

@@ -20,7 +20,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { MemberProcessCluster, planMembers, sleep } from '../member-process.ts';
-import type { MemberClusterOptions, MemberState } from '../member-process.ts';
+import type { MemberClusterOptions, PlannedMembers } from '../member-process.ts';
 import { MemberClient } from './client.ts';
 import type { MemberClientOptions } from './client.ts';
 import type { MemberServiceStatusResponse } from './gen/tug/v1/member_pb.js';
@@ -38,9 +38,9 @@ export class CommandLogCluster extends MemberProcessCluster<CommandLogClusterOpt
   private readonly clients = new Set<MemberClient>();
   private readonly probe: MemberClient;
 
-  private constructor(dir: string, opts: CommandLogClusterOptions, state: MemberState[]) {
-    super('CommandLogCluster', commandLogMemberMainPath, 3_000, dir, opts, state);
-    this.probe = new MemberClient({ endpoints: state.map((m) => m.apiAddress), attemptTimeoutMs: 1_000 });
+  private constructor(planned: PlannedMembers, opts: CommandLogClusterOptions) {
+    super('CommandLogCluster', commandLogMemberMainPath, 3_000, planned, opts);
+    this.probe = new MemberClient({ endpoints: planned.state.map((m) => m.apiAddress), security: this.security, attemptTimeoutMs: 1_000 });
   }
 
   /**
@@ -48,15 +48,14 @@ export class CommandLogCluster extends MemberProcessCluster<CommandLogClusterOpt
    * answers Status and a leader is elected. On failure everything started is cleaned up.
    */
   static async start(opts: CommandLogClusterOptions = {}): Promise<CommandLogCluster> {
-    const { dir, state } = await planMembers('CommandLogCluster', opts, { host: () => '127.0.0.1', dirPrefix: 'tug-cluster-' });
-    const cluster = new CommandLogCluster(dir, opts, state);
+    const cluster = new CommandLogCluster(await planMembers('CommandLogCluster', opts, { host: () => '127.0.0.1', dirPrefix: 'tug-cluster-' }), opts);
     await cluster.launch(() => cluster.waitForLeader());
     return cluster;
   }
 
   /** client returns a MemberClient over all members; it is closed by `stop`. */
   client(opts: Partial<MemberClientOptions> = {}): MemberClient {
-    const c = new MemberClient({ endpoints: this.endpoints(), ...opts });
+    const c = new MemberClient({ endpoints: this.endpoints(), security: this.security, ...opts });
     this.clients.add(c);
     return c;
   }

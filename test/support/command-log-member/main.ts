@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino';
 import { Status } from '@tugboat/proto';
+import type { Security } from '@tugboat/proto';
 import type { Flags } from '@tugboat/control';
 import { exitWith, retryJoinTarget, runMember } from '@tugboat/control/startup';
 import { CommandLogMember } from './member.ts';
@@ -22,8 +23,8 @@ import { MemberClient, isMemberClientError } from './client.ts';
 import type { MemberServiceStatusResponse } from './gen/tug/v1/member_pb.js';
 
 /** statusWithRetry asks one member for its Status until it answers or `timeoutMs` passes. */
-async function statusWithRetry(address: string, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<MemberServiceStatusResponse> {
-  const client = new MemberClient({ endpoints: [address] });
+async function statusWithRetry(address: string, security: Security, timeoutMs: number, log: Logger, stopped: () => boolean): Promise<MemberServiceStatusResponse> {
+  const client = new MemberClient({ endpoints: [address], security });
   try {
     return await retryJoinTarget(address, timeoutMs, log, stopped, () => client.status(address, 2_000));
   } finally {
@@ -32,8 +33,8 @@ async function statusWithRetry(address: string, timeoutMs: number, log: Logger, 
 }
 
 /** askToJoin makes the cluster add this member (through any member; it forwards to the leader). */
-async function askToJoin(flags: Flags, via: string, log: Logger): Promise<void> {
-  const client = new MemberClient({ endpoints: [via], deadlineMs: 60_000, attemptTimeoutMs: 15_000 });
+async function askToJoin(flags: Flags, via: string, security: Security, log: Logger): Promise<void> {
+  const client = new MemberClient({ endpoints: [via], security, deadlineMs: 60_000, attemptTimeoutMs: 15_000 });
   try {
     await client.addMember(flags.name, flags.advertisePeer);
     log.info({ via }, 'joined the cluster');

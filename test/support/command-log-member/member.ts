@@ -13,8 +13,8 @@
  * - bad id or payload: INVALID_ARGUMENT (not retryable).
  */
 import type { Logger } from 'pino';
-import { GrpcError, Metadata, Server, Status, addService, bindServer, isGrpcError, shutdownServer } from '@tugboat/proto';
-import type { CallContext, ServiceImpl } from '@tugboat/proto';
+import { GrpcError, Metadata, Server, Status, addService, bindServer, isGrpcError, logRefusals, serverCredentials, shutdownServer } from '@tugboat/proto';
+import type { CallContext, Security, ServiceImpl } from '@tugboat/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   RaftNode,
@@ -61,6 +61,7 @@ export class CommandLogMember {
   readonly stopped: Promise<Error | undefined>;
 
   private readonly log: Logger;
+  private readonly security: Security;
   private readonly server: Server;
   private readonly forwarder: Map<string, MemberClient> = new Map();
   /** Propose calls waiting on this member as leader; failed at once when it steps down. */
@@ -76,6 +77,7 @@ export class CommandLogMember {
     this.node = node;
     this.commands = commands;
     this.log = opts.logger;
+    this.security = opts.security;
     this.server = server;
     this.stopped = node.stopped;
   }
@@ -90,7 +92,7 @@ export class CommandLogMember {
       onInternalError: (err, method) => opts.logger.error({ err, method: method.name }, 'api: internal error'),
     });
     try {
-      await bindServer(server, opts.listenApi);
+      await bindServer(server, opts.listenApi, serverCredentials(opts.security, logRefusals(opts.logger, 'api')));
     } catch (err) {
       await node.close();
       throw new Error(`cannot serve the API on ${opts.listenApi}: ${(err as Error).message}`, { cause: err });
@@ -322,7 +324,7 @@ export class CommandLogMember {
     if (api === '') throw this.redirect(leader, `${this.name} is not the leader`);
     let c = this.forwarder.get(api);
     if (c === undefined) {
-      c = new MemberClient({ endpoints: [api], attemptTimeoutMs: 15_000, deadlineMs: 15_000, metadata: { [forwardedMetadataKey]: '1' } });
+      c = new MemberClient({ endpoints: [api], security: this.security, attemptTimeoutMs: 15_000, deadlineMs: 15_000, metadata: { [forwardedMetadataKey]: '1' } });
       this.forwarder.set(api, c);
     }
     try {

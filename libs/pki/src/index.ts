@@ -1,0 +1,2 @@
+export * from './pki.ts';
+export * from './files.ts';

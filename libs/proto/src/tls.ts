@@ -1,0 +1,128 @@
+// tls.ts: how tugboat's gRPC servers and clients secure their connections. Every connection
+// between components is mutual TLS under the cluster CA; plain text exists only when a process
+// is started with a flag saying --insecure, and then the process says so in its log.
+//
+// Servers ask every client for a certificate but let the TLS handshake finish without a good
+// one, and refuse each call of such a connection with UNAUTHENTICATED, naming what is missing
+// (as Kubernetes' API server does), instead of cutting the handshake: the client then reads a
+// clear status rather than a reset connection, and the server logs the refusal with the peer's
+// address. A client certificate counts only if it chains to the cluster CA and is valid now
+// (Node's TLS checks that during the handshake, with the CA as the only root).
+import { checkServerIdentity } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import { loadTls } from '@tugboat/pki';
+import type { TlsMaterial, TransportChoice } from '@tugboat/pki';
+import { Status } from './grpc.ts';
+import { LogLimiter } from './log-limiter.ts';
+
+/** Security is how a server listens or a client dials: mutual TLS with this material, or plain
+ *  text (only behind a flag with --insecure in its name). */
+export type Security = { readonly tls: TlsMaterial } | { readonly insecurePlaintext: true };
+
+export const INSECURE_PLAINTEXT: Security = Object.freeze({ insecurePlaintext: true as const });
+
+/** loadSecurity loads what a process's TLS flags chose (a PkiError names a bad file) and warns
+ *  in log when they chose plain text. */
+export function loadSecurity(choice: TransportChoice, log: { warn(msg: string): void }): Security {
+  if ('insecurePlaintext' in choice) {
+    log.warn('--insecure-plaintext: serving and dialling without TLS; anyone who reaches these ports can read and change everything');
+    return INSECURE_PLAINTEXT;
+  }
+  return { tls: loadTls(choice.tls) };
+}
+
+/** isPlaintext tells the security of a flag such as --insecure-plaintext. */
+export const isPlaintext = (s: Security): s is { readonly insecurePlaintext: true } => 'insecurePlaintext' in s;
+
+/** Refusal is a call refused for want of a client certificate from the cluster CA. */
+export interface Refusal {
+  /** peer is the client's address, "ip:port". */
+  readonly peer: string;
+  /** method is the gRPC path called. */
+  readonly method: string;
+  readonly reason: string;
+}
+
+/** REFUSAL_REASON is what a refused client is told (TLS does not say which check failed). */
+export const REFUSAL_REASON = 'the connection has no client certificate signed by the cluster CA and valid now (none was sent, it is of another CA, or it expired)';
+
+/** logRefusals logs refused calls as warnings, at most one line per client host every 10 s
+ *  with a count of those left out; `what` names the server (the API, raft transport, ...). */
+export function logRefusals(log: { warn(fields: object, msg: string): void }, what: string): (r: Refusal) => void {
+  const limiter = new LogLimiter(10_000);
+  return (r) => {
+    const suppressed = limiter.check(r.peer.slice(0, r.peer.lastIndexOf(':')));
+    if (suppressed === undefined) return;
+    log.warn({ peer: r.peer, method: r.method, reason: r.reason, suppressed }, `${what}: call refused: no client certificate of the cluster`);
+  };
+}
+
+/** StaticCertificates hands grpc-js the same CA and identity on every request for them. */
+class StaticCertificates implements grpc.experimental.CertificateProvider {
+  readonly #tls: TlsMaterial;
+  constructor(tls: TlsMaterial) {
+    this.#tls = tls;
+  }
+  addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    process.nextTick(listener, { caCertificate: this.#tls.ca });
+  }
+  removeCaCertificateListener(): void {}
+  addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    process.nextTick(listener, { certificate: this.#tls.cert, privateKey: this.#tls.key });
+  }
+  removeIdentityCertificateListener(): void {}
+}
+
+/** authenticating refuses every call of a connection without a verified client certificate. */
+function authenticating(onRefused: (r: Refusal) => void): grpc.ServerInterceptor {
+  return (method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        if (call.getAuthContext()?.sslPeerCertificate !== undefined) {
+          next();
+          return;
+        }
+        const info = call.getConnectionInfo();
+        onRefused({ peer: `${info.remoteAddress ?? '?'}:${info.remotePort ?? '?'}`, method: method.path, reason: REFUSAL_REASON });
+        call.sendStatus({ code: Status.UNAUTHENTICATED, details: `unauthenticated: ${REFUSAL_REASON}`, metadata: new grpc.Metadata() });
+      },
+    });
+}
+
+/** serverCredentials are a server's credentials for security; onRefused hears every call
+ *  refused for want of a client certificate (the caller logs it, rate-limited). */
+export function serverCredentials(security: Security, onRefused: (r: Refusal) => void): grpc.ServerCredentials {
+  if (isPlaintext(security)) return grpc.ServerCredentials.createInsecure();
+  const certificates = new StaticCertificates(security.tls);
+  const tls = grpc.experimental.createCertificateProviderServerCredentials(certificates, certificates, false);
+  return grpc.experimental.createServerCredentialsWithInterceptors(tls, [authenticating(onRefused)]);
+}
+
+/** SERVER_NAME is the TLS server name clients send: Node warns about an IP address there (RFC
+ *  6066 allows only host names), and tugboat dials members and agents by IP address. Which
+ *  address the server's certificate must name is checked apart (clientTransport). */
+const SERVER_NAME = 'tugboat';
+
+/** ClientTransport is what a gRPC client to one address takes for a security. */
+export interface ClientTransport {
+  readonly credentials: grpc.ChannelCredentials;
+  readonly channelOptions: grpc.ChannelOptions;
+}
+
+/** clientTransport secures a client of address ("host:port"): it trusts only the cluster CA,
+ *  shows its own certificate, and wants the server's certificate to name the host dialled. */
+export function clientTransport(security: Security, address: string): ClientTransport {
+  if (isPlaintext(security)) return { credentials: grpc.credentials.createInsecure(), channelOptions: {} };
+  const host = hostOf(address);
+  const credentials = grpc.credentials.createSsl(security.tls.ca, security.tls.key, security.tls.cert, {
+    checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
+  });
+  return { credentials, channelOptions: { 'grpc.ssl_target_name_override': SERVER_NAME } };
+}
+
+/** hostOf is the host of "host:port" or "[v6]:port", without brackets. */
+function hostOf(address: string): string {
+  const at = address.lastIndexOf(':');
+  const host = at < 0 ? address : address.slice(0, at);
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}

@@ -1,0 +1,56 @@
+// test-pki.ts: a cluster CA for process harnesses (TugCluster, CommandLogCluster), made in the
+// harness's temporary directory: each member gets a certificate naming its loopback address,
+// the harness's own clients an admin certificate, so tests run with TLS on, as clusters do.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { issueCertificate, loadTls, makeCa, writeCertificate, writeKeyPair } from '@tugboat/pki';
+import type { KeyPair, TlsFiles } from '@tugboat/pki';
+import type { Security } from '@tugboat/proto';
+
+export class TestPki {
+  readonly dir: string;
+  readonly caFile: string;
+  /** admin: the files of the harness's own clients (and of `tug` run by it). */
+  readonly admin: TlsFiles;
+  readonly #ca: KeyPair;
+
+  private constructor(dir: string, ca: KeyPair, admin: TlsFiles) {
+    this.dir = dir;
+    this.#ca = ca;
+    this.caFile = admin.caFile;
+    this.admin = admin;
+  }
+
+  /** create makes the CA and the admin certificate under DIR/pki. */
+  static async create(dir: string): Promise<TestPki> {
+    const pkiDir = join(dir, 'pki');
+    const ca = await makeCa('test');
+    const caFile = join(pkiDir, 'ca.crt');
+    const admin = writeKeyPair(pkiDir, 'admin', await issueCertificate(ca, { role: 'admin', commonName: 'admin' }));
+    writeCertificate(caFile, ca.certPem);
+    return new TestPki(pkiDir, ca, { caFile, ...admin });
+  }
+
+  /** issueMember writes a member's certificate and key (its host as the IP SAN). */
+  async issueMember(name: string, host: string): Promise<TlsFiles> {
+    const pair = await issueCertificate(this.#ca, { role: 'member', commonName: name, ipAddresses: [host] });
+    return { caFile: this.caFile, ...writeKeyPair(this.dir, name, pair) };
+  }
+
+  /** clientSecurity issues a new admin certificate (valid from `now`, default the clock, for
+   *  validDays) and returns it loaded, for tests of expired certificates. */
+  async clientSecurity(opts: { validDays?: number; now?: Date } = {}): Promise<Security> {
+    const pair = await issueCertificate(this.#ca, { role: 'admin', commonName: 'admin', ...opts });
+    return { tls: { ca: readFileSync(this.caFile), cert: Buffer.from(pair.certPem), key: Buffer.from(pair.keyPem) } };
+  }
+
+  /** adminSecurity is how the harness's clients dial. */
+  adminSecurity(): Security {
+    return { tls: loadTls(this.admin) };
+  }
+}
+
+/** tlsArgs are the flags that give a member its files (or plain text). */
+export function tlsArgs(files: TlsFiles | undefined): string[] {
+  return files === undefined ? ['--insecure-plaintext'] : ['--ca-file', files.caFile, '--cert-file', files.certFile, '--key-file', files.keyFile];
+}
