@@ -44,7 +44,7 @@ import type { Pod } from '@tugboat/api';
 import { TugClient, isNotFound } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
 import type { ContainerConfigInit, PodSandboxConfigInit } from '@tugboat/cri';
-import { downCluster, roleOf, upCluster } from '@tugboat/localcluster';
+import { adminSecurity, downCluster, roleOf, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo, NodeInfo } from '@tugboat/localcluster';
 import { f0, f1, f2, percentile, table } from './measure.ts';
 import { clusterTeardown } from './cluster-teardown.ts';
@@ -560,7 +560,7 @@ async function main(): Promise<void> {
   console.log(`cluster ${CLUSTER} up in ${f0((performance.now() - t) / 1000)} s: ${info.nodes.map((n) => `${n.name} ${n.ip} pods ${n.podCIDR ?? '?'}`).join(', ')}`);
   const cluster = info;
   const cris = new Map(cluster.nodes.map((n) => [n.name, new CriClient(n.containerdSocket, { timeoutMs: START_TIMEOUT_MS })]));
-  const client = new TugClient({ endpoints: cluster.endpoints });
+  const client = new TugClient({ endpoints: cluster.endpoints, security: adminSecurity(cluster.baseDir) });
   try {
     const v = await cris.get(cluster.nodes[0]!.name)!.version();
     console.log(`containerd: ${v.runtimeName} ${v.runtimeVersion} (CRI ${v.runtimeApiVersion}), one per node; CNI bridge + host-local; cgroupfs`);

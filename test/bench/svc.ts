@@ -57,8 +57,9 @@ import { pino } from 'pino';
 import type { Deployment, Endpoints, Pod, Service } from '@tugboat/api';
 import { TugClient, isConflict } from '@tugboat/client';
 import { runCaptured } from '@tugboat/cli';
-import { downCluster, upCluster } from '@tugboat/localcluster';
+import { adminSecurity, downCluster, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
+import { localClusterFlags } from '../support/local-cluster-cli.ts';
 import {
   desiredRules,
   diffRuleSets,
@@ -848,7 +849,7 @@ interface WebSetup {
 
 /** setUpWeb applies the example, waits for its rollout, and checks every node's rules hold the 3 pods. */
 async function setUpWeb(info: ClusterInfo, client: TugClient): Promise<WebSetup> {
-  const endpointsFlag = ['--endpoints', info.endpoints.join(',')];
+  const endpointsFlag = localClusterFlags(info);
   const applied = await runCaptured([...endpointsFlag, 'apply', '-f', EXAMPLE]);
   if (applied.code !== 0) throw new Error(`tug apply -f ${EXAMPLE}: ${applied.stderr.trim()}`);
   const status = await runCaptured([...endpointsFlag, 'rollout', 'status', 'deploy/web', '--timeout', '180s']);
@@ -1043,7 +1044,7 @@ async function clusterParts(): Promise<string[]> {
   clusterUp = true;
   const info = await upCluster({ name: CLUSTER, nodes: 3, control: 3, progress: (line) => console.log(`  up: ${line}`) });
   console.log(`cluster ${CLUSTER} up in ${f1((performance.now() - t) / 1000)} s: ${info.nodes.map((n) => `${n.name} ${n.ip} pods ${n.podCIDR ?? '?'}`).join(', ')}`);
-  const client = new TugClient({ endpoints: info.endpoints });
+  const client = new TugClient({ endpoints: info.endpoints, security: adminSecurity(info.baseDir) });
   let web: WebSetup | undefined;
   try {
     web = await setUpWeb(info, client);

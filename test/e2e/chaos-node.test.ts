@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Node, Pod } from '@tugboat/api';
 import { runCaptured } from '@tugboat/cli';
 import { TugClient, isNotFound } from '@tugboat/client';
-import { downCluster, existingPlan, killNode, nodeProcesses, startNode, upCluster } from '@tugboat/localcluster';
+import { adminSecurity, downCluster, existingPlan, killNode, nodeProcesses, startNode, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo, NodePlan } from '@tugboat/localcluster';
 
 const NAME = `ch${process.pid % 100000}`;
@@ -40,7 +40,7 @@ describe('chaos: kill-node and start-node', { timeout: 300_000 }, () => {
 
   before(async () => {
     info = await upCluster({ name: NAME, nodes: 2, control: 1, timeoutMs: 90_000 });
-    client = new TugClient({ endpoints: info.endpoints, retryBudgetMs: 10_000 });
+    client = new TugClient({ endpoints: info.endpoints, security: adminSecurity(info.baseDir), retryBudgetMs: 10_000 });
     node2 = existingPlan(NAME).nodes.find((n) => n.name === 'node-2')!;
   });
 

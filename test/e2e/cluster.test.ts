@@ -14,8 +14,9 @@ import { CriClient } from '@tugboat/cri';
 import { cri as criApi } from '@tugboat/proto';
 import { parseCidr, cidrContains } from '@tugboat/netconf';
 import { runCaptured } from '@tugboat/cli';
-import { downCluster, killProcess, leftovers, restartProcess, startProcess, upCluster } from '@tugboat/localcluster';
+import { adminSecurity, downCluster, killProcess, leftovers, restartProcess, startProcess, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
+import { localClusterFlags } from '../support/local-cluster-cli.ts';
 
 const NAME = `e2e${process.pid % 1000}`;
 const NS = 'default';
@@ -38,7 +39,7 @@ describe('a local 3-node cluster', { timeout: 600_000 }, () => {
   }
 
   async function cliWith(opts: { signal?: AbortSignal; onOutput?: (all: string) => void }, ...args: string[]): Promise<CliRun> {
-    return runCaptured(['--endpoints', info.endpoints.join(','), ...args], { signal: opts.signal, onStdout: opts.onOutput });
+    return runCaptured([...localClusterFlags(info), ...args], { signal: opts.signal, onStdout: opts.onOutput });
   }
 
   function pod(name: string, node: string, containers: Container[], extra: Partial<Pod['spec']> = {}): Pod {
@@ -72,7 +73,7 @@ describe('a local 3-node cluster', { timeout: 600_000 }, () => {
     assert.equal(process.getuid?.(), 0, 'the e2e suite runs as root (it makes network namespaces and runs containerd)');
     await downCluster(NAME); // a crashed earlier run of this pid's name
     info = await upCluster({ name: NAME, nodes: 3, control: 3 });
-    client = new TugClient({ endpoints: info.endpoints });
+    client = new TugClient({ endpoints: info.endpoints, security: adminSecurity(info.baseDir) });
   });
 
   after(async () => {

@@ -21,8 +21,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Deployment, Pod, Service } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import { runCaptured } from '@tugboat/cli';
-import { downCluster, existingPlan, fetchPage, isServing, killProcess, leftovers, pollUrl, startProcess, upCluster } from '@tugboat/localcluster';
+import { adminSecurity, downCluster, existingPlan, fetchPage, isServing, killProcess, leftovers, pollUrl, startProcess, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
+import { localClusterFlags } from '../support/local-cluster-cli.ts';
 import { serviceChainName, servicePortKey } from '@tugboat/netconf';
 
 const NAME = `sv${process.pid % 1000}`;
@@ -71,7 +72,7 @@ describe('services on a local 3-node cluster', { timeout: 900_000 }, () => {
   let vip = '';
   let downDone = false;
 
-  const cli = (...args: string[]) => runCaptured(['--endpoints', info.endpoints.join(','), ...args]);
+  const cli = (...args: string[]) => runCaptured([...localClusterFlags(info), ...args]);
   const netns = (node: string): string => {
     const n = existingPlan(NAME).nodes.find((x) => x.name === node);
     assert.ok(n !== undefined, `node ${node}`);
@@ -134,7 +135,7 @@ describe('services on a local 3-node cluster', { timeout: 900_000 }, () => {
     assert.equal(process.getuid?.(), 0, 'the e2e suite runs as root');
     await downCluster(NAME);
     info = await upCluster({ name: NAME, nodes: 3, control: 3 });
-    client = new TugClient({ endpoints: info.endpoints });
+    client = new TugClient({ endpoints: info.endpoints, security: adminSecurity(info.baseDir) });
     await client.deployments.create(deployment(3));
     const web = await client.services.create(service('web', { type: 'NodePort', ports: [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30080 }] }));
     vip = web.spec.clusterIP ?? '';

@@ -9,8 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Deployment, Pod } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import { runCaptured } from '@tugboat/cli';
-import { downCluster, killProcess, leftovers, startProcess, upCluster, isServing, pollServingPods } from '@tugboat/localcluster';
+import { adminSecurity, downCluster, killProcess, leftovers, startProcess, upCluster, isServing, pollServingPods } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
+import { localClusterFlags } from '../support/local-cluster-cli.ts';
 
 const NAME = `wl${process.pid % 1000}`;
 const NS = 'default';
@@ -60,7 +61,7 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
   let client: TugClient;
   let downDone = false;
 
-  const cli = (...args: string[]): Promise<CliRun> => runCaptured(['--endpoints', info.endpoints.join(','), ...args]);
+  const cli = (...args: string[]): Promise<CliRun> => runCaptured([...localClusterFlags(info), ...args]);
 
   async function webPods(): Promise<Pod[]> {
     return (await client.pods.list({ namespace: NS, labelSelector: 'app=web' })).items;
@@ -80,7 +81,7 @@ describe('workloads on a local 3-node cluster', { timeout: 900_000 }, () => {
     assert.equal(process.getuid?.(), 0, 'the e2e suite runs as root');
     await downCluster(NAME);
     info = await upCluster({ name: NAME, nodes: 3, control: 3 });
-    client = new TugClient({ endpoints: info.endpoints });
+    client = new TugClient({ endpoints: info.endpoints, security: adminSecurity(info.baseDir) });
   });
 
   after(async () => {

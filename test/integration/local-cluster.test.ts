@@ -14,8 +14,9 @@ import { join } from 'node:path';
 import { runCaptured } from '@tugboat/cli';
 import { TugClient } from '@tugboat/client';
 import { CriClient } from '@tugboat/cri';
-import { checkHost, downCluster, leftovers, loadImage, PROGRAM_FILES, programsDir, upCluster } from '@tugboat/localcluster';
+import { adminSecurity, checkHost, downCluster, leftovers, loadImage, PROGRAM_FILES, programsDir, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo } from '@tugboat/localcluster';
+import { localClusterFlags } from '../support/local-cluster-cli.ts';
 
 function skipReason(): string | undefined {
   try {
@@ -73,7 +74,7 @@ describe('local cluster', { skip, timeout: 300_000 }, () => {
   it('serves the API from the control node', async () => {
     assert.ok(info !== undefined);
     assert.deepEqual(info.endpoints, [info.nodes[0]!.apiAddress]);
-    const client = new TugClient({ endpoints: info.endpoints });
+    const client = new TugClient({ endpoints: info.endpoints, security: adminSecurity(info.baseDir) });
     try {
       const h = await client.health();
       assert.equal(h.ready, true);
@@ -81,7 +82,7 @@ describe('local cluster', { skip, timeout: 300_000 }, () => {
     } finally {
       client.close();
     }
-    const st = await tug(['--endpoints', info.endpoints.join(','), 'cluster', 'status']);
+    const st = await tug([...localClusterFlags(info), 'cluster', 'status']);
     assert.equal(st.code, 0, st.stderr);
     assert.match(st.stdout, /node-1 +\S+:7400 +leader/);
   });
@@ -111,7 +112,7 @@ describe('local cluster', { skip, timeout: 300_000 }, () => {
   it('lists every node in `tug get nodes`', async () => {
     assert.ok(info !== undefined);
     for (const n of info.nodes) assert.match(n.podCIDR ?? '', /^10\.244\.\d+\.0\/24$/, n.name);
-    const r = await tug(['--endpoints', info.endpoints.join(','), 'get', 'nodes']);
+    const r = await tug([...localClusterFlags(info), 'get', 'nodes']);
     assert.equal(r.code, 0, r.stderr);
     for (const n of info.nodes) assert.match(r.stdout, new RegExp(`^${n.name} +Ready`, 'm'));
   });

@@ -29,6 +29,7 @@ import type { ConfigMap, Endpoints, Pod, PodStatus, Secret, Service } from '@tug
 import { TugClient, isConflict, isNotFound } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
 import { ContainerdEvents, CriClient } from '@tugboat/cri';
+import { loadSecurity } from '@tugboat/proto';
 import { isFlagError, parseFlags, usage } from './flags.ts';
 import type { AgentFlags } from './flags.ts';
 import { informerCatalog } from './dns/catalog.ts';
@@ -120,7 +121,8 @@ export class Agent {
     this.#parts.push({ stop: () => cri.close() });
     const runtimeVersion = await waitForRuntime(cri, log, stopped);
 
-    const client = new TugClient({ endpoints: flags.api });
+    const security = loadSecurity(flags.transport, log);
+    const client = new TugClient({ endpoints: flags.api, security });
     this.#parts.push({ stop: () => client.close() });
     const source = clientSource(client);
 
@@ -199,6 +201,7 @@ export class Agent {
       exec: (id, cmd, timeoutSeconds) => cri.execSync(id, cmd, timeoutSeconds),
       stats: (namespace) => usage.sample(namespace),
       log: log.child({ part: 'server' }),
+      security,
     });
     const served = await server.start();
     this.#parts.push({ stop: () => server.stop() });

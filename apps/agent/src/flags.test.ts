@@ -6,8 +6,9 @@ const detect = (): string => '10.0.0.5';
 
 describe('tug-agent flags', () => {
   it('fills defaults from the node IP', () => {
-    const f = parseFlags(['--node-name', 'node-1', '--api', '10.0.0.1:7400, 10.0.0.2:7400'], detect);
+    const f = parseFlags(['--node-name', 'node-1', '--api', '10.0.0.1:7400, 10.0.0.2:7400', '--insecure-plaintext'], detect);
     assert.equal(f.nodeName, 'node-1');
+    assert.deepEqual(f.transport, { insecurePlaintext: true });
     assert.deepEqual(f.api, ['10.0.0.1:7400', '10.0.0.2:7400']);
     assert.equal(f.nodeIP, '10.0.0.5');
     assert.equal(f.listen, '10.0.0.5:7402');
@@ -29,6 +30,7 @@ describe('tug-agent flags', () => {
         '--labels=zone=a,disk=ssd', '--taints=gpu=yes:NoSchedule', '--listen=172.29.0.12:9000', '--cni-conf-dir=/c',
         '--cni-data-dir=/n', '--cgroup-parent=/tugboat-x/n2', '--heartbeat-seconds=5', '--node-status-report-seconds=300', '--log-level=debug',
         '--cluster-dns=169.254.20.10', '--cluster-domain=tug.example', '--dns-upstreams=192.0.2.53, 192.0.2.54:5353', '--proxy-check-seconds=5',
+        '--ca-file=/p/ca.crt', '--cert-file=/p/n2.crt', '--key-file=/p/n2.key',
       ],
       detect,
     );
@@ -43,6 +45,7 @@ describe('tug-agent flags', () => {
     assert.equal(f.clusterDomain, 'tug.example');
     assert.deepEqual(f.dnsUpstreams, ['192.0.2.53', '192.0.2.54:5353']);
     assert.equal(f.proxyCheckSeconds, 5);
+    assert.deepEqual(f.transport, { tls: { caFile: '/p/ca.crt', certFile: '/p/n2.crt', keyFile: '/p/n2.key' } });
   });
 
   it('refuses bad input, naming the flag', () => {
@@ -61,6 +64,8 @@ describe('tug-agent flags', () => {
       [['--node-name', 'n', '--api', 'a:1', '--cluster-domain', 'Cluster.Local'], /--cluster-domain: "Cluster.Local" is not a DNS domain/],
       [['--node-name', 'n', '--api', 'a:1', '--dns-upstreams', '8.8.8.8:99999'], /--dns-upstreams: "8.8.8.8:99999" is not IP or IP:PORT/],
       [['--node-name', 'n', '--api', 'a:1', '--proxy-check-seconds', '0'], /--proxy-check-seconds: must be a whole number from 1 to 3600/],
+      [['--node-name', 'n', '--api', 'a:1'], /--ca-file: is required: TLS needs --ca-file, --cert-file and --key-file \(or --insecure-plaintext/],
+      [['--node-name', 'n', '--api', 'a:1', '--insecure-plaintext', '--key-file', '/k'], /--insecure-plaintext: cannot be combined with --key-file/],
     ];
     for (const [argv, re] of bad) assert.throws(() => parseFlags(argv, detect), re, argv.join(' '));
   });

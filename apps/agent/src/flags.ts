@@ -7,6 +7,8 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Taint } from '@tugboat/api';
 import { DNS_CLUSTER_IP } from '@tugboat/netconf';
+import { tlsFlags, tlsFlagsUsage } from '@tugboat/pki';
+import type { TransportChoice } from '@tugboat/pki';
 import { parseLabels, parseTaints } from './node/registration.ts';
 
 export const defaultAgentPort = 7402;
@@ -53,8 +55,12 @@ agent and leaves its pods running. Logs (JSON lines, pino) go to stderr.
                           resolvers for names outside the cluster (default: the nameservers of /etc/resolv.conf)
   --proxy-check-seconds N how often the service rules are read back from the kernel and repaired
                           (default ${defaultProxyCheckSeconds})
+${tlsFlagsUsage(26)}
   --log-level LEVEL       trace, debug, info, warn, error, fatal, silent (default info)
-  --help                  print this and exit`;
+  --help                  print this and exit
+
+The API is dialled and logs and exec served with mutual TLS under the cluster CA: the
+certificate is the node's (CN = --node-name), with the node's IP as an IP SAN.`;
 
 export class FlagError extends Error {
   override readonly name = 'FlagError';
@@ -90,6 +96,8 @@ export interface AgentFlags {
   readonly dnsUpstreams: readonly string[] | undefined;
   readonly proxyCheckSeconds: number;
   readonly logLevel: string;
+  /** transport: the TLS files, or --insecure-plaintext. */
+  readonly transport: TransportChoice;
   readonly help: boolean;
 }
 
@@ -155,6 +163,10 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
         'dns-upstreams': { type: 'string' },
         'proxy-check-seconds': { type: 'string' },
         'log-level': { type: 'string' },
+        'ca-file': { type: 'string' },
+        'cert-file': { type: 'string' },
+        'key-file': { type: 'string' },
+        'insecure-plaintext': { type: 'boolean' },
         help: { type: 'boolean' },
       },
     });
@@ -183,6 +195,7 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     dnsUpstreams: undefined,
     proxyCheckSeconds: 0,
     logLevel: 'info',
+    transport: { insecurePlaintext: true },
     help: true,
   };
   if (help) return empty;
@@ -258,6 +271,10 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     dnsUpstreams,
     proxyCheckSeconds,
     logLevel,
+    // Last, so that the other flags' problems are named first.
+    transport: tlsFlags(v, (flag, message) => {
+      throw new FlagError(flag, message);
+    }),
     help: false,
   };
 }

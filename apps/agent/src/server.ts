@@ -4,8 +4,8 @@
 // request means is the ContainerLookup's business (the pod manager knows the pods of this node
 // and their containers).
 import type { Logger } from 'pino';
-import { AgentService, GrpcError, Server, Status, addService, bindServer, shutdownServer } from '@tugboat/proto';
-import type { CallContext, ExecRequest, LogsRequest, ServiceImpl, StatsRequest } from '@tugboat/proto';
+import { AgentService, GrpcError, INSECURE_PLAINTEXT, Server, Status, addService, bindServer, logRefusals, serverCredentials, shutdownServer } from '@tugboat/proto';
+import type { CallContext, ExecRequest, LogsRequest, Security, ServiceImpl, StatsRequest } from '@tugboat/proto';
 import { readCriLog } from './logs/crilog.ts';
 import type { ExecInContainer } from './probes/probe.ts';
 import type { UsageReport } from './stats/sampler.ts';
@@ -53,6 +53,8 @@ export interface AgentServerOptions {
    *  (UsageSampler.sample). */
   stats: (namespace: string) => Promise<UsageReport>;
   log: Logger;
+  /** security: how the service is served (default plain text, for tests; tug-agent passes its flags'). */
+  security?: Security;
   /** logPollMs is how often a followed log is checked for new lines (default 200). */
   logPollMs?: number;
 }
@@ -113,7 +115,8 @@ export class AgentServer {
 
   /** start binds the listen address and serves; resolves to the address and port bound. */
   async start(): Promise<{ address: string; port: number }> {
-    const port = await bindServer(this.#server, this.#opts.listen);
+    const credentials = serverCredentials(this.#opts.security ?? INSECURE_PLAINTEXT, logRefusals(this.#log, 'agent service'));
+    const port = await bindServer(this.#server, this.#opts.listen, credentials);
     this.#started = true;
     const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
     return { address: `${host}:${port}`, port };

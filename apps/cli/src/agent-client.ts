@@ -1,8 +1,8 @@
 // agent-client.ts: how `tug` reaches the tug-agent of a node (for logs and exec): the Node's
 // InternalIP and the agent port it reports in status.daemonEndpoints.agentEndpoint.port.
 import type { Node } from '@tugboat/api';
-import { AgentService, Status, createClient, isGrpcError } from '@tugboat/proto';
-import type { ServiceClient } from '@tugboat/proto';
+import { AgentService, Status, clientTransport, createClient, isGrpcError } from '@tugboat/proto';
+import type { Security, ServiceClient } from '@tugboat/proto';
 import { CliError } from './errors.ts';
 
 export type AgentClient = ServiceClient<typeof AgentService>;
@@ -21,8 +21,8 @@ export function agentAddress(node: Node): string {
 }
 
 /** connectAgent makes a client of the agent at address. */
-export function connectAgent(address: string): AgentClient {
-  return createClient(AgentService, address);
+export function connectAgent(address: string, security: Security): AgentClient {
+  return createClient(AgentService, address, clientTransport(security, address));
 }
 
 /** agentError turns a failed agent call into a CliError naming the node (and the address when

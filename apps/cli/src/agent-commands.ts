@@ -3,6 +3,7 @@
 // plane never carries logs or command output.
 import type { Command } from 'commander';
 import type { Pod } from '@tugboat/api';
+import type { Security } from '@tugboat/proto';
 import { agentAddress, agentError, connectAgent } from './agent-client.ts';
 import type { AgentClient } from './agent-client.ts';
 import { CliError, ExitCodeError, UsageError } from './errors.ts';
@@ -41,6 +42,7 @@ interface AgentTarget {
   container: string;
   node: string;
   address: string;
+  security: Security;
 }
 
 /** locate finds the container and its node's agent through the API. */
@@ -51,12 +53,12 @@ async function locate(s: Session, podName: string, containerFlag: string | undef
   const node = pod.spec.nodeName;
   if (node === undefined || node === '') throw new CliError(`pod ${namespace}/${podName} is not bound to a node yet`);
   const address = agentAddress(await s.client().nodes.get(node));
-  return { namespace, pod: podName, container, node, address };
+  return { namespace, pod: podName, container, node, address, security: s.security() };
 }
 
 /** withAgent calls fn with a client of the target's agent, translating its failures. */
 async function withAgent<T>(t: AgentTarget, fn: (agent: AgentClient) => Promise<T>): Promise<T> {
-  const agent = connectAgent(t.address);
+  const agent = connectAgent(t.address, t.security);
   try {
     return await fn(agent);
   } catch (err) {

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCaptured } from '@tugboat/cli';
+import { issueCertificate, makeCa } from '@tugboat/pki';
+import { Server, bindServer, serverCredentials, shutdownServer } from '@tugboat/proto';
 import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -548,6 +550,21 @@ describe('tug cluster and endpoints', () => {
       r.stderr,
       `error: cannot reach the cluster at any endpoint:\n  ${dead}: unreachable (connect ECONNREFUSED ${dead})\n  ${other}: unreachable (connect ECONNREFUSED ${other})\n`,
     );
+  });
+
+  test('a cluster with TLS dialled in plain text: the error says how to give certificates', async () => {
+    const ca = await makeCa('t');
+    const pair = await issueCertificate(ca, { role: 'member', commonName: 'c1', ipAddresses: ['127.0.0.1'] });
+    const tlsServer = new Server();
+    const port = await bindServer(tlsServer, '127.0.0.1:0', serverCredentials({ tls: { ca: Buffer.from(ca.certPem), cert: Buffer.from(pair.certPem), key: Buffer.from(pair.keyPem) } }, () => undefined));
+    try {
+      const r = await tug(['get', 'nodes', '--endpoints', `127.0.0.1:${port}`, '--request-timeout', '2s']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^error: cannot reach the cluster at any endpoint:\n/);
+      assert.match(r.stderr, /\(tug dialled in plain text, which a cluster with TLS drops: give --certificate-authority, --client-certificate and --client-key, or use a context that has them\)\n$/);
+    } finally {
+      await shutdownServer(tlsServer, 100);
+    }
   });
 
   test('config file contexts; --context, TUG_ENDPOINTS and --endpoints win in that order', async () => {

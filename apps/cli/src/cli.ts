@@ -14,7 +14,7 @@ import {
   toYaml,
 } from '@tugboat/api';
 import type { Event, KindInfo, Lease } from '@tugboat/api';
-import { TugClient, isAlreadyExists, isConflict, isNotFound } from '@tugboat/client';
+import { TugClient, isAlreadyExists, isConflict, isNotFound, isUnavailable } from '@tugboat/client';
 import { loadTls } from '@tugboat/pki';
 import { INSECURE_PLAINTEXT } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
@@ -126,6 +126,15 @@ class RunSession implements Session {
       this.clientValue = new TugClient({ endpoints: this.resolved().endpoints, security: this.security(), retryBudgetMs: timeout ?? 24 * 3_600_000 });
     }
     return this.clientValue;
+  }
+
+  /** plaintext: the target has no certificates (false when the target cannot be resolved). */
+  plaintext(): boolean {
+    try {
+      return this.resolved().tls === undefined;
+    } catch {
+      return false;
+    }
   }
 
   /** security is how to dial the cluster: the target's certificates (a CliError names a bad file). */
@@ -811,6 +820,10 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     if (isExitCodeError(err)) return err.exitCode;
     if (io.signal?.aborted === true && (err as Error | undefined)?.name === 'AbortError') return 0;
     s.err(formatError(err));
+    // A TLS server drops a plain-text connection after accepting it (not ECONNREFUSED).
+    if (isUnavailable(err) && s.plaintext() && err.failures.some((f) => !f.message.includes('ECONNREFUSED'))) {
+      s.err('(tug dialled in plain text, which a cluster with TLS drops: give --certificate-authority, --client-certificate and --client-key, or use a context that has them)');
+    }
     return 1;
   } finally {
     s.close();

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
 import type { Pod } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
-import { downCluster, existingPlan, isServing, leftovers, pollUrl } from '@tugboat/localcluster';
+import { adminSecurity, downCluster, existingPlan, isServing, leftovers, pollUrl } from '@tugboat/localcluster';
 import { runCaptured } from './captured.ts';
 import { bold, check, dim, indent } from './demo-output.ts';
 
@@ -66,7 +66,7 @@ async function main(): Promise<boolean> {
     const up = await tug('cluster', 'up', '--name', NAME);
     check(up.code === 0, 'tug cluster up failed');
     const plan = existingPlan(NAME);
-    client = new TugClient({ endpoints: plan.apiEndpoints });
+    client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir) });
     const nodes = await tug('get', 'nodes', '-o', 'wide');
     check(nodes.code === 0 && (nodes.out.match(/\bReady\b/g) ?? []).length === 3, 'three Ready nodes');
 

@@ -46,6 +46,7 @@ describe('summary', () => {
         hostIp: '172.29.0.1',
         baseDir: '/var/lib/tugboat/clusters/local',
         endpoints: ['172.29.0.11:7400'],
+        tls: { caFile: '/p/ca.crt', certFile: '/p/admin.crt', keyFile: '/p/admin.key' },
         agents: true,
         nodes: [
           { ...node, name: 'node-1', ip: '172.29.0.11', control: true, podCIDR: '10.244.0.0/24', apiAddress: '172.29.0.11:7400' },
@@ -58,7 +59,7 @@ describe('summary', () => {
     assert.match(text, /^NODE +IP +ROLES +POD-CIDR +NETNS$/m);
     assert.match(text, /^node-1 +172\.29\.0\.11 +control,agent +10\.244\.0\.0\/24 +tug-local-node-1$/m);
     assert.match(text, /^node-2 +172\.29\.0\.12 +agent +10\.244\.1\.0\/24 +tug-local-node-2$/m);
-    assert.match(text, /^API endpoints: 172\.29\.0\.11:7400$/m);
+    assert.match(text, /^API endpoints: 172\.29\.0\.11:7400 \(mutual TLS: CA \/p\/ca\.crt, tug's certificate \/p\/admin\.crt\)$/m);
     assert.match(text, /^logs: \/var\/lib\/tugboat\/clusters\/local\/node-\*\/logs\//m);
     assert.match(text, /^tear down: tug cluster down --name local$/m);
   });

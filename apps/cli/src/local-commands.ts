@@ -81,7 +81,7 @@ export function summary(info: ClusterInfo, contextNote: string): string {
   return [
     `local cluster "${info.name}" is up: ${info.nodes.length} nodes on bridge ${info.bridge} (${info.subnet}, this host is ${info.hostIp})`,
     t.render(rows, true).trimEnd(),
-    `API endpoints: ${info.endpoints.join(',')}`,
+    `API endpoints: ${info.endpoints.join(',')} (mutual TLS: CA ${info.tls.caFile}, tug's certificate ${info.tls.certFile})`,
     contextNote,
     `logs: ${info.baseDir}/node-*/logs/ (containerd.log, control.log, agent.log)`,
     `tear down: tug cluster down --name ${info.name}`,
@@ -118,7 +118,7 @@ async function upCommand(io: Io, cmd: Command, flags: UpFlags): Promise<void> {
     throw e;
   }
   const config = configForWrite(inputs);
-  saveConfig(withContext(config, { name, endpoints: info.endpoints }, true));
+  saveConfig(withContext(config, { name, endpoints: info.endpoints, tls: info.tls }, true));
   io.stdout.write(summary(info, `context "${name}" written to ${config.path} and made current`));
 }
 

@@ -3,6 +3,7 @@
 // them up is the only module that knows them all.
 import type { Command } from 'commander';
 import type { TugClient } from '@tugboat/client';
+import type { Security } from '@tugboat/proto';
 
 /** Io is everything `tug` touches outside itself, so tests can run it in-process too. */
 export interface Io {
@@ -30,6 +31,8 @@ export interface Session {
   use(cmd: Command): this;
   /** client is the API client of the target the flags name, made on first use. */
   client(): TugClient;
+  /** security is how to dial the cluster's members and agents: the target's certificates. */
+  security(): Security;
   /** namespace is -n, else the context's namespace, else "default"; explicit when -n gave it. */
   namespace(): { namespace: string; explicit: boolean };
   /** output returns -o when it is one of `allowed` (undefined when not given). */

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { cpuMillis, memoryBytes } from '@tugboat/api';
 import type { Node } from '@tugboat/api';
-import type { StatsResponse } from '@tugboat/proto';
+import type { Security, StatsResponse } from '@tugboat/proto';
 import { agentAddress, agentError, connectAgent } from './agent-client.ts';
 import { CliError, UsageError, formatError } from './errors.ts';
 import type { Session } from './session.ts';
@@ -42,7 +42,7 @@ interface NodeAnswer {
 
 /** askAgents calls Stats on the agent of every node at once; a node whose agent cannot be
  *  asked or does not answer gets its error instead. */
-async function askAgents(nodes: readonly Node[], namespace: string, signal: AbortSignal | undefined): Promise<NodeAnswer[]> {
+async function askAgents(nodes: readonly Node[], namespace: string, security: Security, signal: AbortSignal | undefined): Promise<NodeAnswer[]> {
   return Promise.all(
     nodes.map(async (node): Promise<NodeAnswer> => {
       const name = node.metadata.name ?? '';
@@ -52,7 +52,7 @@ async function askAgents(nodes: readonly Node[], namespace: string, signal: Abor
       } catch (err) {
         return { node, stats: undefined, error: (err as Error).message };
       }
-      const agent = connectAgent(address);
+      const agent = connectAgent(address, security);
       try {
         return { node, stats: await agent.stats({ namespace }, { timeoutMs: STATS_CALL_MS, signal }), error: undefined };
       } catch (err) {
@@ -99,7 +99,7 @@ async function topNodes(s: Session, name: string | undefined, opts: { sortBy?: s
     s.io.stderr.write('No resources found.\n');
     return;
   }
-  const answers = await askAgents(nodes, '', s.io.signal);
+  const answers = await askAgents(nodes, '', s.security(), s.io.signal);
   warnFailures(s, answers);
   const rows = sortRows(
     answers.map((a) => {
@@ -144,7 +144,7 @@ async function topPods(s: Session, name: string | undefined, opts: TopPodsOption
   if (all && name !== undefined) throw new UsageError('-A lists every namespace: give no POD with it', 'top pods');
   const namespace = all ? '' : ns.namespace;
   const nodes = (await s.client().nodes.list()).items;
-  const answers = await askAgents(nodes, namespace, s.io.signal);
+  const answers = await askAgents(nodes, namespace, s.security(), s.io.signal);
   warnFailures(s, answers);
   const sum = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : xs.reduce<number>((a, x) => a + (x ?? 0), 0));
   const pods = answers

@@ -4,7 +4,7 @@
  * is a FlagError naming the flag; the program prints it and exits with status 2.
  */
 import { parseArgs } from 'node:util';
-import { TLS_FLAGS_USAGE, tlsFlags } from '@tugboat/pki';
+import { tlsFlags, tlsFlagsUsage } from '@tugboat/pki';
 import type { TransportChoice } from '@tugboat/pki';
 import { LOOP_NAMES } from './controllers.ts';
 
@@ -49,7 +49,7 @@ SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr
   --controllers LIST          which leader-only loops run, comma-separated: '*' for all,
                               NAME to add one, -NAME to leave one out (default '*'); loops:
                               ${LOOP_NAMES.join(', ')}
-${TLS_FLAGS_USAGE}
+${tlsFlagsUsage(30)}
   --log-level LEVEL           trace, debug, info, warn, error (default info)
   --help                      print this and exit
 

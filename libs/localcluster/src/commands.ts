@@ -4,6 +4,7 @@
 // its mounts from the host and from `down`).
 import { join } from 'node:path';
 import { renderContainerdConfig } from '@tugboat/cri';
+import type { TlsFiles } from '@tugboat/pki';
 import { CNI_BIN_DIR, SANDBOX_IMAGE } from './plan.ts';
 import type { ClusterPlan, NodePlan } from './plan.ts';
 
@@ -74,9 +75,13 @@ export function controlArgv(plan: ClusterPlan, node: NodePlan, programs: Program
     '--listen-peer', node.peerAddress,
     '--listen-api', node.apiAddress,
     '--initial-cluster', initial.join(','),
-    // The agents and the CLI of a local cluster do not dial with certificates yet.
-    '--insecure-plaintext',
+    ...tlsArgv(node.paths.controlTls),
   ];
+}
+
+/** tlsArgv gives a program its certificate, key and the cluster CA. */
+function tlsArgv(files: TlsFiles): string[] {
+  return ['--ca-file', files.caFile, '--cert-file', files.certFile, '--key-file', files.keyFile];
 }
 
 export function agentArgv(plan: ClusterPlan, node: NodePlan, programs: Programs): string[] {
@@ -93,6 +98,7 @@ export function agentArgv(plan: ClusterPlan, node: NodePlan, programs: Programs)
     '--cni-conf-dir', node.paths.cniConfDir,
     '--cni-data-dir', node.paths.cniDataDir,
     '--cgroup-parent', node.cgroupParent,
+    ...tlsArgv(node.paths.agentTls),
   ];
 }
 

@@ -14,6 +14,7 @@ import { downCluster } from './down.ts';
 import { cgroupTree, checkHost } from './host.ts';
 import { leftovers } from './leftovers.ts';
 import { clusterNames } from './plan.ts';
+import { adminSecurity } from './pki.ts';
 import { upCluster } from './up.ts';
 
 const FREEZER = '/sys/fs/cgroup/freezer';
@@ -65,7 +66,7 @@ describe('down of a cluster with a frozen container', { skip: skipReason(), time
   it('thaws the frozen cgroup, kills its processes and leaves nothing', async () => {
     await downCluster(NAME); // a crashed earlier run of this name
     const info = await upCluster({ name: NAME, nodes: 1, control: 1, timeoutMs: 60_000 });
-    const client = new TugClient({ endpoints: info.endpoints });
+    const client = new TugClient({ endpoints: info.endpoints, security: adminSecurity(info.baseDir) });
     let cgroup: string | undefined;
     try {
       await client.pods.create(web);

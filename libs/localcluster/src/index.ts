@@ -8,6 +8,7 @@ export type { UpOptions, ClusterInfo, NodeInfo } from './up.ts';
 export { downCluster, roleOf } from './down.ts';
 export type { DownOptions, DownResult, DownSummary } from './down.ts';
 export { leftovers } from './leftovers.ts';
+export { adminSecurity } from './pki.ts';
 export { loadImage, existingPlan, NoClusterError } from './existing.ts';
 export { HostError, checkHost } from './host.ts';
 export {
@@ -20,8 +21,9 @@ export {
   DEFAULT_CLUSTER_NAME,
   DEFAULT_STATE_ROOT,
   MAX_NODES,
+  clusterPkiPaths,
 } from './plan.ts';
-export type { ClusterPlan, NodePlan, NodePaths, PlanOptions, ClusterNames } from './plan.ts';
+export type { ClusterPlan, ClusterPkiPaths, NodePlan, NodePaths, PlanOptions, ClusterNames } from './plan.ts';
 export { killProcess, startProcess, restartProcess } from './restart.ts';
 export { killNode, startNode, nodeProcesses } from './chaos.ts';
 export type { ChaosOptions, KillResult, NodeProcess } from './chaos.ts';

@@ -122,7 +122,9 @@ describe('node command lines', () => {
       '--listen-peer', '172.29.9.12:7401',
       '--listen-api', '172.29.9.12:7400',
       '--initial-cluster', 'node-1=172.29.9.11:7401,node-2=172.29.9.12:7401,node-3=172.29.9.13:7401',
-      '--insecure-plaintext',
+      '--ca-file', '/s/clusters/x/pki/ca.crt',
+      '--cert-file', '/s/clusters/x/node-2/tls/control.crt',
+      '--key-file', '/s/clusters/x/node-2/tls/control.key',
     ]);
     assert.throws(() => controlArgv(plan, plan.nodes[1]!, programs), /not a control node/);
   });
@@ -139,6 +141,9 @@ describe('node command lines', () => {
       '--cni-conf-dir', '/s/clusters/x/node-2/cni/conf',
       '--cni-data-dir', '/s/clusters/x/node-2/cni/data',
       '--cgroup-parent', '/tugboat-x/node-2',
+      '--ca-file', '/s/clusters/x/pki/ca.crt',
+      '--cert-file', '/s/clusters/x/node-2/tls/agent.crt',
+      '--key-file', '/s/clusters/x/node-2/tls/agent.key',
     ]);
   });
 

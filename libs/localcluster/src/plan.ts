@@ -9,6 +9,7 @@
 //   BASE/node-I/cni/{conf,data}  BASE/node-I/{agent,control}  BASE/node-I/logs/ROLE.log
 //   BASE/state.json             what `up` made (state.ts)
 import { join } from 'node:path';
+import type { TlsFiles } from '@tugboat/pki';
 
 export const DEFAULT_CLUSTER_NAME = 'local';
 export const DEFAULT_STATE_ROOT = '/var/lib/tugboat';
@@ -55,6 +56,9 @@ export interface NodePaths {
   readonly agentDir: string;
   readonly controlDir: string;
   readonly logDir: string;
+  /** tug-control's certificate and key (control nodes) and tug-agent's, with the cluster CA. */
+  readonly controlTls: TlsFiles;
+  readonly agentTls: TlsFiles;
 }
 
 export interface NodePlan {
@@ -96,6 +100,24 @@ export interface ClusterPlan {
   readonly nodes: readonly NodePlan[];
   /** API addresses of the control nodes. */
   readonly apiEndpoints: readonly string[];
+  /** The cluster CA's files (its key stays in this host's cluster dir, 0600). */
+  readonly pki: ClusterPkiPaths;
+}
+
+/** ClusterPkiPaths: where a cluster keeps its CA and the admin certificate of `tug`. */
+export interface ClusterPkiPaths {
+  readonly dir: string;
+  readonly caFile: string;
+  readonly caKeyFile: string;
+  /** admin: the CA, certificate and key `tug` dials with (the cluster's context names them). */
+  readonly admin: TlsFiles;
+}
+
+/** clusterPkiPaths are the PKI files of the cluster whose dir is baseDir. */
+export function clusterPkiPaths(baseDir: string): ClusterPkiPaths {
+  const dir = join(baseDir, 'pki');
+  const caFile = join(dir, 'ca.crt');
+  return { dir, caFile, caKeyFile: join(dir, 'ca.key'), admin: { caFile, certFile: join(dir, 'admin.crt'), keyFile: join(dir, 'admin.key') } };
 }
 
 const nameRe = /^[a-z0-9]{1,8}$/;
@@ -187,6 +209,8 @@ export function planCluster(opts: PlanOptions = {}): ClusterPlan {
   const stateRoot = opts.stateRoot ?? DEFAULT_STATE_ROOT;
   const names = clusterNames(name, stateRoot);
   const { baseDir, cgroupDir } = names;
+  const pki = clusterPkiPaths(baseDir);
+  const nodeTls = (dir: string, role: string): TlsFiles => ({ caFile: pki.caFile, certFile: join(dir, 'tls', `${role}.crt`), keyFile: join(dir, 'tls', `${role}.key`) });
   const nodes: NodePlan[] = [];
   for (let i = 1; i <= nodeCount; i++) {
     const nodeName = `node-${i}`;
@@ -218,6 +242,8 @@ export function planCluster(opts: PlanOptions = {}): ClusterPlan {
         agentDir: join(dir, 'agent'),
         controlDir: join(dir, 'control'),
         logDir: join(dir, 'logs'),
+        controlTls: nodeTls(dir, 'control'),
+        agentTls: nodeTls(dir, 'agent'),
       },
     });
   }
@@ -233,6 +259,7 @@ export function planCluster(opts: PlanOptions = {}): ClusterPlan {
     iptablesComment: names.iptablesComment,
     nodes,
     apiEndpoints: nodes.flatMap((n) => (n.apiAddress === undefined ? [] : [n.apiAddress])),
+    pki,
   };
 }
 

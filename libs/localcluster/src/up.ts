@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CriClient } from '@tugboat/cri';
 import { TugClient } from '@tugboat/client';
 import type { Node } from '@tugboat/api';
+import type { TlsFiles } from '@tugboat/pki';
 import { containerdConfig, launchSpecs, START_ORDER } from './commands.ts';
 import type { Programs, Role } from './commands.ts';
 import { bridgedTrafficFiltered, checkHost, hostAddresses, iptablesArgs, run } from './host.ts';
@@ -15,6 +16,7 @@ import { leftovers } from './leftovers.ts';
 import { ensureImageTars, importImages } from './images.ts';
 import { bridgeAcceptRule, forwardMayBlock } from './iptables.ts';
 import { createNetwork } from './network.ts';
+import { adminSecurity, makeClusterPki } from './pki.ts';
 import { PlanError, planCluster, subnetOverlaps } from './plan.ts';
 import type { ClusterPlan, PlanOptions } from './plan.ts';
 import { isRunning, spawnDetached } from './procs.ts';
@@ -54,6 +56,8 @@ export interface ClusterInfo {
   readonly baseDir: string;
   /** The API addresses of the control nodes, for TugClient and the tug context. */
   readonly endpoints: readonly string[];
+  /** The files `tug` dials with (the cluster CA and the admin certificate and key). */
+  readonly tls: TlsFiles;
   readonly agents: boolean;
   readonly nodes: readonly NodeInfo[];
 }
@@ -174,7 +178,7 @@ async function containerdsAnswering(plan: ClusterPlan): Promise<string[]> {
 
 async function controlMembersHealthy(plan: ClusterPlan): Promise<string[]> {
   const pending: string[] = [];
-  const client = new TugClient({ endpoints: plan.apiEndpoints, retryBudgetMs: 2_000, attemptTimeoutMs: 1_000, unreachableRoundsMax: 1 });
+  const client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir), retryBudgetMs: 2_000, attemptTimeoutMs: 1_000, unreachableRoundsMax: 1 });
   try {
     await Promise.all(
       plan.nodes.flatMap((n) => (n.apiAddress === undefined ? [] : [{ node: n.name, endpoint: n.apiAddress }])).map(async ({ node, endpoint }) => {
@@ -210,7 +214,7 @@ export function nodeProblem(name: string, node: Node | undefined): string | unde
 }
 
 async function nodesReady(plan: ClusterPlan, podCIDRs: Map<string, string>): Promise<string[]> {
-  const client = new TugClient({ endpoints: plan.apiEndpoints, retryBudgetMs: 3_000, attemptTimeoutMs: 1_500 });
+  const client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir), retryBudgetMs: 3_000, attemptTimeoutMs: 1_500 });
   try {
     const items = (await client.nodes.list()).items;
     const byName = new Map(items.map((n) => [n.metadata.name ?? '', n]));
@@ -237,6 +241,7 @@ function infoOf(plan: ClusterPlan, agents: boolean, podCIDRs: ReadonlyMap<string
     hostIp: plan.hostIp,
     baseDir: plan.baseDir,
     endpoints: plan.apiEndpoints,
+    tls: plan.pki.admin,
     agents,
     nodes: plan.nodes.map((n) => ({
       name: n.name,
@@ -280,6 +285,8 @@ export async function upCluster(opts: UpOptions = {}): Promise<ClusterInfo> {
   await bundlePrograms(plan.baseDir);
   const programs = nodePrograms(plan.baseDir, containerd);
   progress(`programs: tug-control and tug-agent bundled into ${programsDir(plan.baseDir)} in ${Math.round(performance.now() - bundleStart)} ms`);
+  await makeClusterPki(plan);
+  progress(`certificates: cluster CA in ${plan.pki.dir}, one certificate per tug-control and tug-agent, and tug's admin certificate`);
   for (const n of plan.nodes) {
     const p = n.paths;
     for (const d of [p.containerdRoot, p.containerdState, p.runcRoot, p.cniConfDir, p.cniDataDir, p.agentDir, p.controlDir, p.logDir]) mkdirSync(d, { recursive: true });

@@ -75,13 +75,31 @@ export function loadTls(files: TlsFiles, now: Date = new Date()): TlsMaterial {
 /** TransportChoice is what a process's TLS flags chose: files to load, or plain text. */
 export type TransportChoice = { readonly tls: TlsFiles } | { readonly insecurePlaintext: true };
 
-/** TLS_FLAGS_USAGE is the help of the flags tlsFlags reads, as tug-control and tug-agent print it. */
-export const TLS_FLAGS_USAGE = `  --ca-file FILE              the cluster CA certificate: every peer must show a certificate
-                              it signed
-  --cert-file FILE            this process's certificate (signed by the cluster CA)
-  --key-file FILE             its private key
-  --insecure-plaintext        serve and dial without TLS, instead of the three above (anyone
-                              who reaches the ports can read and change everything)`;
+/** tlsFlagsUsage is the help of the flags tlsFlags reads, with the descriptions at `column`
+ *  (tug-control and tug-agent align them differently). */
+export function tlsFlagsUsage(column: number): string {
+  const flags: [string, string][] = [
+    ['--ca-file FILE', 'the cluster CA certificate: every peer must show a certificate it signed'],
+    ['--cert-file FILE', "this process's certificate, signed by the cluster CA"],
+    ['--key-file FILE', 'its private key'],
+    ['--insecure-plaintext', 'serve and dial without TLS, instead of the three above (anyone who reaches the ports can read and change everything)'],
+  ];
+  const width = 96 - column;
+  return flags
+    .map(([flag, text]) => {
+      const lines: string[] = [];
+      let line = '';
+      for (const word of text.split(' ')) {
+        if (line !== '' && line.length + 1 + word.length > width) {
+          lines.push(line);
+          line = word;
+        } else line = line === '' ? word : `${line} ${word}`;
+      }
+      lines.push(line);
+      return `  ${flag.padEnd(column - 3)} ${lines.join(`\n${' '.repeat(column)}`)}`;
+    })
+    .join('\n');
+}
 
 /** tlsFlags reads --ca-file, --cert-file, --key-file and --insecure-plaintext: the three files
  *  together, or plain text alone; `fail` is called with the flag and the problem otherwise. */
