@@ -4,7 +4,10 @@
 // through MemberService.
 //
 //   node test/bench/raft.ts [--seconds 8] [--kills 5] [--payload-bytes 256] [--in-flight 1,16,64]
-//                           [--max-other-cpu 10] [--attempts 3]
+//                           [--max-other-cpu 10] [--attempts 3] [--plaintext]
+//
+// The members talk mutual TLS under a test CA, as tug-control does; --plaintext runs them with
+// --insecure-plaintext, for the cost of TLS.
 //
 // The machine may be shared: every phase measures how much CPU other processes took meanwhile,
 // and a phase during which they took more than --max-other-cpu % of the machine is run again
@@ -37,6 +40,7 @@ const { values } = parseArgs({
     attempts: { type: 'string', default: '3' },
     // Passed to every member; a large value keeps snapshots out of the run.
     'snapshot-entries': { type: 'string', default: '' },
+    plaintext: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -109,7 +113,8 @@ async function load(client: MemberClient, pids: readonly number[], tag: string, 
 
 async function main(): Promise<void> {
   const cpu = cpus();
-  console.log(`tugboat Raft benchmark: 3 tug-control processes on 127.0.0.1-3, LevelDB (synced), gRPC; ${payloadBytes}-byte commands`);
+  const plaintext = values.plaintext === true;
+  console.log(`tugboat Raft benchmark: 3 tug-control processes on 127.0.0.1-3, LevelDB (synced), gRPC ${plaintext ? 'in plain text' : 'with mutual TLS'}; ${payloadBytes}-byte commands`);
   console.log(`machine: ${cpu.length} vCPU (${cpu[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${process.platform}`);
   const fs = await fsyncLatency(200);
   console.log(`synced LevelDB write on this disk (same run): p50 ${fs.p50.toFixed(2)} ms, p99 ${fs.p99.toFixed(2)} ms`);
@@ -119,6 +124,7 @@ async function main(): Promise<void> {
     hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
     dirPrefix: 'tug-bench-',
     logLevel: 'warn',
+    plaintext,
     extraArgs: snapshotEntries === '' ? [] : ['--snapshot-entries', snapshotEntries],
   });
   const stopAll = async (): Promise<void> => cluster.stop();

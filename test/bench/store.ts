@@ -1,11 +1,14 @@
 // store.ts (npm run bench:store): the object store behind the API, beside etcd 3.4 in the same run.
 //
 //   node test/bench/store.ts [--seconds 5] [--in-flight 1,16,64] [--kills 3] [--value-bytes 256]
-//                            [--max-other-cpu 10] [--attempts 2] [--systems tug,etcd] [--route spread|leader]
+//                            [--max-other-cpu 10] [--attempts 2] [--systems tug,tug-plaintext,etcd]
+//                            [--route spread|leader]
 //
 // tugboat: three tug-control processes on 127.0.0.1-3 (the TugCluster harness, tug-control's
-// default settings), driven through the API (@tugboat/client): ConfigMap creates whose data
-// holds a value of --value-bytes, and linearizable gets of them.
+// default settings: mutual TLS under a test CA), driven through the API (@tugboat/client):
+// ConfigMap creates whose data holds a value of --value-bytes, and linearizable gets of them.
+// tug-plaintext: the same with --insecure-plaintext, as etcd runs here (no TLS), so the cost of
+// TLS is measured in the same run.
 // etcd: three `etcd` 3.4 processes (Debian etcd-server, /usr/bin/etcd) on 127.0.0.1-3, started
 // and stopped by this script with etcd's default settings, driven through the npm `etcd3`
 // client: PUTs of the same ConfigMap, as JSON, under /registry/configmaps/default/NAME (where
@@ -50,7 +53,7 @@ const { values } = parseArgs({
     'value-bytes': { type: 'string', default: '256' },
     'max-other-cpu': { type: 'string', default: '10' },
     attempts: { type: 'string', default: '2' },
-    systems: { type: 'string', default: 'tug,etcd' },
+    systems: { type: 'string', default: 'tug,tug-plaintext,etcd' },
     route: { type: 'string', default: 'spread' },
     'failover-only': { type: 'boolean', default: false },
   },
@@ -80,8 +83,8 @@ if (levels.some((n) => !(Number.isSafeInteger(n) && n > 0))) {
   console.error('bench: --in-flight must be a comma-separated list of positive integers');
   process.exit(2);
 }
-if (systems.some((s) => s !== 'tug' && s !== 'etcd')) {
-  console.error('bench: --systems is a comma-separated list of tug, etcd');
+if (systems.some((s) => s !== 'tug' && s !== 'tug-plaintext' && s !== 'etcd')) {
+  console.error('bench: --systems is a comma-separated list of tug, tug-plaintext, etcd');
   process.exit(2);
 }
 
@@ -203,13 +206,13 @@ async function benchSystem(sys: System): Promise<SystemResult> {
 // ---------------------------------------------------------------------------------------------
 // tugboat
 
-async function tugSystem(): Promise<System> {
-  const cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-bench-store-', logLevel: 'warn', readyTimeoutMs: 30_000, program: await controlBundle() });
+async function tugSystem(plaintext: boolean): Promise<System> {
+  const cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-bench-store-', logLevel: 'warn', readyTimeoutMs: 30_000, program: await controlBundle(), plaintext });
   const perMember: TugClient[] = cluster.members.map((m) => cluster.client({ endpoints: [m.apiAddress], attemptTimeoutMs: 10_000, retryBudgetMs: 20_000 }));
   const pick = (member: number): TugClient => perMember[member % perMember.length]!;
   return {
-    name: 'tugboat',
-    settings: 'tug-control defaults: tick 50 ms, election timeout 10-20 ticks (0.5-1 s), heartbeat every tick, snapshot every 10,000 entries',
+    name: plaintext ? 'tugboat, plain text' : 'tugboat',
+    settings: (plaintext ? '--insecure-plaintext; ' : 'mutual TLS (ECDSA P-256); ') + 'tug-control defaults: tick 50 ms, election timeout 10-20 ticks (0.5-1 s), heartbeat every tick, snapshot every 10,000 entries',
     pids: () => cluster.members.map((m) => m.pid).filter((p): p is number => p !== undefined),
     leaderIndex: async () => {
       const l = await cluster.leader();
@@ -497,8 +500,8 @@ async function main(): Promise<void> {
 
   const results = new Map<string, { sys: string; settings: string; r: SystemResult }>();
   for (const s of systems) {
-    console.log(`\n${s === 'tug' ? 'tugboat (tug-control)' : 'etcd 3.4'}`);
-    const sys = s === 'tug' ? await tugSystem() : await etcdSystem(live);
+    console.log(`\n${{ tug: 'tugboat (tug-control, mutual TLS)', 'tug-plaintext': 'tugboat (tug-control, plain text)', etcd: 'etcd 3.4 (plain text)' }[s]}`);
+    const sys = s === 'etcd' ? await etcdSystem(live) : await tugSystem(s === 'tug-plaintext');
     try {
       results.set(s, { sys: sys.name, settings: sys.settings, r: await benchSystem(sys) });
     } finally {
@@ -507,6 +510,7 @@ async function main(): Promise<void> {
   }
 
   const tug = results.get('tug')?.r;
+  const plain = results.get('tug-plaintext')?.r;
   const etcd = results.get('etcd')?.r;
   const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined && b > 0 ? `${f2(a / b)}x` : '-');
   console.log('\nResults');
@@ -519,6 +523,18 @@ async function main(): Promise<void> {
           const a = tug === undefined ? undefined : pick(tug)[i];
           const b = etcd === undefined ? undefined : pick(etcd)[i];
           return [String(n), f0(a?.perSecond ?? NaN), f1(a?.p50 ?? NaN), f1(a?.p99 ?? NaN), f0(b?.perSecond ?? NaN), f1(b?.p50 ?? NaN), f1(b?.p99 ?? NaN), ratio(a?.perSecond, b?.perSecond)];
+        }),
+      ]),
+    );
+  }
+  if (!failoverOnly && tug !== undefined && plain !== undefined) {
+    console.log('\nthe cost of TLS: tugboat with mutual TLS beside tugboat in plain text');
+    console.log(
+      table([
+        ['in flight', 'creates TLS /s', 'plain /s', 'TLS / plain', 'p99 TLS ms', 'p99 plain ms', 'gets TLS /s', 'plain /s', 'TLS / plain'],
+        ...levels.map((n, i) => {
+          const [w, wp, r, rp] = [tug.writes[i], plain.writes[i], tug.reads[i], plain.reads[i]];
+          return [String(n), f0(w?.perSecond ?? NaN), f0(wp?.perSecond ?? NaN), ratio(w?.perSecond, wp?.perSecond), f1(w?.p99 ?? NaN), f1(wp?.p99 ?? NaN), f0(r?.perSecond ?? NaN), f0(rp?.perSecond ?? NaN), ratio(r?.perSecond, rp?.perSecond)];
         }),
       ]),
     );
