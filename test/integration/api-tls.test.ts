@@ -1,7 +1,9 @@
 // api-tls.test.ts: a real tug-control serves only clients with a certificate of its cluster CA.
 // A client without one, with one of another CA or with an expired one is refused with
 // UNAUTHENTICATED and the member logs the refusals with the client's address; a member given a
-// certificate of another CA does not start, and names the file.
+// certificate of another CA does not start, and names the file. What a certificate may do
+// follows its role: a node's agent reads the Secret of a pod bound to it and not another
+// node's, through a follower as well as the leader; a viewer reads but does not write.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -19,7 +21,7 @@ const DAY_MS = 86_400_000;
 describe('tug-control with mutual TLS', () => {
   let cluster: TugCluster;
   before(async () => {
-    cluster = await TugCluster.start({ size: 1, dirPrefix: 'tug-api-tls-' });
+    cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-api-tls-' });
   });
   after(async () => {
     await cluster?.stop();
@@ -65,7 +67,38 @@ describe('tug-control with mutual TLS', () => {
       assert.equal(r.code, Status.UNAUTHENTICATED, r.message);
       assert.match(r.message, /no client certificate signed by the cluster CA and valid now/);
     }
-    assert.match(cluster.logTail('c1', 400), /"peer":"127\.0\.0\.1:\d+".*"msg":"api: call refused: no client certificate of the cluster"/);
+    assert.match(cluster.members.map((m) => cluster.logTail(m.name, 400)).join('\n'), /"peer":"127\.0\.0\.1:\d+".*"msg":"api: call refused: no client certificate of the cluster"/);
+  });
+
+  it("a node's agent reads its pods' Secret and not another node's; a viewer reads but does not write", async () => {
+    const admin = cluster.client();
+    await admin.secrets.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'default' }, stringData: { password: 'p' } });
+    await admin.pods.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'app', namespace: 'default' },
+      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }], volumes: [{ name: 's', secret: { secretName: 'db' } }] },
+    });
+    const pki = cluster.pki!;
+    const as = async (role: 'agent' | 'viewer', name: string): Promise<TugClient> => cluster.client({ security: await pki.clientSecurity({ role, commonName: name }), retryBudgetMs: 3_000 });
+    const nodeA = await as('agent', 'node-a');
+    assert.equal((await nodeA.secrets.get('default', 'db')).metadata.name, 'db');
+    // Each member decides for the calls it receives; a follower passes the write on as itself.
+    const agentA = await pki.clientSecurity({ role: 'agent', commonName: 'node-a' });
+    for (const m of cluster.members) {
+      const viaMember = cluster.client({ endpoints: [m.apiAddress], security: agentA, retryBudgetMs: 5_000 });
+      const app = await viaMember.pods.get('default', 'app');
+      await viaMember.pods.updateStatus({ ...app, status: { phase: 'Pending', message: `via ${m.name}` } });
+    }
+    const nodeB = await as('agent', 'node-b');
+    await assert.rejects(
+      nodeB.secrets.get('default', 'db'),
+      (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && err.reason === 'Forbidden' && err.message.includes('node "node-b" (tugboat:nodes) may not get secrets default/db: no pod bound to node-b uses it'),
+    );
+    await assert.rejects(nodeB.pods.list({ namespace: 'default' }), (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && /select spec\.nodeName=node-b/.test(err.message));
+    const viewer = await as('viewer', 'ann');
+    assert.ok((await viewer.pods.list({ namespace: 'default' })).items.length >= 1);
+    await assert.rejects(viewer.configMaps.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' } }), (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && /viewer "ann" \(tugboat:viewers\) may not create configmaps default\/x: viewers only read/.test(err.message));
   });
 
   it('a member given a certificate of another CA does not start, and names the file', async () => {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { issueCertificate, loadTls, makeCa, writeCertificate, writeKeyPair } from '@tugboat/pki';
-import type { KeyPair, TlsFiles } from '@tugboat/pki';
+import type { CertificateRole, KeyPair, TlsFiles } from '@tugboat/pki';
 import type { Security } from '@tugboat/proto';
 
 export class TestPki {
@@ -37,9 +37,9 @@ export class TestPki {
     return { caFile: this.caFile, ...writeKeyPair(this.dir, name, pair) };
   }
 
-  /** clientSecurity issues a new admin certificate (valid from `now`, default the clock, for
-   *  validDays) and returns it loaded, for tests of expired certificates. */
-  async clientSecurity(opts: { validDays?: number; now?: Date } = {}): Promise<Security> {
+  /** clientSecurity issues a new client certificate (default an admin's, valid from now for a
+   *  year) and returns it loaded: for tests of expired certificates and of other roles. */
+  async clientSecurity(opts: { role?: CertificateRole; commonName?: string; validDays?: number; now?: Date } = {}): Promise<Security> {
     const pair = await issueCertificate(this.#ca, { role: 'admin', commonName: 'admin', ...opts });
     return { tls: { ca: readFileSync(this.caFile), cert: Buffer.from(pair.certPem), key: Buffer.from(pair.keyPem) } };
   }

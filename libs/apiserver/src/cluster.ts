@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { GrpcError, Status } from '@tugboat/proto';
 import type { CallContext, ClusterService, ControlMemberSchema, ServiceClient, ServiceImpl } from '@tugboat/proto';
+import { allowClusterCall } from './authorization.ts';
 import { toGrpcError } from './errors.ts';
 
 /** publishOnlyMetadataKey: an AddMember that may only record the addresses of an existing member (a member publishing itself). */
@@ -90,6 +91,7 @@ export function clusterService(p: ClusterBackend): ServiceImpl<typeof ClusterSer
     },
 
     async addMember(req, ctx) {
+      allowClusterCall(ctx, 'change membership');
       if (!nameRe.test(req.name)) throw new GrpcError(Status.INVALID_ARGUMENT, `name: ${JSON.stringify(req.name)} is not a DNS-1123 label`);
       if (!isHostPort(req.peerAddress)) throw new GrpcError(Status.INVALID_ARGUMENT, `peer_address: ${JSON.stringify(req.peerAddress)} is not HOST:PORT`);
       if (!isHostPort(req.apiAddress)) throw new GrpcError(Status.INVALID_ARGUMENT, `api_address: ${JSON.stringify(req.apiAddress)} is not HOST:PORT`);
@@ -123,6 +125,7 @@ export function clusterService(p: ClusterBackend): ServiceImpl<typeof ClusterSer
     },
 
     async removeMember(req, ctx) {
+      allowClusterCall(ctx, 'change membership');
       if (!p.isLeader()) return forward('remove member', ctx, (c, o) => c.removeMember(req, o));
       const st = p.membership();
       if (!st.voters.includes(req.name)) throw new GrpcError(Status.NOT_FOUND, `member "${req.name}" not found`);
@@ -142,6 +145,7 @@ export function clusterService(p: ClusterBackend): ServiceImpl<typeof ClusterSer
     },
 
     async transferLeadership(req, ctx) {
+      allowClusterCall(ctx, 'change membership');
       if (!p.isLeader()) return forward('transfer leadership', ctx, (c, o) => c.transferLeadership(req, o));
       const st = p.membership();
       let to = req.to;

@@ -7,6 +7,7 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { GrpcError, Status, isGrpcError } from '@tugboat/proto';
 import type { CallContext, ForwardService, ForwardedResultSchema, ForwardedWrite, ObjectService, ServiceImpl } from '@tugboat/proto';
+import { allowClusterCall } from './authorization.ts';
 import { toGrpcError } from './errors.ts';
 
 export function forwardService(objects: ServiceImpl<typeof ObjectService>): ServiceImpl<typeof ForwardService> {
@@ -32,6 +33,7 @@ export function forwardService(objects: ServiceImpl<typeof ObjectService>): Serv
   };
   return {
     async forward(req, ctx) {
+      allowClusterCall(ctx, 'forward writes');
       return { results: await Promise.all(req.writes.map((w) => run(w, ctx))) };
     },
   };

@@ -35,12 +35,14 @@ import {
   validateUpdate,
   validationError,
 } from '@tugboat/api';
-import type { ApiObject, FieldSelector, Kind, LabelSelector, Service } from '@tugboat/api';
+import type { ApiObject, FieldSelector, Kind, LabelSelector, Pod, Service } from '@tugboat/api';
 import { GrpcError, ObjectService, Status } from '@tugboat/proto';
 import type { CallContext, ObjectRef as ProtoRef, ServiceImpl, WatchResponseSchema } from '@tugboat/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { isExpiredError, isStoreError, maxCommandBytes, maxRequestIdLength, maxTxnOps } from '@tugboat/store';
 import type { CreateOp, DeleteOp, KubeObject, ObjectRef, Op, StoredObject, UpdateOp, WatchEvent } from '@tugboat/store';
+import { allow, isRestricted } from './authorization.ts';
+import type { AccessRequest, AccessVerb, AccessView } from './authorization.ts';
 import { deleteOp } from './deletion.ts';
 import { describeRef } from './errors.ts';
 import type { WriteVerb } from './errors.ts';
@@ -143,6 +145,23 @@ function refOf(ref: ProtoRef | undefined, field = 'ref'): { kind: Kind; namespac
 
 function storeRef(r: { kind: string; namespace: string; name: string }): ObjectRef {
   return r.namespace === '' ? { kind: r.kind, name: r.name } : r;
+}
+
+/** accessView reads what authorization needs of the member's store. */
+function accessView(b: ObjectBackend): AccessView {
+  return {
+    pod: (namespace, name) => b.get({ kind: 'Pod', namespace, name }) as Pod | undefined,
+    podsOn: (node, namespace) => (b.list('Pod', namespace).items as readonly Pod[]).filter((p) => p.spec.nodeName === node),
+  };
+}
+
+/** objectAccess is the request an object of a write names. */
+function objectAccess(verb: AccessVerb, raw: unknown): AccessRequest {
+  const o = (typeof raw === 'object' && raw !== null ? raw : {}) as { kind?: unknown; metadata?: { namespace?: unknown; name?: unknown } };
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  const kind = text(o.kind);
+  const namespaced = findKind(kind)?.namespaced ?? true;
+  return { verb, kind, namespace: namespaced ? text(o.metadata?.namespace) || DEFAULT_NAMESPACE : '', name: text(o.metadata?.name) };
 }
 
 /** check throws INVALID_ARGUMENT listing every issue, as `Kind/name: path: message; ...`. */
@@ -280,6 +299,7 @@ function allocationRace(err: unknown): unknown {
 }
 
 export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectService> {
+  const access = accessView(b);
   const view: AllocationView = { allocation: (name) => b.get({ kind: ALLOCATION_KIND, name }), random: Math.random };
   let serviceWrites: Promise<unknown> = Promise.resolve();
   /** propose proposes ops; with Service writes among them, one such write at a time, allocated against the latest state. */
@@ -297,9 +317,18 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
     serviceWrites = run.catch(() => undefined);
     return run;
   };
+  /** allowFresh is allow for a caller whose access depends on what is stored (a node's: the pods
+   *  bound to it), decided on state at least as new as the leader's when the call came, so a
+   *  binding the caller has seen counts on every member. */
+  const allowFresh = async (ctx: CallContext, request: () => AccessRequest): Promise<void> => {
+    if (!isRestricted(ctx.identity)) return;
+    await b.readIndex(ctx);
+    allow(ctx, request, access);
+  };
   return {
     async create(req, ctx) {
       checkRequestId(req.requestId);
+      await allowFresh(ctx, () => objectAccess('create', parseObject(req.object, 'object')));
       if (!b.isLeader()) return (await b.forward('create', req, ctx)) as never;
       const obj = admitCreate(parseObject(req.object, 'object'));
       const [o] = await propose([{ op: 'create', object: obj }], req.requestId, ctx, 'create');
@@ -308,6 +337,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
 
     async update(req, ctx) {
       checkRequestId(req.requestId);
+      await allowFresh(ctx, () => objectAccess(req.statusOnly ? 'update status' : 'update', parseObject(req.object, 'object')));
       if (!b.isLeader()) return (await b.forward('update', req, ctx)) as never;
       const raw = parseObject(req.object, 'object');
       const { object, expected } = admitUpdate(raw, storedVersionOf(b, raw), req.statusOnly);
@@ -323,6 +353,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
 
     async delete(req, ctx) {
       checkRequestId(req.requestId);
+      await allowFresh(ctx, () => ({ verb: 'delete', ...refOf(req.ref) }));
       if (!b.isLeader()) return (await b.forward('delete', req, ctx)) as never;
       const ref = refOf(req.ref);
       if (ref.kind === 'Namespace' && PROTECTED_NAMESPACES.includes(ref.name)) {
@@ -336,6 +367,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
 
     async txn(req, ctx) {
       checkRequestId(req.requestId);
+      allow(ctx, () => ({ verb: 'txn', kind: '', namespace: '', name: '' }), access);
       if (!b.isLeader()) return (await b.forward('txn', req, ctx)) as never;
       if (req.ops.length === 0) throw invalid('ops: at least one op is required');
       if (req.ops.length > maxTxnOps) throw invalid(`ops: at most ${maxTxnOps} ops, got ${req.ops.length}`);
@@ -379,6 +411,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
     async get(req, ctx) {
       const ref = refOf(req.ref);
       if (!req.staleOk) await b.readIndex(ctx);
+      allow(ctx, () => ({ verb: 'get', ...ref }), access);
       const o = b.get(storeRef(ref));
       if (o === undefined) throw new GrpcError(Status.NOT_FOUND, `${describeRef(ref.kind, ref.namespace, ref.name)} not found`);
       return { object: encodeObject(o) };
@@ -388,6 +421,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       const kind = servedKind(req.kind, 'kind');
       const sel = parseSelection(req.labelSelector, req.fieldSelector);
       const namespace = kindInfo(kind).namespaced && req.namespace !== '' ? req.namespace : undefined;
+      allow(ctx, () => ({ verb: 'list', kind, namespace: namespace ?? '', name: '', fieldSelector: req.fieldSelector }), access);
       if (!req.staleOk) await b.readIndex(ctx);
       const { items, revision } = b.list(kind, namespace);
       const chosen = sel === undefined ? items : items.filter((o) => selected(sel, o));
@@ -398,6 +432,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       const kind = servedKind(req.kind, 'kind');
       const sel = parseSelection(req.labelSelector, req.fieldSelector);
       const namespace = kindInfo(kind).namespaced && req.namespace !== '' ? req.namespace : undefined;
+      allow(ctx, () => ({ verb: 'watch', kind, namespace: namespace ?? '', name: '', fieldSelector: req.fieldSelector }), access);
       const from = req.fromRevision === 0n ? b.revision : Number(req.fromRevision);
       if (!Number.isSafeInteger(from)) throw invalid(`from_revision: ${req.fromRevision} is out of range`);
       const life = b.watchStarted();

@@ -32,7 +32,7 @@ export class ApiError extends Error {
 
   /** reason is the Kubernetes-style reason of the error ("NotFound", "Conflict", ...). */
   get reason(): string {
-    return reasons.get(this.name) ?? statusName(this.code);
+    return reasons.get(this.name) ?? codeReasons.get(this.code) ?? statusName(this.code);
   }
 }
 
@@ -104,6 +104,12 @@ const reasons = new Map<string, string>([
   ['InvalidError', 'Invalid'],
   ['ExpiredError', 'Expired'],
   ['UnavailableError', 'Unavailable'],
+]);
+
+/** The Kubernetes-style reasons of statuses that have no error class of their own. */
+const codeReasons = new Map<number, string>([
+  [Status.PERMISSION_DENIED, 'Forbidden'],
+  [Status.UNAUTHENTICATED, 'Unauthorized'],
 ]);
 
 const apiErrorNames = new Set(['ApiError', ...reasons.keys()]);

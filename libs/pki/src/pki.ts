@@ -32,6 +32,7 @@ export const ROLE_ORGANIZATIONS = {
   member: 'tugboat:members',
   agent: 'tugboat:nodes',
   admin: 'tugboat:admins',
+  viewer: 'tugboat:viewers',
 } as const;
 export type CertificateRole = keyof typeof ROLE_ORGANIZATIONS;
 

@@ -106,6 +106,9 @@ export interface CallContext {
   readonly metadata: grpc.Metadata;
   /** peer is the client's address. */
   readonly peer: string;
+  /** identity is who the client's certificate names (mutual TLS); undefined on a plain-text
+   *  connection and for calls made in the same process. */
+  readonly identity?: Identity | undefined;
   /** deadline is when the client gives up: a Date or ms since the epoch; Infinity if never. */
   readonly deadline: grpc.Deadline;
   /** signal is aborted when the call ends early: the client cancelled it, its deadline passed
@@ -263,6 +266,20 @@ type AnyServerCall =
   | grpc.ServerWritableStream<Message, Message>
   | grpc.ServerDuplexStream<Message, Message>;
 
+/** Identity is who a verified client certificate names: its subject's CN and O. */
+export interface Identity {
+  readonly commonName: string;
+  readonly organization: string;
+}
+
+/** identityOf reads the identity of a call's client from its TLS connection. */
+function identityOf(call: AnyServerCall): Identity | undefined {
+  const cert = call.getAuthContext()?.sslPeerCertificate;
+  if (cert === undefined) return undefined;
+  const first = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
+  return { commonName: first(cert.subject.CN), organization: first(cert.subject.O) };
+}
+
 /**
  * callContext builds a handler's context and returns it with `release`, to be called once the
  * call has been answered: grpc-js emits `cancelled` when any call's stream closes, also after a
@@ -278,6 +295,7 @@ function callContext(method: DescMethod, call: AnyServerCall): [CallContext, () 
     method,
     metadata: call.metadata,
     peer: call.getPeer(),
+    identity: identityOf(call),
     deadline: call.getDeadline(),
     signal: controller.signal,
   };
