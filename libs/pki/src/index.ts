@@ -1,2 +1,3 @@
 export * from './pki.ts';
 export * from './files.ts';
+export * from './flags.ts';

@@ -31,7 +31,7 @@ export function loadSecurity(choice: TransportChoice, log: { warn(msg: string): 
   return { tls: loadTls(choice.tls) };
 }
 
-/** isPlaintext tells the security of a flag such as --insecure-plaintext. */
+/** isPlaintext: the security is plain text (--insecure-plaintext). */
 export const isPlaintext = (s: Security): s is { readonly insecurePlaintext: true } => 'insecurePlaintext' in s;
 
 /** Refusal is a call refused for want of a client certificate from the cluster CA. */
