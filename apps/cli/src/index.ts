@@ -9,5 +9,5 @@ export { resolveTarget, parseConfig, loadConfig, parseDuration, splitEndpoints, 
 export type { Config, Context, Target, TargetInputs } from './config.ts';
 export { UsageError, CliError, isUsageError, isCliError, formatError } from './errors.ts';
 export { humanAge, renderTable, columnsFor, nameOf, typeName, podStatus, nodeStatus } from './table.ts';
-export { merge3, planApply, manifestForApply, lastApplied, LAST_APPLIED } from './manifests.ts';
+export { merge3, planApply, manifestForApply, lastApplied, loadObjects, LAST_APPLIED } from './manifests.ts';
 export { describe } from './describe.ts';
