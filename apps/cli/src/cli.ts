@@ -27,6 +27,7 @@ import { addRolloutCommands } from './rollout-commands.ts';
 import { addTopCommands, formatMemory } from './top-commands.ts';
 import { addNodeCommands } from './node-commands.ts';
 import { addChaosCommands } from './chaos-commands.ts';
+import { addConfigCommands } from './config-commands.ts';
 import { addServiceCommands } from './service-commands.ts';
 import { retryOnConflict } from './compare-and-swap.ts';
 import { planDelete, waitUntilGone } from './delete-options.ts';
@@ -785,6 +786,7 @@ ${kindsHelp()}`,
     });
   addLocalClusterCommands(cluster, s.io);
   addChaosCommands(program, s.io);
+  addConfigCommands(program, s.io);
 
   program
     .command('version')
