@@ -117,11 +117,12 @@ export class Agent {
 
   async #start(flags: AgentFlags, stopped: () => boolean): Promise<void> {
     const log = this.#log;
+    // Before waiting for the runtime: a wrong certificate file is named at once.
+    const security = loadSecurity(flags.transport, log);
     const cri = new CriClient(flags.containerd, { timeoutMs: 120_000 });
     this.#parts.push({ stop: () => cri.close() });
     const runtimeVersion = await waitForRuntime(cri, log, stopped);
 
-    const security = loadSecurity(flags.transport, log);
     const client = new TugClient({ endpoints: flags.api, security });
     this.#parts.push({ stop: () => client.close() });
     const source = clientSource(client);

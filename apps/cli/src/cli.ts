@@ -67,6 +67,7 @@ class RunSession implements Session {
   private globals: GlobalOptions = {};
   private target: Target | undefined;
   private clientValue: TugClient | undefined;
+  private securityValue: Security | undefined;
 
   constructor(io: Io) {
     this.io = io;
@@ -140,13 +141,14 @@ class RunSession implements Session {
 
   /** security is how to dial the cluster: the target's certificates (a CliError names a bad file). */
   security(): Security {
+    if (this.securityValue !== undefined) return this.securityValue;
     const files = this.resolved().tls;
-    if (files === undefined) return INSECURE_PLAINTEXT;
     try {
-      return { tls: loadTls(files) };
+      this.securityValue = files === undefined ? INSECURE_PLAINTEXT : { tls: loadTls(files) };
     } catch (err) {
       throw new CliError(`${this.resolved().source}: ${(err as Error).message}`);
     }
+    return this.securityValue;
   }
 
   close(): void {

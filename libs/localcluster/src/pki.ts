@@ -3,9 +3,8 @@
 // (control nodes) and one for tug-agent, both naming the node's IP, and an admin certificate
 // for `tug` (the cluster's context names it). Kept for the cluster's life: a restarted process
 // (restart, chaos start-node) finds its files where they were.
-import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { issueCertificate, loadTls, makeCa, writeCertificate, writeKeyPair } from '@tugboat/pki';
+import { issueCertificate, loadTls, makeCa, writeKeyPair } from '@tugboat/pki';
 import type { KeyPair, TlsFiles } from '@tugboat/pki';
 import type { Security } from '@tugboat/proto';
 import { clusterPkiPaths } from './plan.ts';
@@ -16,18 +15,12 @@ function write(files: TlsFiles, pair: KeyPair): void {
   writeKeyPair(dirname(files.certFile), name, pair);
 }
 
-/** makeClusterPki makes the CA and every certificate of the plan (an existing CA is kept, so
- *  `up` again after a failed start does not strand certificates of another). */
+/** makeClusterPki makes the CA and every certificate of the plan (`up` makes a cluster only
+ *  where nothing of one is left, so there is never a CA to keep). */
 export async function makeClusterPki(plan: ClusterPlan): Promise<void> {
   const { pki } = plan;
-  let ca: KeyPair;
-  if (existsSync(pki.caFile) && existsSync(pki.caKeyFile)) {
-    ca = { certPem: readFileSync(pki.caFile, 'utf8'), keyPem: readFileSync(pki.caKeyFile, 'utf8') };
-  } else {
-    ca = await makeCa(plan.name);
-    writeKeyPair(pki.dir, 'ca', ca);
-    writeCertificate(pki.caFile, ca.certPem);
-  }
+  const ca = await makeCa(plan.name);
+  writeKeyPair(pki.dir, 'ca', ca);
   write(pki.admin, await issueCertificate(ca, { role: 'admin', commonName: 'admin' }));
   for (const node of plan.nodes) {
     const addresses = { commonName: node.name, ipAddresses: [node.ip] };

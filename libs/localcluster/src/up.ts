@@ -9,6 +9,7 @@ import { CriClient } from '@tugboat/cri';
 import { TugClient } from '@tugboat/client';
 import type { Node } from '@tugboat/api';
 import type { TlsFiles } from '@tugboat/pki';
+import type { Security } from '@tugboat/proto';
 import { containerdConfig, launchSpecs, START_ORDER } from './commands.ts';
 import type { Programs, Role } from './commands.ts';
 import { bridgedTrafficFiltered, checkHost, hostAddresses, iptablesArgs, run } from './host.ts';
@@ -176,9 +177,9 @@ async function containerdsAnswering(plan: ClusterPlan): Promise<string[]> {
   return pending.sort();
 }
 
-async function controlMembersHealthy(plan: ClusterPlan): Promise<string[]> {
+async function controlMembersHealthy(plan: ClusterPlan, security: Security): Promise<string[]> {
   const pending: string[] = [];
-  const client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir), retryBudgetMs: 2_000, attemptTimeoutMs: 1_000, unreachableRoundsMax: 1 });
+  const client = new TugClient({ endpoints: plan.apiEndpoints, security, retryBudgetMs: 2_000, attemptTimeoutMs: 1_000, unreachableRoundsMax: 1 });
   try {
     await Promise.all(
       plan.nodes.flatMap((n) => (n.apiAddress === undefined ? [] : [{ node: n.name, endpoint: n.apiAddress }])).map(async ({ node, endpoint }) => {
@@ -213,8 +214,8 @@ export function nodeProblem(name: string, node: Node | undefined): string | unde
   return undefined;
 }
 
-async function nodesReady(plan: ClusterPlan, podCIDRs: Map<string, string>): Promise<string[]> {
-  const client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir), retryBudgetMs: 3_000, attemptTimeoutMs: 1_500 });
+async function nodesReady(plan: ClusterPlan, security: Security, podCIDRs: Map<string, string>): Promise<string[]> {
+  const client = new TugClient({ endpoints: plan.apiEndpoints, security, retryBudgetMs: 3_000, attemptTimeoutMs: 1_500 });
   try {
     const items = (await client.nodes.list()).items;
     const byName = new Map(items.map((n) => [n.metadata.name ?? '', n]));
@@ -286,6 +287,7 @@ export async function upCluster(opts: UpOptions = {}): Promise<ClusterInfo> {
   const programs = nodePrograms(plan.baseDir, containerd);
   progress(`programs: tug-control and tug-agent bundled into ${programsDir(plan.baseDir)} in ${Math.round(performance.now() - bundleStart)} ms`);
   await makeClusterPki(plan);
+  const security = adminSecurity(plan.baseDir);
   progress(`certificates: cluster CA in ${plan.pki.dir}, one certificate per tug-control and tug-agent, and tug's admin certificate`);
   for (const n of plan.nodes) {
     const p = n.paths;
@@ -312,13 +314,13 @@ export async function upCluster(opts: UpOptions = {}): Promise<ClusterInfo> {
       await importImages(plan.nodes.map((n) => n.paths.containerdSocket), tars);
     } else if (role === 'control') {
       progress(`tug-control: started on ${plan.apiEndpoints.length} nodes, waiting for a leader`);
-      await waitUntil('the control plane', rec, timeoutMs, () => controlMembersHealthy(plan));
+      await waitUntil('the control plane', rec, timeoutMs, () => controlMembersHealthy(plan, security));
     }
   }
   const podCIDRs = new Map<string, string>();
   if (agents) {
     progress(`tug-agent: started on ${plan.nodes.length} nodes, waiting for the Nodes to be Ready`);
-    await waitUntil('the Nodes', rec, timeoutMs, () => nodesReady(plan, podCIDRs));
+    await waitUntil('the Nodes', rec, timeoutMs, () => nodesReady(plan, security, podCIDRs));
   }
   return infoOf(plan, agents, podCIDRs);
 }
