@@ -14,10 +14,11 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, wr
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TlsFiles } from '@tugboat/pki';
+import type { Bootstrap } from '@tugboat/pki';
 import { INSECURE_PLAINTEXT } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
 import { TestPki, tlsArgs } from './test-pki.ts';
+import type { MemberTls } from './test-pki.ts';
 
 /** MemberClusterOptions are the options every process harness takes (defaults per harness). */
 export interface MemberClusterOptions {
@@ -58,6 +59,8 @@ export interface MemberProcessInfo {
   readonly running: boolean;
   /** Times it was started. */
   readonly starts: number;
+  /** tls: its TLS files (undefined in plain text). */
+  readonly tls: MemberTls | undefined;
 }
 
 /** LeaderInfo is the leader as a majority of the members see it. */
@@ -96,7 +99,9 @@ export interface MemberState {
   /** The member's flags at the last start. */
   args: string[];
   /** Its certificate and key; undefined when the cluster runs plain text. */
-  tls: TlsFiles | undefined;
+  tls: MemberTls | undefined;
+  /** bootstrap: the token a member joins with (its files are made by the join). */
+  bootstrap: Bootstrap | undefined;
 }
 
 const live = new Set<MemberProcessCluster>();
@@ -187,9 +192,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** newMember allocates free peer and API ports on `host` and the paths of member `name` under `dir`. */
-async function newMember(dir: string, pki: TestPki | undefined, name: string, host: string, taken: Set<string>, joinVia: string): Promise<MemberState> {
+async function newMember(dir: string, pki: TestPki | undefined, name: string, host: string, taken: Set<string>, joinVia: string, bootstrap?: Bootstrap): Promise<MemberState> {
+  const own = join(dir, `${name}-tls`);
   return {
-    tls: await pki?.issueMember(name, host),
+    tls: bootstrap === undefined ? await pki?.issueMember(name, host) : { caFile: join(own, 'ca.crt'), certFile: join(own, 'member.crt'), keyFile: join(own, 'member.key'), caKeyFile: join(own, 'ca.key') },
+    bootstrap,
     name,
     host,
     peerAddress: `${host}:${await freePort(host, taken)}`,
@@ -379,8 +386,10 @@ export abstract class MemberProcessCluster<O extends MemberClusterOptions = Memb
     await this.waitStarted(name);
   }
 
-  /** join starts a new member with --join (through `via`, default the first running member's API) and waits until it is ready. */
-  async join(name: string, opts: { host?: string; via?: string } = {}): Promise<MemberProcessInfo> {
+  /** join starts a new member with --join (through `via`, default the first running member's
+   *  API) and waits until it is ready; with `bootstrap` it has no certificate and joins with
+   *  the token for one (--token, --ca-hash). */
+  async join(name: string, opts: { host?: string; via?: string; bootstrap?: Bootstrap } = {}): Promise<MemberProcessInfo> {
     this.assertLive();
     if (this.state.some((s) => s.name === name)) throw new Error(`join: ${name} already exists`);
     const host = opts.host ?? '127.0.0.1';
@@ -388,7 +397,7 @@ export abstract class MemberProcessCluster<O extends MemberClusterOptions = Memb
     const via = opts.via ?? this.state.find((s) => s.child !== undefined && !s.removed)?.apiAddress;
     if (via === undefined) throw new Error('join: no running member to join through');
     const taken = new Set(this.state.flatMap((s) => [s.peerAddress, s.apiAddress]));
-    const m = await newMember(this.dir, this.pki, name, host, taken, via);
+    const m = await newMember(this.dir, this.pki, name, host, taken, via, opts.bootstrap);
     this.state.push(m);
     this.spawnMember(m, false);
     await this.waitStarted(name);
@@ -471,6 +480,7 @@ export abstract class MemberProcessCluster<O extends MemberClusterOptions = Memb
       pid: m.child?.pid,
       running: m.child !== undefined,
       starts: m.starts,
+      tls: m.tls,
     };
   }
 
@@ -498,6 +508,7 @@ export abstract class MemberProcessCluster<O extends MemberClusterOptions = Memb
     ];
     if (first) args.push('--initial-cluster', this.state.map((s) => `${s.name}=${s.peerAddress}`).join(','));
     else if (m.joinVia !== '' && m.starts === 0) args.push('--join', m.joinVia);
+    if (m.bootstrap !== undefined && m.starts === 0) args.push('--token', m.bootstrap.token, '--ca-hash', m.bootstrap.caHash);
     if (this.opts.tickMs !== undefined) args.push('--tick-ms', String(this.opts.tickMs));
     if (this.opts.electionTicks !== undefined) args.push('--election-ticks', String(this.opts.electionTicks));
     args.push(...tlsArgs(m.tls), ...this.memberFlags(), ...(this.opts.extraArgs ?? []));

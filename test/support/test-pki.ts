@@ -3,13 +3,17 @@
 // the harness's own clients an admin certificate, so tests run with TLS on, as clusters do.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { issueCertificate, loadTls, makeCa, writeCertificate, writeKeyPair } from '@tugboat/pki';
+import { caHash, issueCertificate, loadTls, makeCa, writeCertificate, writeKeyPair, writePrivateKey } from '@tugboat/pki';
 import type { CertificateRole, KeyPair, TlsFiles } from '@tugboat/pki';
+
+/** MemberTls is a member's TLS files, with the CA key it signs joins with. */
+export type MemberTls = TlsFiles & { readonly caKeyFile: string };
 import type { Security } from '@tugboat/proto';
 
 export class TestPki {
   readonly dir: string;
   readonly caFile: string;
+  readonly caKeyFile: string;
   /** admin: the files of the harness's own clients (and of `tug` run by it). */
   readonly admin: TlsFiles;
   readonly #ca: KeyPair;
@@ -18,6 +22,7 @@ export class TestPki {
     this.dir = dir;
     this.#ca = ca;
     this.caFile = admin.caFile;
+    this.caKeyFile = join(dir, 'ca.key');
     this.admin = admin;
   }
 
@@ -28,13 +33,19 @@ export class TestPki {
     const caFile = join(pkiDir, 'ca.crt');
     const admin = writeKeyPair(pkiDir, 'admin', await issueCertificate(ca, { role: 'admin', commonName: 'admin' }));
     writeCertificate(caFile, ca.certPem);
+    writePrivateKey(join(pkiDir, 'ca.key'), ca.keyPem);
     return new TestPki(pkiDir, ca, { caFile, ...admin });
   }
 
   /** issueMember writes a member's certificate and key (its host as the IP SAN). */
-  async issueMember(name: string, host: string): Promise<TlsFiles> {
+  async issueMember(name: string, host: string): Promise<MemberTls> {
     const pair = await issueCertificate(this.#ca, { role: 'member', commonName: name, ipAddresses: [host] });
-    return { caFile: this.caFile, ...writeKeyPair(this.dir, name, pair) };
+    return { caFile: this.caFile, caKeyFile: this.caKeyFile, ...writeKeyPair(this.dir, name, pair) };
+  }
+
+  /** caHash pins the test CA, as `tug token create` prints it. */
+  get caHash(): string {
+    return caHash(this.#ca.certPem);
   }
 
   /** clientSecurity issues a new client certificate (default an admin's, valid from now for a
@@ -51,6 +62,6 @@ export class TestPki {
 }
 
 /** tlsArgs are the flags that give a member its files (or plain text). */
-export function tlsArgs(files: TlsFiles | undefined): string[] {
-  return files === undefined ? ['--insecure-plaintext'] : ['--ca-file', files.caFile, '--cert-file', files.certFile, '--key-file', files.keyFile];
+export function tlsArgs(files: MemberTls | undefined): string[] {
+  return files === undefined ? ['--insecure-plaintext'] : ['--ca-file', files.caFile, '--cert-file', files.certFile, '--key-file', files.keyFile, '--ca-key-file', files.caKeyFile];
 }

@@ -26,10 +26,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { ConfigMap, Endpoints, Pod, PodStatus, Secret, Service } from '@tugboat/api';
-import { TugClient, isConflict, isNotFound } from '@tugboat/client';
-import type { Informer } from '@tugboat/client';
+import { TugClient, isConflict, isNotFound, joinUnlessCertified, servedOn } from '@tugboat/client';
+import type { Informer, JoinIdentity } from '@tugboat/client';
 import { ContainerdEvents, CriClient } from '@tugboat/cri';
 import { loadSecurity } from '@tugboat/proto';
+import type { Security } from '@tugboat/proto';
 import { isFlagError, parseFlags, usage } from './flags.ts';
 import type { AgentFlags } from './flags.ts';
 import { informerCatalog } from './dns/catalog.ts';
@@ -50,6 +51,18 @@ import { agentUsageSources } from './stats/sources.ts';
 import agentPackage from '../package.json' with { type: 'json' };
 
 export const VERSION: string = agentPackage.version;
+
+/** agentSecurity loads the agent's TLS files, first joining with --token for them when its
+ *  certificate does not exist yet (the node's certificate, naming its IP and listen address). */
+async function agentSecurity(flags: AgentFlags, log: Logger): Promise<Security> {
+  const t = flags.transport;
+  if ('tls' in t && t.bootstrap !== undefined) {
+    const identity: JoinIdentity = { role: 'agent', commonName: flags.nodeName, ...servedOn([`${flags.nodeIP}:0`, flags.listen]) };
+    const via = await joinUnlessCertified(t.tls, { ...t.bootstrap, addresses: flags.api }, identity, log);
+    if (via !== undefined) log.info({ via, certFile: t.tls.certFile }, 'joined with a bootstrap token: certificate written');
+  }
+  return loadSecurity(t, log);
+}
 
 /** clientSource reads ConfigMaps and Secrets through the API (not found: undefined). */
 function clientSource(client: TugClient): ObjectSource {
@@ -118,7 +131,7 @@ export class Agent {
   async #start(flags: AgentFlags, stopped: () => boolean): Promise<void> {
     const log = this.#log;
     // Before waiting for the runtime: a wrong certificate file is named at once.
-    const security = loadSecurity(flags.transport, log);
+    const security = await agentSecurity(flags, log);
     const cri = new CriClient(flags.containerd, { timeoutMs: 120_000 });
     this.#parts.push({ stop: () => cri.close() });
     const runtimeVersion = await waitForRuntime(cri, log, stopped);

@@ -166,6 +166,8 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
         'ca-file': { type: 'string' },
         'cert-file': { type: 'string' },
         'key-file': { type: 'string' },
+        token: { type: 'string' },
+        'ca-hash': { type: 'string' },
         'insecure-plaintext': { type: 'boolean' },
         help: { type: 'boolean' },
       },

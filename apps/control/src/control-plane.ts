@@ -24,13 +24,13 @@
  *   writes with UNAVAILABLE, stops the API server and closes the Raft node.
  */
 import type { Logger } from 'pino';
-import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, inProcessClient, logRefusals, serverCredentials, shutdownServer } from '@tugboat/proto';
+import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, inProcessClient, isPlaintext, logRefusals, methodPath, serverCredentials, shutdownServer } from '@tugboat/proto';
 import type { CallContext, ServiceClient } from '@tugboat/proto';
 import { RaftNode } from '@tugboat/raft';
 import { ObjectStore, ReplicatedStore, maxCommandBytes } from '@tugboat/store';
 import type { ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
-import { WatchSlots, clusterService, forwardService, objectService } from '@tugboat/apiserver';
-import type { ClusterBackend, ForwardOptions, MemberInfo, MemberRecord, ObjectBackend, WriteVerb } from '@tugboat/apiserver';
+import { ReplicatedTokens, WatchSlots, clusterService, forwardService, objectService } from '@tugboat/apiserver';
+import type { CertificateAuthority, ClusterBackend, ForwardOptions, MemberInfo, MemberRecord, ObjectBackend, WriteVerb } from '@tugboat/apiserver';
 import type { ControllerSettings } from '@tugboat/controllers';
 import { Forwarding } from './forwarding.ts';
 import type { ObjectWrite } from './forwarding.ts';
@@ -61,10 +61,17 @@ export interface ControlPlaneOptions extends RaftMemberOptions {
   readonly controllerSettings?: ControllerSettings;
   /** enabledLoops tells which leader-only loops run, by name (LOOP_NAMES). Default: all. */
   readonly enabledLoops?: (name: string) => boolean;
+  /** certificateAuthority: the cluster CA, with its key when this member signs joins and
+   *  renewals. Default: the CA of `security` without a key (none without TLS). */
+  readonly certificateAuthority?: CertificateAuthority;
 }
 
 /** maxRequestBytes is the largest request message the API accepts (grpc-js answers RESOURCE_EXHAUSTED beyond). */
 export const maxRequestBytes = maxCommandBytes + 64 * 1024;
+
+/** OPEN_METHODS are served without a client certificate: a joining node has none yet (its
+ *  bootstrap token is checked by the call itself). */
+const OPEN_METHODS = [methodPath(ClusterService.method.caCertificate), methodPath(ClusterService.method.join)];
 
 /** memberStatusTimeoutMs bounds the MemberStatus call to each other member in membersInfo. */
 const memberStatusTimeoutMs = 1_000;
@@ -76,8 +83,10 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
   readonly stopped: Promise<Error | undefined>;
   readonly bookmarkIntervalMs: number;
   readonly log: Logger;
+  readonly tokens: ReplicatedTokens;
 
   private readonly self: MemberRecord;
+  private readonly authority: CertificateAuthority | undefined;
   private readonly node: RaftNode;
   private readonly store: ObjectStore;
   private readonly server: Server;
@@ -110,6 +119,8 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
       maxInflight: opts.maxInflightWrites ?? 10_000,
     });
     const write = (ops: readonly Op[]): Promise<void> => this.writes.writeInternal(ops);
+    this.tokens = new ReplicatedTokens(store, write);
+    this.authority = opts.certificateAuthority ?? (isPlaintext(opts.security) ? undefined : { certPem: opts.security.tls.ca.toString('utf8') });
     this.reads = new ReadIndex({ leadership: this.leadership, raft: node, defaultTimeoutMs: writeTimeoutMs });
     this.directory = new MemberDirectory({ store, write, log: opts.logger });
     this.forwarding = new Forwarding({ leadership: this.leadership, directory: this.directory, writeTimeoutMs, maxRequestBytes, security: opts.security });
@@ -119,6 +130,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
       leadership: this.leadership,
       store,
       directory: this.directory,
+      tokens: this.tokens,
       write,
       askToRecord: (api, self) => this.forwarding.askToRecord(api, self),
       log: opts.logger,
@@ -143,7 +155,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     addService(server, ForwardService, forwardService(objects), { onInternalError });
     addService(server, ClusterService, cluster, { onInternalError });
     try {
-      await bindServer(server, opts.listenApi, serverCredentials(opts.security, logRefusals(opts.logger, 'api')));
+      await bindServer(server, opts.listenApi, serverCredentials(opts.security, logRefusals(opts.logger, 'api'), OPEN_METHODS));
     } catch (err) {
       await node.close();
       throw new Error(`cannot serve the API on ${opts.listenApi}: ${(err as Error).message}`, { cause: err });
@@ -289,6 +301,10 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
 
   forgetMember(name: string): Promise<void> {
     return this.directory.forget(name);
+  }
+
+  certificateAuthority(): CertificateAuthority | undefined {
+    return this.authority;
   }
 
   forwardToLeader<T>(what: string, ctx: CallContext, defaultTimeoutMs: number, call: (client: ServiceClient<typeof ClusterService>, opts: ForwardOptions) => Promise<T>): Promise<T> {

@@ -50,12 +50,15 @@ SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr
                               NAME to add one, -NAME to leave one out (default '*'); loops:
                               ${LOOP_NAMES.join(', ')}
 ${tlsFlagsUsage(30)}
+  --ca-key-file FILE          the CA's key: this member signs the certificates of joining nodes
+                              (and, joining with a member token, writes the key it is given here)
   --log-level LEVEL           trace, debug, info, warn, error (default info)
   --help                      print this and exit
 
 Every connection (the API, Raft, calls to the other members) is mutual TLS under the cluster
 CA; a client without a certificate of it is refused and logged. The certificate must name the
-advertised addresses (IP SANs). On restart with an existing data dir, --initial-cluster and --join are ignored.`;
+advertised addresses (IP SANs); one that joins with --token asks for them. Certificates are
+renewed by the member itself when two thirds of their time has passed. On restart with an existing data dir, --initial-cluster and --join are ignored.`;
 
 export class FlagError extends Error {
   override readonly name = 'FlagError';
@@ -87,6 +90,8 @@ export interface Flags {
   /** controllers are the names of the leader-only loops that run. */
   readonly controllers: ReadonlySet<string>;
   readonly logLevel: string;
+  /** caKeyFile: the CA key (--ca-key-file), with which the member signs joins and renewals. */
+  readonly caKeyFile: string | undefined;
   /** transport: the TLS files, or --insecure-plaintext. */
   readonly transport: TransportChoice;
   readonly help: boolean;
@@ -182,6 +187,9 @@ export function parseFlags(argv: readonly string[]): Flags {
         'ca-file': { type: 'string' },
         'cert-file': { type: 'string' },
         'key-file': { type: 'string' },
+        token: { type: 'string' },
+        'ca-hash': { type: 'string' },
+        'ca-key-file': { type: 'string' },
         'insecure-plaintext': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -224,6 +232,10 @@ export function parseFlags(argv: readonly string[]): Flags {
     throw new FlagError('join', 'cannot be combined with --initial-cluster (one founds a cluster, the other joins one)');
   }
   const join = v.join === undefined ? undefined : parseHostPort('join', v.join, defaultApiPort);
+  if ('tls' in transport && transport.bootstrap !== undefined && join === undefined) throw new FlagError('token', 'needs --join APIADDR: the member to join through');
+  const caKeyFile = v['ca-key-file'];
+  if (caKeyFile !== undefined && !('tls' in transport)) throw new FlagError('ca-key-file', 'cannot be combined with --insecure-plaintext (there is no CA)');
+  if (caKeyFile === '') throw new FlagError('ca-key-file', 'is empty: give the CA key file');
 
   const own = initialCluster?.find((m) => m.name === name)?.peerAddress;
   const listenPeer = v['listen-peer'] === undefined ? (own ?? `${defaultHost}:${defaultPeerPort}`) : parseHostPort('listen-peer', v['listen-peer'], defaultPeerPort);
@@ -264,6 +276,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     controllers,
     logLevel,
     transport,
+    caKeyFile,
     help,
   };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ALLOCATION_KIND } from '@tugboat/apiserver';
+import { ALLOCATION_KIND, ReplicatedTokens, TOKEN_KIND } from '@tugboat/apiserver';
 import type { MemberRecord } from '@tugboat/apiserver';
 import { LocalLog, ObjectStore, ReplicatedStore } from '@tugboat/store';
 import type { Op } from '@tugboat/store';
@@ -11,7 +11,15 @@ import { MemberDirectory, clusterScopedKinds, memberKind } from './member-direct
 const self: MemberRecord = { name: 'c1', peerAddress: '127.0.0.1:7401', apiAddress: '127.0.0.1:7400' };
 
 /** member is c1 over an in-memory store applied at once; `asked` records its requests to the leader. */
-function member(): { raft: FakeRaft; store: ObjectStore; directory: MemberDirectory; housekeeping: Housekeeping; write: (ops: readonly Op[]) => Promise<void>; asked: string[] } {
+function member(): {
+  raft: FakeRaft;
+  store: ObjectStore;
+  directory: MemberDirectory;
+  tokens: ReplicatedTokens;
+  housekeeping: Housekeeping;
+  write: (ops: readonly Op[]) => Promise<void>;
+  asked: string[];
+} {
   const raft = new FakeRaft();
   raft.voters = ['c1', 'c2'];
   const store = new ObjectStore({ clusterScopedKinds });
@@ -19,19 +27,43 @@ function member(): { raft: FakeRaft; store: ObjectStore; directory: MemberDirect
   const write = async (ops: readonly Op[]): Promise<void> => void (await replicated.write(ops));
   const directory = new MemberDirectory({ store, write, log: silentLog });
   const asked: string[] = [];
+  const tokens = new ReplicatedTokens(store, write);
   const housekeeping = new Housekeeping({
     self,
     raft,
     leadership: { closing: false },
     store,
     directory,
+    tokens,
     write,
     askToRecord: async (api, r) => void asked.push(`${api} ${r.name}`),
     log: silentLog,
     periodMs: 60_000,
   });
-  return { raft, store, directory, housekeeping, write, asked };
+  return { raft, store, directory, tokens, housekeeping, write, asked };
 }
+
+test('the leader deletes bootstrap tokens an hour after they expired, and keeps the others', async () => {
+  const { raft, store, tokens, housekeeping } = member();
+  raft.role = 'leader';
+  raft.leader = 'c1';
+  const hour = 3_600_000;
+  const token = (id: string, expiredAgoMs: number) => ({
+    id,
+    secretHash: '0'.repeat(64),
+    role: 'agent' as const,
+    description: '',
+    created: new Date(Date.now() - 2 * hour - expiredAgoMs).toISOString(),
+    expires: new Date(Date.now() - expiredAgoMs).toISOString(),
+    maxUses: 0,
+    used: 0,
+  });
+  await tokens.create(token('old000', hour + 60_000));
+  await tokens.create(token('recent', 60_000));
+  await tokens.create(token('live00', -hour));
+  await housekeeping.round();
+  assert.deepEqual(store.list({ kind: TOKEN_KIND }).items.map((o) => o.metadata.name).sort(), ['live00', 'recent']);
+});
 
 test('the member directory writes a record once, updates a stale one, and forgets one', async () => {
   const { directory, store } = member();

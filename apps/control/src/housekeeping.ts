@@ -5,7 +5,8 @@
  * - the leader creates the initial objects (the `default` and `tug-node-lease` Namespaces) when missing, keeps its
  *   own directory record (where it serves the API), drops the records of members that left,
  *   and releases the service allocations no Service holds any more (after a Namespace
- *   deletion; at most 100 per round, each guarded by its resourceVersion);
+ *   deletion; at most 100 per round, each guarded by its resourceVersion), and deletes the
+ *   bootstrap tokens that expired more than an hour ago;
  * - a follower whose record is missing or stale asks the leader to write it.
  *
  * Nothing happens while no leader is known. A failed round is logged (the first failure and
@@ -16,7 +17,7 @@ import type { Logger } from 'pino';
 import { initialObjects } from '@tugboat/api';
 import type { Service } from '@tugboat/api';
 import { ALLOCATION_KIND, orphanedAllocations } from '@tugboat/apiserver';
-import type { MemberRecord } from '@tugboat/apiserver';
+import type { MemberRecord, ReplicatedTokens } from '@tugboat/apiserver';
 import type { Role } from '@tugboat/raft';
 import { isRaftStoppedError } from '@tugboat/raft';
 import { isStoreError } from '@tugboat/store';
@@ -31,6 +32,7 @@ export interface HousekeepingOptions {
   readonly leadership: Pick<LeaderState, 'closing'>;
   readonly store: Pick<ObjectStore, 'get' | 'list'>;
   readonly directory: Pick<MemberDirectory, 'apiAddressOf' | 'holds' | 'names' | 'record' | 'forget'>;
+  readonly tokens: Pick<ReplicatedTokens, 'sweep'>;
   /** write proposes housekeeping's own writes (RaftWrites.writeInternal); throws StoreError. */
   readonly write: (ops: readonly Op[]) => Promise<void>;
   /** askToRecord asks the leader, at `api`, to record `self` (Forwarding.askToRecord). */
@@ -86,6 +88,7 @@ export class Housekeeping {
           if (!voters.has(name)) await directory.forget(name);
         }
         await this.releaseOrphanedAllocations();
+        await this.sweepTokens();
       } else if (!recordOk && st.membership.voters.includes(self.name)) {
         const api = directory.apiAddressOf(st.leader);
         if (api === '') return;
@@ -129,6 +132,15 @@ export class Housekeeping {
       this.opts.log.info({ released: orphans.map((a) => a.metadata.name) }, 'released service allocations no Service holds');
     } catch (err) {
       // Another write got there first; the next round looks again.
+      if (!isStoreError(err, 'NotFound') && !isStoreError(err, 'Conflict')) throw err;
+    }
+  }
+
+  private async sweepTokens(): Promise<void> {
+    try {
+      const n = await this.opts.tokens.sweep(new Date());
+      if (n > 0) this.opts.log.info({ deleted: n }, 'deleted bootstrap tokens expired an hour ago');
+    } catch (err) {
       if (!isStoreError(err, 'NotFound') && !isStoreError(err, 'Conflict')) throw err;
     }
   }

@@ -18,6 +18,8 @@
 import type { Logger } from 'pino';
 import { TugClient, isAlreadyExists } from '@tugboat/client';
 import type { ClusterStatus } from '@tugboat/client';
+import { loadCaKey } from '@tugboat/pki';
+import { isPlaintext } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
 import { ControlPlane } from './control-plane.ts';
 import type { Flags } from './flags.ts';
@@ -52,6 +54,7 @@ export function main(argv: readonly string[]): Promise<number> {
   return runMember(argv, { status: clusterStatusOf, addSelf: askToJoin }, (opts, flags) =>
     ControlPlane.start({
       ...opts,
+      ...(flags.caKeyFile === undefined || isPlaintext(opts.security) ? {} : { certificateAuthority: loadCaKey(flags.caKeyFile, opts.security.tls.ca) }),
       controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
       enabledLoops: (loop) => flags.controllers.has(loop),
     }),

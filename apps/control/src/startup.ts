@@ -8,6 +8,8 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { joinUnlessCertified, servedOn } from '@tugboat/client';
+import type { JoinIdentity } from '@tugboat/client';
 import { loadSecurity } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
 import { clusterIdFor, readMemberFile, writeMemberFile } from './data-dir.ts';
@@ -142,6 +144,18 @@ function finishJoin(flags: Flags, file: MemberFile): MemberFile {
   return done;
 }
 
+/** memberSecurity loads the member's TLS files, first joining with --token for them when its
+ *  certificate does not exist yet (a member certificate naming its advertised addresses). */
+async function memberSecurity(flags: Flags, log: Logger): Promise<Security> {
+  const t = flags.transport;
+  if ('tls' in t && t.bootstrap !== undefined && flags.join !== undefined) {
+    const identity: JoinIdentity = { role: 'member', commonName: flags.name, ...servedOn([flags.advertiseApi, flags.advertisePeer]) };
+    const via = await joinUnlessCertified({ ...t.tls, caKeyFile: flags.caKeyFile }, { ...t.bootstrap, addresses: [flags.join] }, identity, log);
+    if (via !== undefined) log.info({ via, certFile: t.tls.certFile }, 'joined with a bootstrap token: certificate written');
+  }
+  return loadSecurity(t, log);
+}
+
 /** memberStartOptions are the options both member kinds start with, from the flags and the identity. */
 function memberStartOptions(
   flags: Flags,
@@ -262,7 +276,7 @@ export async function runMember(argv: readonly string[], join: JoinSteps, start:
   const flags = flagsOrExit(argv);
   if (typeof flags === 'number') return flags;
   const log = memberLogger(flags);
-  const security = loadSecurity(flags.transport, log);
+  const security = await memberSecurity(flags, log);
   const pending = shutdownRequests(log);
 
   const identity = identityOf(flags);

@@ -23,7 +23,7 @@ import type { CallContext, Identity } from '@tugboat/proto';
 /** The organizations of the roles, as @tugboat/pki writes them into certificates. */
 const ROLES = { admins: ROLE_ORGANIZATIONS.admin, members: ROLE_ORGANIZATIONS.member, viewers: ROLE_ORGANIZATIONS.viewer, nodes: ROLE_ORGANIZATIONS.agent } as const;
 
-export type AccessVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'update status' | 'delete' | 'txn' | 'forward writes' | 'change membership';
+export type AccessVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'update status' | 'delete' | 'txn' | 'forward writes' | 'change membership' | 'manage bootstrap tokens';
 
 /** AccessRequest is one thing a client asks to do. */
 export interface AccessRequest {
@@ -117,7 +117,7 @@ function nodeAccess(node: string, req: AccessRequest, view: AccessView): string 
       return used ? undefined : `no pod bound to ${node} uses it`;
     }
     default:
-      return `a node has no access to ${req.kind === '' ? 'that' : `${req.kind}s`}`;
+      return `a node has no access to ${req.kind}s`;
   }
 }
 
@@ -137,7 +137,7 @@ export function authorize(who: Identity | undefined, req: AccessRequest, view: A
       if (!READ_VERBS.has(req.verb)) return 'viewers only read';
       return req.kind === 'Secret' ? 'viewers do not read Secrets' : undefined;
     case ROLES.nodes:
-      if (req.verb === 'txn' || req.verb === 'forward writes' || req.verb === 'change membership') return `only admins and members ${req.verb === 'txn' ? 'write in transactions' : req.verb}`;
+      if (req.kind === '') return `only admins and members ${req.verb === 'txn' ? 'write in transactions' : req.verb}`;
       return nodeAccess(who.commonName, req, view);
     default:
       return `the certificate's organization ${JSON.stringify(who.organization)} is no role of this cluster (${Object.values(ROLES).join(', ')})`;
@@ -158,6 +158,6 @@ export function allow(ctx: CallContext, request: () => AccessRequest, view: Acce
 const NO_OBJECTS: AccessView = { pod: () => undefined, podsOn: () => [] };
 
 /** allowClusterCall is allow for a call about the cluster rather than an object. */
-export function allowClusterCall(ctx: CallContext, verb: 'change membership' | 'forward writes'): void {
+export function allowClusterCall(ctx: CallContext, verb: 'change membership' | 'forward writes' | 'manage bootstrap tokens'): void {
   allow(ctx, () => ({ verb, kind: '', namespace: '', name: '' }), NO_OBJECTS);
 }

@@ -5,7 +5,8 @@
  * them there (one hop). AddMember with the addresses a member already has answers the members
  * and changes nothing (a joining member may retry it); another member under a taken name is
  * ALREADY_EXISTS. The leader also records the new member's API address in the member
- * directory (recordMember); RemoveMember drops the record.
+ * directory (recordMember); RemoveMember drops the record. Bootstrap tokens, joining and
+ * certificate renewal are join.ts's.
  */
 import type { Logger } from 'pino';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -13,6 +14,8 @@ import { GrpcError, Status } from '@tugboat/proto';
 import type { CallContext, ClusterService, ControlMemberSchema, ServiceClient, ServiceImpl } from '@tugboat/proto';
 import { allowClusterCall } from './authorization.ts';
 import { toGrpcError } from './errors.ts';
+import { joinCalls } from './join.ts';
+import type { JoinBackend } from './join.ts';
 
 /** publishOnlyMetadataKey: an AddMember that may only record the addresses of an existing member (a member publishing itself). */
 export const publishOnlyMetadataKey = 'tug-publish-only';
@@ -35,7 +38,7 @@ export interface ForwardOptions {
 }
 
 /** ClusterBackend is what ClusterService needs from a control member. */
-export interface ClusterBackend {
+export interface ClusterBackend extends JoinBackend {
   readonly name: string;
   readonly clusterId: string;
   readonly log: Logger;
@@ -78,6 +81,8 @@ export function clusterService(p: ClusterBackend): ServiceImpl<typeof ClusterSer
   };
 
   return {
+    ...joinCalls(p, forward),
+
     async health() {
       return { ready: p.ready(), name: p.name };
     },

@@ -14,3 +14,6 @@ export type { WriteVerb } from './errors.ts';
 export { ALLOCATION_KIND, orphanedAllocations } from './service-allocation.ts';
 export { WatchSlots } from './watch-slots.ts';
 export { apiClusterScopedKinds, objectService, encodeObject, filterEvent, maxObjectBytes } from './objects.ts';
+export { TOKEN_KIND } from './bootstrap-tokens.ts';
+export { ReplicatedTokens } from './token-store.ts';
+export type { CertificateAuthority, TokenStore } from './join.ts';

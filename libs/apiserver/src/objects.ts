@@ -43,6 +43,7 @@ import { isExpiredError, isStoreError, maxCommandBytes, maxRequestIdLength, maxT
 import type { CreateOp, DeleteOp, KubeObject, ObjectRef, Op, StoredObject, UpdateOp, WatchEvent } from '@tugboat/store';
 import { allow, isRestricted } from './authorization.ts';
 import type { AccessRequest, AccessVerb, AccessView } from './authorization.ts';
+import { TOKEN_KIND } from './bootstrap-tokens.ts';
 import { deleteOp } from './deletion.ts';
 import { describeRef } from './errors.ts';
 import type { WriteVerb } from './errors.ts';
@@ -72,8 +73,9 @@ export interface ObjectBackend {
   readonly bookmarkIntervalMs: number;
 }
 
-/** apiClusterScopedKinds are the store kinds the API keeps without a namespace: libs/api's and the service allocations. */
-export const apiClusterScopedKinds: readonly string[] = ['Namespace', 'Node', ALLOCATION_KIND];
+/** apiClusterScopedKinds are the store kinds the API keeps without a namespace: libs/api's, the
+ *  service allocations and the bootstrap tokens. */
+export const apiClusterScopedKinds: readonly string[] = ['Namespace', 'Node', ALLOCATION_KIND, TOKEN_KIND];
 
 /** maxObjectBytes is the largest object accepted in one request (the rest of a store command is small). */
 export const maxObjectBytes = maxCommandBytes - 16 * 1024;

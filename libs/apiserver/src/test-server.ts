@@ -37,6 +37,8 @@ import type { WriteVerb } from './errors.ts';
 import { apiClusterScopedKinds, objectService } from './objects.ts';
 import type { ObjectBackend } from './objects.ts';
 import { WatchSlots } from './watch-slots.ts';
+import type { CertificateAuthority } from './join.ts';
+import { ReplicatedTokens } from './token-store.ts';
 
 /** TestMember is one member as ClusterService reports it (numbers instead of the wire's bigints). */
 export interface TestMember {
@@ -97,6 +99,11 @@ export class TestApi implements ObjectBackend, ClusterBackend {
 
   private readonly localLog = new LocalLog(this.store);
   private readonly writes = new ReplicatedStore({ log: this.localLog });
+  readonly tokens = new ReplicatedTokens(this.store, async (ops) => {
+    this.write(ops);
+  });
+  /** authority is the CA ClusterService signs with; tests set it (none: as without TLS). */
+  authority: CertificateAuthority | undefined;
   private readonly slots = new WatchSlots(selfName, 10_000);
   private faults: (TestFault & { left: number })[] = [];
 
@@ -187,6 +194,10 @@ export class TestApi implements ObjectBackend, ClusterBackend {
   }
 
   async readIndex(): Promise<void> {}
+
+  certificateAuthority(): CertificateAuthority | undefined {
+    return this.authority;
+  }
 
   forward(): Promise<unknown> {
     throw new GrpcError(Status.INTERNAL, 'the test API is always the leader; nothing is forwarded');

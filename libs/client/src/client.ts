@@ -18,7 +18,7 @@ import type {
 } from '@tugboat/api';
 import { create } from '@bufbuild/protobuf';
 import { ObjectRefSchema, Status } from '@tugboat/proto';
-import type { ControlMember, TxnOp as ProtoTxnOp } from '@tugboat/proto';
+import type { BootstrapToken, ControlMember, TxnOp as ProtoTxnOp } from '@tugboat/proto';
 import { decodeObject, encodeObject, revisionNumber, selectorText } from './codec.ts';
 import { EndpointPool } from './endpoints.ts';
 import type { EndpointPoolOptions, InProcessPoolOptions } from './endpoints.ts';
@@ -435,5 +435,31 @@ export class ClusterClient {
       attemptTimeoutMs: membershipAttemptTimeoutMs,
     });
     return res.leader;
+  }
+
+  /** createToken makes a bootstrap token: ID.SECRET (shown this once), what it is, and the CA
+   *  hash a joining node pins. Retried only on UNAVAILABLE (at worst an unused second token,
+   *  which expires). */
+  async createToken(spec: { ttlSeconds: number; role: string; description: string; maxUses: number }, opts?: RequestOptions): Promise<{ token: string; info: BootstrapToken; caHash: string }> {
+    const res = await this.pool.call((ep, o) => ep.cluster.createToken(spec, o), { safety: 'once', signal: opts?.signal, budgetMs: opts?.timeoutMs });
+    if (res.info === undefined) throw new ApiError(Status.INTERNAL, 'create token: the answer has no token');
+    return { token: res.token, info: res.info, caHash: res.caHash };
+  }
+
+  /** listTokens lists the bootstrap tokens, without their secrets. */
+  async listTokens(opts?: RequestOptions): Promise<BootstrapToken[]> {
+    const res = await this.pool.call((ep, o) => ep.cluster.listTokens({}, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs });
+    return res.tokens;
+  }
+
+  /** deleteToken revokes a bootstrap token by its ID. */
+  async deleteToken(id: string, opts?: RequestOptions): Promise<void> {
+    await this.pool.call((ep, o) => ep.cluster.deleteToken({ id }, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs });
+  }
+
+  /** renewCertificate has the caller's own certificate signed again for the key of csrPem. */
+  async renewCertificate(csrPem: string, opts?: RequestOptions): Promise<string> {
+    const res = await this.pool.call((ep, o) => ep.cluster.renewCertificate({ csrPem }, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs });
+    return res.certificatePem;
   }
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { caHash, certificateInfo, issueCertificate, loadTls, makeCa, PkiError, verifyCertificate, writeCertificate, writeKeyPair } from './index.ts';
+import { caHash, certificateInfo, issueCertificate, loadTls, makeCa, makeSigningRequest, PkiError, readSigningRequest, signPublicKey, verifyCertificate, writeCertificate, writeKeyPair } from './index.ts';
 
 describe('cluster PKI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tug-pki-'));
@@ -67,5 +67,27 @@ describe('cluster PKI', () => {
     assert.throws(() => loadTls({ ...files, caFile: join(dir, 'missing.crt') }), /CA certificate .*missing\.crt: no such file/);
     const foreign = writeKeyPair(dir, 'f', await issueCertificate(await makeCa('b'), { role: 'admin', commonName: 'f' }));
     assert.throws(() => loadTls({ caFile, ...foreign }), /f\.crt: not signed by the CA/);
+  });
+
+  it('signs a signing request for the key in it, with the role and names the signer decides', async () => {
+    const ca = await makeCa('lab');
+    const req = await makeSigningRequest({ commonName: 'node-4', ipAddresses: ['10.0.0.14'] });
+    const asked = await readSigningRequest(req.csrPem);
+    assert.deepEqual({ cn: asked.commonName, ips: asked.ipAddresses, dns: asked.dnsNames }, { cn: 'node-4', ips: ['10.0.0.14'], dns: [] });
+    const certPem = await signPublicKey(ca, asked.publicKey, { role: 'agent', commonName: asked.commonName, ipAddresses: asked.ipAddresses });
+    const info = certificateInfo(certPem);
+    assert.deepEqual({ cn: info.commonName, o: info.organization, ips: info.ipAddresses }, { cn: 'node-4', o: 'tugboat:nodes', ips: ['10.0.0.14'] });
+    const files = writeKeyPair(join(dir, 'csr'), 'node-4', { certPem, keyPem: req.keyPem });
+    writeCertificate(join(dir, 'csr', 'ca.crt'), ca.certPem);
+    assert.doesNotThrow(() => loadTls({ caFile: join(dir, 'csr', 'ca.crt'), ...files }), 'the key kept by the requester is the certificate\'s');
+  });
+
+  it('refuses a request that is not one, or whose signature does not hold', async () => {
+    await assert.rejects(readSigningRequest('hello'), /not a PEM PKCS #10 certificate request/);
+    const req = await makeSigningRequest({ commonName: 'node-5' });
+    const der = Buffer.from(req.csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    der[der.length - 10] = (der[der.length - 10] ?? 0) ^ 0xff;
+    const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    await assert.rejects(readSigningRequest(pem), /not signed by its own key|not a PEM PKCS #10/);
   });
 });

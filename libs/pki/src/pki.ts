@@ -127,10 +127,16 @@ export async function makeCa(clusterName: string, opts: { validDays?: number; no
 
 /** issueCertificate makes a key pair and a certificate for it, signed by ca. */
 export async function issueCertificate(ca: KeyPair, req: CertificateRequest): Promise<KeyPair> {
+  const keys = await newKeys();
+  return { certPem: await signPublicKey(ca, keys.publicKey, req), keyPem: await keyPem(keys.privateKey) };
+}
+
+/** signPublicKey makes the certificate of req for a public key (of a checked signing request:
+ *  readSigningRequest), signed by ca. The caller decides role, name and addresses. */
+export async function signPublicKey(ca: KeyPair, publicKey: webcrypto.CryptoKey, req: CertificateRequest): Promise<string> {
   checkName('common name', req.commonName);
   const caCert = parseCertificate(ca.certPem, 'the CA certificate');
   const caKey = await importKey(ca.keyPem);
-  const keys = await newKeys();
   const server = (req.dnsNames?.length ?? 0) + (req.ipAddresses?.length ?? 0) > 0;
   const usages = server ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.clientAuth];
   const names: x509.JsonGeneralName[] = [
@@ -143,7 +149,7 @@ export async function issueCertificate(ca: KeyPair, req: CertificateRequest): Pr
     issuer: caCert.subject,
     ...validity(req.now, req.validDays ?? DEFAULT_CERT_DAYS),
     signingAlgorithm: SIGNING_ALGORITHM,
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: caKey,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
@@ -153,10 +159,70 @@ export async function issueCertificate(ca: KeyPair, req: CertificateRequest): Pr
       ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, false)] : []),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+  return cert.toString('pem');
 }
 
-function parseCertificate(pem: string, what: string): x509.X509Certificate {
+/** SigningRequest is a PKCS #10 request (PEM) and the key it is for (PKCS #8 PEM), kept by its maker. */
+export interface SigningRequest {
+  readonly csrPem: string;
+  readonly keyPem: string;
+}
+
+/** makeSigningRequest makes a key pair and a PKCS #10 request for it, naming the holder and the
+ *  addresses it serves on (a joining node or a renewing process sends it; its key never leaves). */
+export async function makeSigningRequest(req: { commonName: string; dnsNames?: readonly string[]; ipAddresses?: readonly string[] }): Promise<SigningRequest> {
+  checkName('common name', req.commonName);
+  const keys = await newKeys();
+  const names: x509.JsonGeneralName[] = [
+    ...(req.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(req.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${req.commonName}`,
+    keys,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, false)] : [],
+  });
+  return { csrPem: csr.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+}
+
+/** SUBJECT_ALT_NAME_OID: a request's extensions are looked up by OID (the typed lookup is the certificate's). */
+const SUBJECT_ALT_NAME_OID = '2.5.29.17';
+
+/** RequestedIdentity is what a signing request asks for: the holder's name and addresses. */
+export interface RequestedIdentity {
+  readonly commonName: string;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+}
+
+/** readSigningRequest checks a PKCS #10 request (PEM, signed by its own ECDSA P-256 key) and
+ *  returns what it asks for; a PkiError says what is wrong. */
+export async function readSigningRequest(csrPem: string): Promise<RequestedIdentity & { readonly publicKey: webcrypto.CryptoKey }> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch (err) {
+    throw new PkiError(`not a PEM PKCS #10 certificate request: ${(err as Error).message}`, { cause: err });
+  }
+  let publicKey: webcrypto.CryptoKey;
+  try {
+    publicKey = (await csr.publicKey.export(KEY_ALGORITHM, ['verify'])) as webcrypto.CryptoKey;
+  } catch (err) {
+    throw new PkiError(`the request's key is not an ECDSA P-256 key: ${(err as Error).message}`, { cause: err });
+  }
+  if (!(await csr.verify().catch(() => false))) throw new PkiError('the request is not signed by its own key');
+  const san = csr.getExtension(SUBJECT_ALT_NAME_OID);
+  const json = san instanceof x509.SubjectAlternativeNameExtension ? san.names.toJSON() : [];
+  return {
+    commonName: csr.subjectName.getField('CN')[0] ?? '',
+    dnsNames: json.filter((n) => n.type === 'dns').map((n) => n.value),
+    ipAddresses: json.filter((n) => n.type === 'ip').map((n) => n.value),
+    publicKey,
+  };
+}
+
+function parseCertificate(pem: string | Uint8Array, what: string): x509.X509Certificate {
   try {
     return new x509.X509Certificate(pem);
   } catch (err) {
@@ -164,8 +230,8 @@ function parseCertificate(pem: string, what: string): x509.X509Certificate {
   }
 }
 
-/** certificateInfo reads what a PEM certificate says; `what` names it in errors. */
-export function certificateInfo(pem: string, what = 'the certificate'): CertificateInfo {
+/** certificateInfo reads what a certificate (PEM, or DER bytes) says; `what` names it in errors. */
+export function certificateInfo(pem: string | Uint8Array, what = 'the certificate'): CertificateInfo {
   const cert = parseCertificate(pem, what);
   const first = (type: string): string => cert.subjectName.getField(type)[0] ?? '';
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);

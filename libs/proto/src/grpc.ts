@@ -270,6 +270,8 @@ type AnyServerCall =
 export interface Identity {
   readonly commonName: string;
   readonly organization: string;
+  /** certificateDer is the certificate itself (DER), for what CN and O do not say. */
+  readonly certificateDer?: Uint8Array;
 }
 
 /** identityOf reads the identity of a call's client from its TLS connection. */
@@ -277,7 +279,7 @@ function identityOf(call: AnyServerCall): Identity | undefined {
   const cert = call.getAuthContext()?.sslPeerCertificate;
   if (cert === undefined) return undefined;
   const first = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
-  return { commonName: first(cert.subject.CN), organization: first(cert.subject.O) };
+  return { commonName: first(cert.subject.CN), organization: first(cert.subject.O), certificateDer: cert.raw };
 }
 
 /**

@@ -73,12 +73,13 @@ class StaticCertificates implements grpc.experimental.CertificateProvider {
   removeIdentityCertificateListener(): void {}
 }
 
-/** authenticating refuses every call of a connection without a verified client certificate. */
-function authenticating(onRefused: (r: Refusal) => void): grpc.ServerInterceptor {
+/** authenticating refuses every call of a connection without a verified client certificate,
+ *  but calls of the open methods (paths). */
+function authenticating(onRefused: (r: Refusal) => void, open: ReadonlySet<string>): grpc.ServerInterceptor {
   return (method, call) =>
     new grpc.ServerInterceptingCall(call, {
       start: (next) => {
-        if (call.getAuthContext()?.sslPeerCertificate !== undefined) {
+        if (call.getAuthContext()?.sslPeerCertificate !== undefined || open.has(method.path)) {
           next();
           return;
         }
@@ -90,12 +91,14 @@ function authenticating(onRefused: (r: Refusal) => void): grpc.ServerInterceptor
 }
 
 /** serverCredentials are a server's credentials for security; onRefused hears every call
- *  refused for want of a client certificate (the caller logs it, rate-limited). */
-export function serverCredentials(security: Security, onRefused: (r: Refusal) => void): grpc.ServerCredentials {
+ *  refused for want of a client certificate (the caller logs it, rate-limited). The methods
+ *  of openMethods (gRPC paths) are served without one: their handlers authenticate the caller
+ *  otherwise (a joining node's bootstrap token). */
+export function serverCredentials(security: Security, onRefused: (r: Refusal) => void, openMethods: readonly string[] = []): grpc.ServerCredentials {
   if (isPlaintext(security)) return grpc.ServerCredentials.createInsecure();
   const certificates = new StaticCertificates(security.tls);
   const tls = grpc.experimental.createCertificateProviderServerCredentials(certificates, certificates, false);
-  return grpc.experimental.createServerCredentialsWithInterceptors(tls, [authenticating(onRefused)]);
+  return grpc.experimental.createServerCredentialsWithInterceptors(tls, [authenticating(onRefused, new Set(openMethods))]);
 }
 
 /** SERVER_NAME is the TLS server name clients send: Node warns about an IP address there (RFC

@@ -791,6 +791,331 @@ export declare type TransferLeadershipResponse = Message<"tug.v1.TransferLeaders
 export declare const TransferLeadershipResponseSchema: GenMessage<TransferLeadershipResponse>;
 
 /**
+ * BootstrapToken is a token as listed: everything but its secret.
+ *
+ * @generated from message tug.v1.BootstrapToken
+ */
+export declare type BootstrapToken = Message<"tug.v1.BootstrapToken"> & {
+  /**
+   * id is the token's public part (6 characters of [a-z0-9]); the token is ID.SECRET.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * role is what the token may join as: "agent" (a node's agent) or "member" (a control member,
+   * which also gets its node's agent certificate and the CA key).
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * created and expires are RFC 3339 times.
+   *
+   * @generated from field: string created = 4;
+   */
+  created: string;
+
+  /**
+   * @generated from field: string expires = 5;
+   */
+  expires: string;
+
+  /**
+   * max_uses is how many joins the token allows (0: any number until it expires); used, how
+   * many it has had.
+   *
+   * @generated from field: uint32 max_uses = 6;
+   */
+  maxUses: number;
+
+  /**
+   * @generated from field: uint32 used = 7;
+   */
+  used: number;
+};
+
+/**
+ * Describes the message tug.v1.BootstrapToken.
+ * Use `create(BootstrapTokenSchema)` to create a new message.
+ */
+export declare const BootstrapTokenSchema: GenMessage<BootstrapToken>;
+
+/**
+ * @generated from message tug.v1.CreateTokenRequest
+ */
+export declare type CreateTokenRequest = Message<"tug.v1.CreateTokenRequest"> & {
+  /**
+   * ttl_seconds: how long the token lasts, from 60 s to 30 days.
+   *
+   * @generated from field: uint32 ttl_seconds = 1;
+   */
+  ttlSeconds: number;
+
+  /**
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * @generated from field: uint32 max_uses = 4;
+   */
+  maxUses: number;
+};
+
+/**
+ * Describes the message tug.v1.CreateTokenRequest.
+ * Use `create(CreateTokenRequestSchema)` to create a new message.
+ */
+export declare const CreateTokenRequestSchema: GenMessage<CreateTokenRequest>;
+
+/**
+ * @generated from message tug.v1.CreateTokenResponse
+ */
+export declare type CreateTokenResponse = Message<"tug.v1.CreateTokenResponse"> & {
+  /**
+   * token is ID.SECRET, shown this once.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: tug.v1.BootstrapToken info = 2;
+   */
+  info?: BootstrapToken | undefined;
+
+  /**
+   * ca_hash pins the cluster CA ("sha256:" and the hex SHA-256 of its SubjectPublicKeyInfo).
+   *
+   * @generated from field: string ca_hash = 3;
+   */
+  caHash: string;
+};
+
+/**
+ * Describes the message tug.v1.CreateTokenResponse.
+ * Use `create(CreateTokenResponseSchema)` to create a new message.
+ */
+export declare const CreateTokenResponseSchema: GenMessage<CreateTokenResponse>;
+
+/**
+ * @generated from message tug.v1.ListTokensRequest
+ */
+export declare type ListTokensRequest = Message<"tug.v1.ListTokensRequest"> & {
+};
+
+/**
+ * Describes the message tug.v1.ListTokensRequest.
+ * Use `create(ListTokensRequestSchema)` to create a new message.
+ */
+export declare const ListTokensRequestSchema: GenMessage<ListTokensRequest>;
+
+/**
+ * @generated from message tug.v1.ListTokensResponse
+ */
+export declare type ListTokensResponse = Message<"tug.v1.ListTokensResponse"> & {
+  /**
+   * @generated from field: repeated tug.v1.BootstrapToken tokens = 1;
+   */
+  tokens: BootstrapToken[];
+};
+
+/**
+ * Describes the message tug.v1.ListTokensResponse.
+ * Use `create(ListTokensResponseSchema)` to create a new message.
+ */
+export declare const ListTokensResponseSchema: GenMessage<ListTokensResponse>;
+
+/**
+ * @generated from message tug.v1.DeleteTokenRequest
+ */
+export declare type DeleteTokenRequest = Message<"tug.v1.DeleteTokenRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message tug.v1.DeleteTokenRequest.
+ * Use `create(DeleteTokenRequestSchema)` to create a new message.
+ */
+export declare const DeleteTokenRequestSchema: GenMessage<DeleteTokenRequest>;
+
+/**
+ * @generated from message tug.v1.DeleteTokenResponse
+ */
+export declare type DeleteTokenResponse = Message<"tug.v1.DeleteTokenResponse"> & {
+};
+
+/**
+ * Describes the message tug.v1.DeleteTokenResponse.
+ * Use `create(DeleteTokenResponseSchema)` to create a new message.
+ */
+export declare const DeleteTokenResponseSchema: GenMessage<DeleteTokenResponse>;
+
+/**
+ * @generated from message tug.v1.CaCertificateRequest
+ */
+export declare type CaCertificateRequest = Message<"tug.v1.CaCertificateRequest"> & {
+};
+
+/**
+ * Describes the message tug.v1.CaCertificateRequest.
+ * Use `create(CaCertificateRequestSchema)` to create a new message.
+ */
+export declare const CaCertificateRequestSchema: GenMessage<CaCertificateRequest>;
+
+/**
+ * @generated from message tug.v1.CaCertificateResponse
+ */
+export declare type CaCertificateResponse = Message<"tug.v1.CaCertificateResponse"> & {
+  /**
+   * ca_pem is the cluster CA's certificate, PEM.
+   *
+   * @generated from field: string ca_pem = 1;
+   */
+  caPem: string;
+};
+
+/**
+ * Describes the message tug.v1.CaCertificateResponse.
+ * Use `create(CaCertificateResponseSchema)` to create a new message.
+ */
+export declare const CaCertificateResponseSchema: GenMessage<CaCertificateResponse>;
+
+/**
+ * CertificateSigningRequest asks for one certificate: role "agent" or "member", and a PKCS #10
+ * request (PEM) whose subject CN names the node or member and whose subjectAltName extension
+ * lists the addresses it serves on. The role, not the request's subject O, sets what the
+ * certificate may do.
+ *
+ * @generated from message tug.v1.CertificateSigningRequest
+ */
+export declare type CertificateSigningRequest = Message<"tug.v1.CertificateSigningRequest"> & {
+  /**
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * @generated from field: string csr_pem = 2;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message tug.v1.CertificateSigningRequest.
+ * Use `create(CertificateSigningRequestSchema)` to create a new message.
+ */
+export declare const CertificateSigningRequestSchema: GenMessage<CertificateSigningRequest>;
+
+/**
+ * @generated from message tug.v1.JoinRequest
+ */
+export declare type JoinRequest = Message<"tug.v1.JoinRequest"> & {
+  /**
+   * token is ID.SECRET.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: repeated tug.v1.CertificateSigningRequest requests = 2;
+   */
+  requests: CertificateSigningRequest[];
+};
+
+/**
+ * Describes the message tug.v1.JoinRequest.
+ * Use `create(JoinRequestSchema)` to create a new message.
+ */
+export declare const JoinRequestSchema: GenMessage<JoinRequest>;
+
+/**
+ * @generated from message tug.v1.JoinResponse
+ */
+export declare type JoinResponse = Message<"tug.v1.JoinResponse"> & {
+  /**
+   * certificates_pem answers requests, in their order.
+   *
+   * @generated from field: repeated string certificates_pem = 1;
+   */
+  certificatesPem: string[];
+
+  /**
+   * @generated from field: string ca_pem = 2;
+   */
+  caPem: string;
+
+  /**
+   * ca_key_pem is the CA's key, for a member token only (a control member signs too).
+   *
+   * @generated from field: string ca_key_pem = 3;
+   */
+  caKeyPem: string;
+
+  /**
+   * @generated from field: string cluster_id = 4;
+   */
+  clusterId: string;
+};
+
+/**
+ * Describes the message tug.v1.JoinResponse.
+ * Use `create(JoinResponseSchema)` to create a new message.
+ */
+export declare const JoinResponseSchema: GenMessage<JoinResponse>;
+
+/**
+ * @generated from message tug.v1.RenewCertificateRequest
+ */
+export declare type RenewCertificateRequest = Message<"tug.v1.RenewCertificateRequest"> & {
+  /**
+   * csr_pem is a PKCS #10 request for the new key; only its key is used.
+   *
+   * @generated from field: string csr_pem = 1;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message tug.v1.RenewCertificateRequest.
+ * Use `create(RenewCertificateRequestSchema)` to create a new message.
+ */
+export declare const RenewCertificateRequestSchema: GenMessage<RenewCertificateRequest>;
+
+/**
+ * @generated from message tug.v1.RenewCertificateResponse
+ */
+export declare type RenewCertificateResponse = Message<"tug.v1.RenewCertificateResponse"> & {
+  /**
+   * @generated from field: string certificate_pem = 1;
+   */
+  certificatePem: string;
+};
+
+/**
+ * Describes the message tug.v1.RenewCertificateResponse.
+ * Use `create(RenewCertificateResponseSchema)` to create a new message.
+ */
+export declare const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse>;
+
+/**
  * ObjectService reads, writes and watches objects.
  *
  * @generated from service tug.v1.ObjectService
@@ -935,6 +1260,71 @@ export declare const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof TransferLeadershipRequestSchema;
     output: typeof TransferLeadershipResponseSchema;
+  },
+  /**
+   * CreateToken makes a bootstrap token (admins and members only). The token's secret is in
+   * the answer only: the cluster keeps a hash of it.
+   *
+   * @generated from rpc tug.v1.ClusterService.CreateToken
+   */
+  createToken: {
+    methodKind: "unary";
+    input: typeof CreateTokenRequestSchema;
+    output: typeof CreateTokenResponseSchema;
+  },
+  /**
+   * ListTokens lists the bootstrap tokens, without their secrets (admins and members only).
+   *
+   * @generated from rpc tug.v1.ClusterService.ListTokens
+   */
+  listTokens: {
+    methodKind: "unary";
+    input: typeof ListTokensRequestSchema;
+    output: typeof ListTokensResponseSchema;
+  },
+  /**
+   * DeleteToken revokes a bootstrap token (admins and members only).
+   *
+   * @generated from rpc tug.v1.ClusterService.DeleteToken
+   */
+  deleteToken: {
+    methodKind: "unary";
+    input: typeof DeleteTokenRequestSchema;
+    output: typeof DeleteTokenResponseSchema;
+  },
+  /**
+   * CaCertificate answers the cluster CA's certificate to any caller, with or without a client
+   * certificate: a joining node checks it against the CA hash it was given before it trusts it.
+   *
+   * @generated from rpc tug.v1.ClusterService.CaCertificate
+   */
+  caCertificate: {
+    methodKind: "unary";
+    input: typeof CaCertificateRequestSchema;
+    output: typeof CaCertificateResponseSchema;
+  },
+  /**
+   * Join signs a joining node's certificate requests for a bootstrap token; it needs no client
+   * certificate (the token is the credential). It runs on the leader, which counts the use.
+   *
+   * @generated from rpc tug.v1.ClusterService.Join
+   */
+  join: {
+    methodKind: "unary";
+    input: typeof JoinRequestSchema;
+    output: typeof JoinResponseSchema;
+  },
+  /**
+   * RenewCertificate signs a new key for the caller's own identity (the name, role and
+   * addresses of the client certificate it calls with), so a certificate is replaced before it
+   * expires.
+   *
+   * @generated from rpc tug.v1.ClusterService.RenewCertificate
+   */
+  renewCertificate: {
+    methodKind: "unary";
+    input: typeof RenewCertificateRequestSchema;
+    output: typeof RenewCertificateResponseSchema;
   },
 }>;
 

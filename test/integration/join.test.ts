@@ -1,0 +1,117 @@
+// join.test.ts: nodes join a real 3-member cluster with bootstrap tokens. A token made by an
+// admin signs a node's certificate request through any member (a follower passes the join to
+// the leader) once the joiner has checked the CA against the hash it was given; a wrong hash,
+// a wrong secret, a used-up single-use token, a deleted one, and an agent token asking for a
+// member certificate are each refused with the reason; the token's secret is in no log. A
+// certificate is renewed for its own identity only. A new tug-control started with a member
+// token and no certificate joins the cluster, and restarts on the files it wrote.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { JoinError, TugClient, isApiError, joinCluster } from '@tugboat/client';
+import { certificateInfo, makeSigningRequest } from '@tugboat/pki';
+import type { Security } from '@tugboat/proto';
+import { TugCluster } from '../support/tug-cluster.ts';
+
+describe('joining with bootstrap tokens', () => {
+  let cluster: TugCluster;
+  before(async () => {
+    cluster = await TugCluster.start({ size: 3, dirPrefix: 'tug-join-' });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  const agentIdentity = (name: string, ip: string) => ({ role: 'agent' as const, commonName: name, ipAddresses: [ip] });
+  const securityOf = (caPem: string, pair: { certPem: string; keyPem: string }): Security => ({
+    tls: { ca: Buffer.from(caPem), cert: Buffer.from(pair.certPem), key: Buffer.from(pair.keyPem) },
+  });
+
+  it('signs an agent certificate through every member, once for a single-use token, and refuses with reasons', async () => {
+    const admin = cluster.client();
+    const made = await admin.cluster.createToken({ ttlSeconds: 600, role: 'agent', description: 'node-j1', maxUses: 1 });
+    assert.match(made.token, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+    assert.equal(made.caHash, cluster.pki!.caHash);
+    const [first, ...rest] = cluster.endpoints();
+
+    await assert.rejects(
+      joinCluster({ addresses: [first!], token: made.token, caHash: `sha256:${'0'.repeat(64)}`, identities: [agentIdentity('node-j1', '127.0.0.51')] }),
+      (err: unknown) => err instanceof JoinError && /answered a CA whose hash is sha256:[0-9a-f]{64}, not the pinned sha256:0+/.test(err.message),
+    );
+
+    // Through a follower if the first member leads: the join is passed to the leader.
+    const joined = await joinCluster({ addresses: [rest[0]!], token: made.token, caHash: made.caHash, identities: [agentIdentity('node-j1', '127.0.0.51')] });
+    const info = certificateInfo(joined.pairs[0]!.certPem);
+    assert.deepEqual({ cn: info.commonName, o: info.organization, ips: info.ipAddresses }, { cn: 'node-j1', o: 'tugboat:nodes', ips: ['127.0.0.51'] });
+    assert.equal(joined.caKeyPem, undefined, 'an agent token does not hand out the CA key');
+
+    // The certificate works, as the node's: it reads Nodes, and is refused Secrets.
+    const asNode = new TugClient({ endpoints: cluster.endpoints(), security: securityOf(joined.caPem, joined.pairs[0]!), retryBudgetMs: 5_000 });
+    try {
+      await asNode.nodes.list();
+      await assert.rejects(asNode.secrets.list({ namespace: 'default' }), (err: unknown) => isApiError(err) && /node "node-j1" \(tugboat:nodes\) may not list secrets/.test(err.message));
+    } finally {
+      asNode.close();
+    }
+
+    const again = joinCluster({ addresses: [rest[1]!], token: made.token, caHash: made.caHash, identities: [agentIdentity('node-j2', '127.0.0.52')] });
+    await assert.rejects(again, (err: unknown) => err instanceof JoinError && new RegExp(`bootstrap token ${made.info.id} is used up \\(1 of 1 joins\\)`).test(err.message));
+    const [listed] = (await admin.cluster.listTokens()).filter((t) => t.id === made.info.id);
+    assert.equal(listed?.used, 1);
+
+    const wrongSecret = `${made.info.id}.${'a'.repeat(16)}`;
+    await assert.rejects(
+      joinCluster({ addresses: [first!], token: wrongSecret, caHash: made.caHash, identities: [agentIdentity('node-j3', '127.0.0.53')] }),
+      (err: unknown) => err instanceof JoinError && /the secret does not match/.test(err.message),
+    );
+    await admin.cluster.deleteToken(made.info.id);
+    await assert.rejects(
+      joinCluster({ addresses: [first!], token: made.token, caHash: made.caHash, identities: [agentIdentity('node-j3', '127.0.0.53')] }),
+      (err: unknown) => err instanceof JoinError && /does not exist \(it was deleted, or never made\)/.test(err.message),
+    );
+
+    const forAgents = await admin.cluster.createToken({ ttlSeconds: 600, role: 'agent', description: '', maxUses: 0 });
+    await assert.rejects(
+      joinCluster({ addresses: [first!], token: forAgents.token, caHash: forAgents.caHash, identities: [{ role: 'member', commonName: 'c9', ipAddresses: ['127.0.0.59'] }] }),
+      (err: unknown) => err instanceof JoinError && /is for agents: it may not sign a member certificate/.test(err.message),
+    );
+
+    const logs = cluster.members.map((m) => readFileSync(m.logFile, 'utf8')).join('\n');
+    assert.ok(!logs.includes(made.token.split('.')[1]!) && !logs.includes(forAgents.token.split('.')[1]!), 'no token secret in any log');
+    assert.match(logs, new RegExp(`"token":"${made.info.id}".*"msg":"join refused"`));
+  });
+
+  it('only admins and members manage tokens', async () => {
+    const viewer = new TugClient({ endpoints: cluster.endpoints(), security: await cluster.pki!.clientSecurity({ role: 'viewer', commonName: 'ann' }), retryBudgetMs: 3_000 });
+    try {
+      await assert.rejects(viewer.cluster.listTokens(), (err: unknown) => isApiError(err) && /viewer "ann" \(tugboat:viewers\) may not manage bootstrap tokens/.test(err.message));
+    } finally {
+      viewer.close();
+    }
+    await assert.rejects(cluster.client().cluster.createToken({ ttlSeconds: 10, role: 'agent', description: '', maxUses: 0 }), (err: unknown) => isApiError(err) && /ttl_seconds: 10 is not from 60/.test(err.message));
+  });
+
+  it('renews a certificate for its own identity, with the new key', async () => {
+    const security = await cluster.pki!.clientSecurity({ role: 'agent', commonName: 'node-r1' });
+    const client = new TugClient({ endpoints: cluster.endpoints(), security, retryBudgetMs: 5_000 });
+    try {
+      const next = await makeSigningRequest({ commonName: 'someone-else', ipAddresses: ['127.0.0.99'] });
+      const renewed = certificateInfo(await client.cluster.renewCertificate(next.csrPem));
+      assert.deepEqual({ cn: renewed.commonName, o: renewed.organization, ips: renewed.ipAddresses }, { cn: 'node-r1', o: 'tugboat:nodes', ips: [] }, 'the identity is the caller\'s, not the request\'s');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a tug-control with a member token and no certificate joins, and restarts on the files it wrote', async () => {
+    const made = await cluster.client().cluster.createToken({ ttlSeconds: 600, role: 'member', description: 'c4', maxUses: 1 });
+    const c4 = await cluster.join('c4', { host: '127.0.0.4', bootstrap: { token: made.token, caHash: made.caHash } });
+    assert.ok(existsSync(c4.tls!.certFile) && existsSync(c4.tls!.caKeyFile), 'certificate and CA key written');
+    assert.deepEqual(certificateInfo(readFileSync(c4.tls!.certFile, 'utf8')).ipAddresses, ['127.0.0.4']);
+    const st = await cluster.client().cluster.status();
+    assert.ok(st.members.some((m) => m.name === 'c4'));
+    assert.equal(await cluster.terminate('c4'), 0);
+    await cluster.restart('c4');
+    await cluster.waitReady('c4');
+  });
+});
