@@ -28,6 +28,7 @@ import { addTopCommands, formatMemory } from './top-commands.ts';
 import { addNodeCommands } from './node-commands.ts';
 import { addChaosCommands } from './chaos-commands.ts';
 import { addConfigCommands } from './config-commands.ts';
+import { addTokenCommands } from './token-commands.ts';
 import { addServiceCommands } from './service-commands.ts';
 import { retryOnConflict } from './compare-and-swap.ts';
 import { planDelete, waitUntilGone } from './delete-options.ts';
@@ -787,6 +788,7 @@ ${kindsHelp()}`,
       else s.out(`member "${name}" removed\n${membersTable(members, output === 'wide')}`);
     });
   addLocalClusterCommands(cluster, s.io);
+  addTokenCommands(program, cluster, s);
   addChaosCommands(program, s.io);
   addConfigCommands(program, s.io);
 

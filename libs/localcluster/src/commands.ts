@@ -76,6 +76,7 @@ export function controlArgv(plan: ClusterPlan, node: NodePlan, programs: Program
     '--listen-api', node.apiAddress,
     '--initial-cluster', initial.join(','),
     ...tlsArgv(node.paths.controlTls),
+    '--ca-key-file', plan.pki.caKeyFile,
   ];
 }
 

@@ -1,3 +1,4 @@
 export * from './pki.ts';
 export * from './files.ts';
 export * from './flags.ts';
+export * from './init.ts';
