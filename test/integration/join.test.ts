@@ -115,3 +115,34 @@ describe('joining with bootstrap tokens', () => {
     await cluster.waitReady('c4');
   });
 });
+
+describe('certificate renewal', () => {
+  let cluster: TugCluster;
+  before(async () => {
+    cluster = await TugCluster.start({ size: 1, dirPrefix: 'tug-renew-', certificateIssuedDaysAgo: 300 });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('a member whose certificate is past two thirds of its life renews it, and serves new connections with it', async () => {
+    const [c1] = cluster.members;
+    const before = certificateInfo(readFileSync(c1!.tls!.certFile, 'utf8'));
+    const deadline = Date.now() + 30_000;
+    let after = before;
+    while (after.serial === before.serial && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      after = certificateInfo(readFileSync(c1!.tls!.certFile, 'utf8'));
+    }
+    assert.notEqual(after.serial, before.serial, `renewed within 30 s:\n${cluster.logTail('c1', 20)}`);
+    assert.deepEqual({ cn: after.commonName, o: after.organization, ips: after.ipAddresses }, { cn: before.commonName, o: before.organization, ips: before.ipAddresses });
+    assert.ok(after.notAfter.getTime() - Date.now() > 364 * 86_400_000, 'valid a year from now');
+    assert.match(cluster.logTail('c1', 200), /"msg":"certificate renewed"/);
+    const fresh = cluster.client();
+    try {
+      await fresh.namespaces.list();
+    } finally {
+      fresh.close();
+    }
+  });
+});

@@ -44,6 +44,8 @@ export interface MemberClusterOptions {
   readonly stopGraceMs?: number;
   /** Prefix of the temporary directory name. */
   readonly dirPrefix?: string;
+  /** certificateIssuedDaysAgo: the founding members' certificates are this old (one year's). */
+  readonly certificateIssuedDaysAgo?: number;
 }
 
 /** MemberProcessInfo is one member as a harness runs it. */
@@ -192,10 +194,19 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** newMember allocates free peer and API ports on `host` and the paths of member `name` under `dir`. */
-async function newMember(dir: string, pki: TestPki | undefined, name: string, host: string, taken: Set<string>, joinVia: string, bootstrap?: Bootstrap): Promise<MemberState> {
+async function newMember(
+  dir: string,
+  pki: TestPki | undefined,
+  name: string,
+  host: string,
+  taken: Set<string>,
+  joinVia: string,
+  opts: { bootstrap?: Bootstrap | undefined; issuedDaysAgo?: number | undefined } = {},
+): Promise<MemberState> {
   const own = join(dir, `${name}-tls`);
+  const bootstrap = opts.bootstrap;
   return {
-    tls: bootstrap === undefined ? await pki?.issueMember(name, host) : { caFile: join(own, 'ca.crt'), certFile: join(own, 'member.crt'), keyFile: join(own, 'member.key'), caKeyFile: join(own, 'ca.key') },
+    tls: bootstrap === undefined ? await pki?.issueMember(name, host, opts.issuedDaysAgo) : { caFile: join(own, 'ca.crt'), certFile: join(own, 'member.crt'), keyFile: join(own, 'member.key'), caKeyFile: join(own, 'ca.key') },
     bootstrap,
     name,
     host,
@@ -241,7 +252,7 @@ export async function planMembers(
   const taken = new Set<string>();
   const pki = opts.plaintext === true ? undefined : await TestPki.create(dir);
   const state: MemberState[] = [];
-  for (let i = 0; i < size; i++) state.push(await newMember(dir, pki, names[i]!, hosts[i]!, taken, ''));
+  for (let i = 0; i < size; i++) state.push(await newMember(dir, pki, names[i]!, hosts[i]!, taken, '', { issuedDaysAgo: opts.certificateIssuedDaysAgo }));
   return { dir, state, pki };
 }
 
@@ -397,7 +408,7 @@ export abstract class MemberProcessCluster<O extends MemberClusterOptions = Memb
     const via = opts.via ?? this.state.find((s) => s.child !== undefined && !s.removed)?.apiAddress;
     if (via === undefined) throw new Error('join: no running member to join through');
     const taken = new Set(this.state.flatMap((s) => [s.peerAddress, s.apiAddress]));
-    const m = await newMember(this.dir, this.pki, name, host, taken, via, opts.bootstrap);
+    const m = await newMember(this.dir, this.pki, name, host, taken, via, { bootstrap: opts.bootstrap });
     this.state.push(m);
     this.spawnMember(m, false);
     await this.waitStarted(name);

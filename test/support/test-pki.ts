@@ -37,9 +37,11 @@ export class TestPki {
     return new TestPki(pkiDir, ca, { caFile, ...admin });
   }
 
-  /** issueMember writes a member's certificate and key (its host as the IP SAN). */
-  async issueMember(name: string, host: string): Promise<MemberTls> {
-    const pair = await issueCertificate(this.#ca, { role: 'member', commonName: name, ipAddresses: [host] });
+  /** issueMember writes a member's certificate and key (its host as the IP SAN), issued now or
+   *  issuedDaysAgo. */
+  async issueMember(name: string, host: string, issuedDaysAgo = 0): Promise<MemberTls> {
+    const now = new Date(Date.now() - issuedDaysAgo * 86_400_000);
+    const pair = await issueCertificate(this.#ca, { role: 'member', commonName: name, ipAddresses: [host], now });
     return { caFile: this.caFile, caKeyFile: this.caKeyFile, ...writeKeyPair(this.dir, name, pair) };
   }
 

@@ -26,10 +26,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { ConfigMap, Endpoints, Pod, PodStatus, Secret, Service } from '@tugboat/api';
-import { TugClient, isConflict, isNotFound, joinUnlessCertified, servedOn } from '@tugboat/client';
+import { CertificateRenewal, TugClient, isConflict, isNotFound, joinUnlessCertified, servedOn } from '@tugboat/client';
 import type { Informer, JoinIdentity } from '@tugboat/client';
 import { ContainerdEvents, CriClient } from '@tugboat/cri';
-import { loadSecurity } from '@tugboat/proto';
+import { isPlaintext, loadSecurity } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
 import { isFlagError, parseFlags, usage } from './flags.ts';
 import type { AgentFlags } from './flags.ts';
@@ -138,6 +138,11 @@ export class Agent {
 
     const client = new TugClient({ endpoints: flags.api, security });
     this.#parts.push({ stop: () => client.close() });
+    if ('tls' in flags.transport && !isPlaintext(security)) {
+      const renewal = new CertificateRenewal({ security, files: flags.transport.tls, renew: (csr) => client.cluster.renewCertificate(csr), log });
+      renewal.start();
+      this.#parts.push({ stop: () => renewal.stop() });
+    }
     const source = clientSource(client);
 
     // Services and Endpoints of every namespace: the service proxy, the cluster DNS and the

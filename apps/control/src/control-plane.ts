@@ -24,6 +24,8 @@
  *   writes with UNAVAILABLE, stops the API server and closes the Raft node.
  */
 import type { Logger } from 'pino';
+import { CertificateRenewal, TugClient } from '@tugboat/client';
+import type { TlsFiles, TlsMaterial } from '@tugboat/pki';
 import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, inProcessClient, isPlaintext, logRefusals, methodPath, serverCredentials, shutdownServer } from '@tugboat/proto';
 import type { CallContext, ServiceClient } from '@tugboat/proto';
 import { RaftNode } from '@tugboat/raft';
@@ -64,6 +66,9 @@ export interface ControlPlaneOptions extends RaftMemberOptions {
   /** certificateAuthority: the cluster CA, with its key when this member signs joins and
    *  renewals. Default: the CA of `security` without a key (none without TLS). */
   readonly certificateAuthority?: CertificateAuthority;
+  /** certificateFiles: where this member's certificate and key are kept; given, the member
+   *  renews its certificate there before it expires (through its own API, so it needs the CA key). */
+  readonly certificateFiles?: TlsFiles;
 }
 
 /** maxRequestBytes is the largest request message the API accepts (grpc-js answers RESOURCE_EXHAUSTED beyond). */
@@ -75,6 +80,20 @@ const OPEN_METHODS = [methodPath(ClusterService.method.caCertificate), methodPat
 
 /** memberStatusTimeoutMs bounds the MemberStatus call to each other member in membersInfo. */
 const memberStatusTimeoutMs = 1_000;
+
+/** renewCertificate renews the member's certificate in files before it expires, asking its
+ *  own API to sign (see @tugboat/client's CertificateRenewal). */
+function renewCertificate(security: { readonly tls: TlsMaterial }, files: TlsFiles, api: string, log: Logger): { stop(): void } {
+  const client = new TugClient({ endpoints: [api], security });
+  const renewal = new CertificateRenewal({ security, files, renew: (csr) => client.cluster.renewCertificate(csr), log });
+  renewal.start();
+  return {
+    stop: () => {
+      renewal.stop();
+      client.close();
+    },
+  };
+}
 
 export class ControlPlane implements ObjectBackend, ClusterBackend {
   readonly name: string;
@@ -98,6 +117,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
   private readonly housekeeping: Housekeeping;
   private readonly watches: WatchSlots;
   private leaderLoops: RunningLoops | undefined;
+  private renewal: { stop(): void } | undefined;
   private closed: Promise<void> | undefined;
 
   private constructor(opts: ControlPlaneOptions, node: RaftNode, store: ObjectStore, server: Server) {
@@ -178,6 +198,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
       controllerSettings: opts.controllerSettings,
       enabled: opts.enabledLoops,
     });
+    if (opts.certificateFiles !== undefined && !isPlaintext(opts.security)) plane.renewal = renewCertificate(opts.security, opts.certificateFiles, opts.advertiseApi, opts.logger);
     opts.logger.info(
       { api: opts.advertiseApi, peer: opts.advertisePeer, clusterId: opts.clusterId, revision: store.revision, objects: store.size },
       'serving the API',
@@ -190,6 +211,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     this.closed ??= (async () => {
       this.leadership.beginClosing();
       this.housekeeping.stop();
+      this.renewal?.stop();
       await this.leaderLoops?.stop();
       await this.leadership.handOver();
       this.watches.endAll(true);

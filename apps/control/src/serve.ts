@@ -55,6 +55,7 @@ export function main(argv: readonly string[]): Promise<number> {
     ControlPlane.start({
       ...opts,
       ...(flags.caKeyFile === undefined || isPlaintext(opts.security) ? {} : { certificateAuthority: loadCaKey(flags.caKeyFile, opts.security.tls.ca) }),
+      ...('tls' in flags.transport ? { certificateFiles: flags.transport.tls } : {}),
       controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
       enabledLoops: (loop) => flags.controllers.has(loop),
     }),

@@ -39,6 +39,8 @@ export type { EndpointFailure } from './errors.ts';
 export { Informer, objectKey, splitKey } from './informer.ts';
 export { JoinError, joinCluster, joinUnlessCertified, servedOn } from './join.ts';
 export type { JoinFlags, JoinIdentity, JoinOptions, Joined } from './join.ts';
+export { CertificateRenewal, renewalDue } from './renewal.ts';
+export type { RenewalOptions } from './renewal.ts';
 export type { InformerOptions, InformerHandler } from './informer.ts';
 export { resumableWatch } from './watch.ts';
 export type { WatchDeps } from './watch.ts';

@@ -57,20 +57,50 @@ export function logRefusals(log: { warn(fields: object, msg: string): void }, wh
   };
 }
 
-/** StaticCertificates hands grpc-js the same CA and identity on every request for them. */
-class StaticCertificates implements grpc.experimental.CertificateProvider {
-  readonly #tls: TlsMaterial;
+/**
+ * CertificateSource hands grpc-js the CA and a process's certificate and key, and hands out a
+ * renewed pair (replace) to every server and client of the process: connections made after
+ * that show the new certificate; open ones keep theirs. There is one per Security object
+ * (sourceOf), so all the servers and clients built from one share it.
+ */
+export class CertificateSource implements grpc.experimental.CertificateProvider {
+  #tls: TlsMaterial;
+  readonly #listeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
   constructor(tls: TlsMaterial) {
     this.#tls = tls;
+  }
+  /** current is the material connections are made with now. */
+  get current(): TlsMaterial {
+    return this.#tls;
+  }
+  /** replace puts a renewed certificate and key in place (the CA stays). */
+  replace(cert: Buffer, key: Buffer): void {
+    this.#tls = { ca: this.#tls.ca, cert, key };
+    for (const l of this.#listeners) l({ certificate: cert, privateKey: key });
   }
   addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
     process.nextTick(listener, { caCertificate: this.#tls.ca });
   }
   removeCaCertificateListener(): void {}
   addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.#listeners.add(listener);
     process.nextTick(listener, { certificate: this.#tls.cert, privateKey: this.#tls.key });
   }
-  removeIdentityCertificateListener(): void {}
+  removeIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.#listeners.delete(listener);
+  }
+}
+
+const sources = new WeakMap<Security, CertificateSource>();
+
+/** sourceOf is the certificate source of a TLS security (made on first use). */
+export function sourceOf(security: { readonly tls: TlsMaterial }): CertificateSource {
+  let source = sources.get(security);
+  if (source === undefined) {
+    source = new CertificateSource(security.tls);
+    sources.set(security, source);
+  }
+  return source;
 }
 
 /** authenticating refuses every call of a connection without a verified client certificate,
@@ -96,7 +126,7 @@ function authenticating(onRefused: (r: Refusal) => void, open: ReadonlySet<strin
  *  otherwise (a joining node's bootstrap token). */
 export function serverCredentials(security: Security, onRefused: (r: Refusal) => void, openMethods: readonly string[] = []): grpc.ServerCredentials {
   if (isPlaintext(security)) return grpc.ServerCredentials.createInsecure();
-  const certificates = new StaticCertificates(security.tls);
+  const certificates = sourceOf(security);
   const tls = grpc.experimental.createCertificateProviderServerCredentials(certificates, certificates, false);
   return grpc.experimental.createServerCredentialsWithInterceptors(tls, [authenticating(onRefused, new Set(openMethods))]);
 }
@@ -117,7 +147,8 @@ export interface ClientTransport {
 export function clientTransport(security: Security, address: string): ClientTransport {
   if (isPlaintext(security)) return { credentials: grpc.credentials.createInsecure(), channelOptions: {} };
   const host = hostOf(address);
-  const credentials = grpc.credentials.createSsl(security.tls.ca, security.tls.key, security.tls.cert, {
+  const certificates = sourceOf(security);
+  const credentials = grpc.experimental.createCertificateProviderChannelCredentials(certificates, certificates, {
     checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
   });
   return { credentials, channelOptions: { 'grpc.ssl_target_name_override': SERVER_NAME } };
