@@ -18,7 +18,8 @@
  * - Bounds: requests larger than the store's command limit are refused (RESOURCE_EXHAUSTED,
  *   by grpc-js for whole messages); at most `maxInflightWrites` writes wait on Raft and at most
  *   `maxWatches` watches are open at once (RESOURCE_EXHAUSTED beyond); a write or linearizable
- *   read without a deadline gets `writeTimeoutMs`.
+ *   read without a deadline gets `writeTimeoutMs`; each client's request rate and open watches
+ *   are bounded (ClientLimits), and so are the objects of a namespace.
  * - close(): stops housekeeping and the leader-only loops, hands leadership to another member
  *   (bounded), ends watches with UNAVAILABLE (the client resumes elsewhere), fails waiting
  *   writes with UNAVAILABLE, stops the API server and closes the Raft node.
@@ -31,8 +32,8 @@ import type { CallContext, ServiceClient } from '@tugboat/proto';
 import { RaftNode } from '@tugboat/raft';
 import { ObjectStore, ReplicatedStore, maxCommandBytes } from '@tugboat/store';
 import type { ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
-import { ReplicatedTokens, WatchSlots, clusterService, forwardService, objectService } from '@tugboat/apiserver';
-import type { CertificateAuthority, ClusterBackend, ForwardOptions, MemberInfo, MemberRecord, ObjectBackend, WriteVerb } from '@tugboat/apiserver';
+import { ClientLimits, DEFAULT_CLIENT_LIMITS, NOT_COUNTED, ReplicatedTokens, WatchSlots, clusterService, forwardService, objectService, withRateLimit } from '@tugboat/apiserver';
+import type { CertificateAuthority, ClientLimitsOptions, ClusterBackend, ForwardOptions, MemberInfo, MemberRecord, ObjectBackend, WriteVerb } from '@tugboat/apiserver';
 import type { ControllerSettings } from '@tugboat/controllers';
 import { Forwarding } from './forwarding.ts';
 import type { ObjectWrite } from './forwarding.ts';
@@ -66,6 +67,10 @@ export interface ControlPlaneOptions extends RaftMemberOptions {
   /** certificateAuthority: the cluster CA, with its key when this member signs joins and
    *  renewals. Default: the CA of `security` without a key (none without TLS). */
   readonly certificateAuthority?: CertificateAuthority;
+  /** limits: what one client may take (ClientLimits); default DEFAULT_CLIENT_LIMITS. */
+  readonly clientLimits?: ClientLimitsOptions;
+  /** Most objects a namespace holds, Events not counted. Default 100,000. */
+  readonly maxObjectsPerNamespace?: number;
   /** certificateFiles: where this member's certificate and key are kept; given, the member
    *  renews its certificate there before it expires (through its own API, so it needs the CA key). */
   readonly certificateFiles?: TlsFiles;
@@ -103,6 +108,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
   readonly bookmarkIntervalMs: number;
   readonly log: Logger;
   readonly tokens: ReplicatedTokens;
+  readonly maxObjectsPerNamespace: number;
 
   private readonly self: MemberRecord;
   private readonly authority: CertificateAuthority | undefined;
@@ -116,6 +122,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
   private readonly forwarding: Forwarding;
   private readonly housekeeping: Housekeeping;
   private readonly watches: WatchSlots;
+  private readonly limits: ClientLimits;
   private leaderLoops: RunningLoops | undefined;
   private renewal: { stop(): void } | undefined;
   private closed: Promise<void> | undefined;
@@ -157,6 +164,8 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
       periodMs: opts.housekeepingMs ?? 500,
     });
     this.watches = new WatchSlots(opts.name, opts.maxWatches ?? 10_000);
+    this.limits = new ClientLimits(opts.clientLimits ?? DEFAULT_CLIENT_LIMITS);
+    this.maxObjectsPerNamespace = opts.maxObjectsPerNamespace ?? 100_000;
   }
 
   /** start recovers or creates the Raft node, then serves the API. */
@@ -171,9 +180,9 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     const onInternalError = (err: unknown, method: { name: string }): void => opts.logger.error({ err, method: method.name }, 'api: internal error');
     const objects = objectService(plane);
     const cluster = clusterService(plane);
-    addService(server, ObjectService, objects, { onInternalError });
+    addService(server, ObjectService, withRateLimit(ObjectService, objects, plane.limits), { onInternalError });
     addService(server, ForwardService, forwardService(objects), { onInternalError });
-    addService(server, ClusterService, cluster, { onInternalError });
+    addService(server, ClusterService, withRateLimit(ClusterService, cluster, plane.limits), { onInternalError });
     try {
       await bindServer(server, opts.listenApi, serverCredentials(opts.security, logRefusals(opts.logger, 'api'), OPEN_METHODS));
     } catch (err) {
@@ -267,9 +276,26 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     return this.store.watch(opts);
   }
 
-  watchStarted(): { signal: AbortSignal; done: () => void } {
+  watchStarted(ctx: CallContext): { signal: AbortSignal; done: () => void } {
     if (this.leadership.closing) throw new GrpcError(Status.UNAVAILABLE, `${this.name} is shutting down; watch at another member`);
-    return this.watches.take();
+    const release = this.limits.takeWatch(ctx);
+    try {
+      const slot = this.watches.take();
+      return {
+        signal: slot.signal,
+        done: () => {
+          slot.done();
+          release();
+        },
+      };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  namespaceSize(namespace: string): number {
+    return this.store.namespaceSize(namespace, NOT_COUNTED);
   }
 
   // -------------------------------------------------------------------------------------------

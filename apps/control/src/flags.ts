@@ -18,6 +18,10 @@ export const defaultElectionTicks = 10;
  *  dead node are deleted about 7 s after it died. */
 export const defaultNodeMonitorGraceSeconds = 5;
 export const defaultEvictionSeconds = 1;
+/** Defaults of the bounds on what one client or namespace may take. */
+export const defaultMaxObjectsPerNamespace = 100_000;
+export const defaultMaxRequestsPerClient = 200;
+export const defaultMaxWatchesPerClient = 500;
 
 export const usage = `usage: tug-control --name NAME --data-dir DIR [--initial-cluster N=ADDR,... | --join APIADDR] [options]
 
@@ -46,6 +50,13 @@ SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr
                               how long pods without a toleration of their own stay on a Node
                               tainted unreachable or not-ready before they are deleted
                               (default ${defaultEvictionSeconds}; 0: at once)
+  --max-objects-per-namespace N
+                              creates beyond N objects in a namespace are refused, Events not
+                              counted (default ${defaultMaxObjectsPerNamespace})
+  --max-requests-per-client N requests/s a node agent or viewer may send, in bursts of 2N; beyond,
+                              calls are refused with the wait, which tug's clients honour
+                              (admins and members: no limit) (default ${defaultMaxRequestsPerClient})
+  --max-watches-per-client N  open watches per client certificate (default ${defaultMaxWatchesPerClient})
   --controllers LIST          which leader-only loops run, comma-separated: '*' for all,
                               NAME to add one, -NAME to leave one out (default '*'); loops:
                               ${LOOP_NAMES.join(', ')}
@@ -90,6 +101,10 @@ export interface Flags {
   /** controllers are the names of the leader-only loops that run. */
   readonly controllers: ReadonlySet<string>;
   readonly logLevel: string;
+  readonly maxObjectsPerNamespace: number;
+  /** maxRequestsPerClient: requests/s of a node agent or viewer (bursts of twice as many). */
+  readonly maxRequestsPerClient: number;
+  readonly maxWatchesPerClient: number;
   /** caKeyFile: the CA key (--ca-key-file), with which the member signs joins and renewals. */
   readonly caKeyFile: string | undefined;
   /** transport: the TLS files, or --insecure-plaintext. */
@@ -183,6 +198,9 @@ export function parseFlags(argv: readonly string[]): Flags {
         'node-monitor-grace': { type: 'string' },
         'default-eviction-seconds': { type: 'string' },
         controllers: { type: 'string' },
+        'max-objects-per-namespace': { type: 'string' },
+        'max-requests-per-client': { type: 'string' },
+        'max-watches-per-client': { type: 'string' },
         'log-level': { type: 'string' },
         'ca-file': { type: 'string' },
         'cert-file': { type: 'string' },
@@ -256,6 +274,9 @@ export function parseFlags(argv: readonly string[]): Flags {
   const nodeMonitorGraceSeconds = wholeSeconds('node-monitor-grace', v['node-monitor-grace'], defaultNodeMonitorGraceSeconds, 1);
   const defaultEviction = wholeSeconds('default-eviction-seconds', v['default-eviction-seconds'], defaultEvictionSeconds, 0);
   const controllers = parseControllers(v.controllers);
+  const maxObjectsPerNamespace = positiveInt('max-objects-per-namespace', v['max-objects-per-namespace'], defaultMaxObjectsPerNamespace, 10_000_000);
+  const maxRequestsPerClient = positiveInt('max-requests-per-client', v['max-requests-per-client'], defaultMaxRequestsPerClient, 1_000_000);
+  const maxWatchesPerClient = positiveInt('max-watches-per-client', v['max-watches-per-client'], defaultMaxWatchesPerClient, 1_000_000);
   const logLevel = v['log-level'] ?? 'info';
   if (!logLevels.has(logLevel)) throw new FlagError('log-level', `${JSON.stringify(logLevel)} is not one of ${[...logLevels].join(', ')}`);
 
@@ -274,6 +295,9 @@ export function parseFlags(argv: readonly string[]): Flags {
     nodeMonitorGraceSeconds,
     defaultEvictionSeconds: defaultEviction,
     controllers,
+    maxObjectsPerNamespace,
+    maxRequestsPerClient,
+    maxWatchesPerClient,
     logLevel,
     transport,
     caKeyFile,

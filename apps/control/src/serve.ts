@@ -58,6 +58,8 @@ export function main(argv: readonly string[]): Promise<number> {
       ...('tls' in flags.transport ? { certificateFiles: flags.transport.tls } : {}),
       controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
       enabledLoops: (loop) => flags.controllers.has(loop),
+      maxObjectsPerNamespace: flags.maxObjectsPerNamespace,
+      clientLimits: { requestsPerSecond: flags.maxRequestsPerClient, burst: 2 * flags.maxRequestsPerClient, watchesPerClient: flags.maxWatchesPerClient },
     }),
   );
 }

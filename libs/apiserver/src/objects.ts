@@ -67,8 +67,13 @@ export interface ObjectBackend {
   forward<M extends 'create' | 'update' | 'delete' | 'txn'>(method: M, req: unknown, ctx: CallContext): Promise<unknown>;
   /** watch opens a watch on the local store. Throws ExpiredError. */
   watch(opts: { fromRevision: number; kind: string; namespace?: string; signal: AbortSignal }): AsyncIterator<WatchEvent> & { readonly progressRevision: number };
-  /** watchStarted registers an open watch: the returned signal aborts when the member shuts down. */
-  watchStarted(): { signal: AbortSignal; done: () => void };
+  /** watchStarted registers an open watch of the caller: the returned signal aborts when the
+   *  member shuts down. RESOURCE_EXHAUSTED beyond the member's or the caller's bound. */
+  watchStarted(ctx: CallContext): { signal: AbortSignal; done: () => void };
+  /** namespaceSize counts the objects of a namespace that its bound counts (Events are not). */
+  namespaceSize(namespace: string): number;
+  /** maxObjectsPerNamespace bounds namespaceSize: creates beyond are refused. */
+  readonly maxObjectsPerNamespace: number;
   /** bookmarkIntervalMs: idle time after which a progress_notify watch gets a BOOKMARK. */
   readonly bookmarkIntervalMs: number;
 }
@@ -252,6 +257,26 @@ export function filterEvent(sel: Selection | undefined, ev: WatchEvent): { type:
   return undefined;
 }
 
+/** NOT_COUNTED: kinds a namespace's bound leaves out (Events come and go with what they tell). */
+export const NOT_COUNTED: ReadonlySet<string> = new Set(['Event']);
+
+/** checkNamespaceBound refuses creates that would take a namespace past its bound of objects
+ *  (checked against the leader's state when they are admitted: writes admitted together may
+ *  pass it by their number, no more). */
+function checkNamespaceBound(b: ObjectBackend, ops: readonly Op[]): void {
+  const creates = new Map<string, number>();
+  for (const op of ops) {
+    if (op.op !== 'create' || NOT_COUNTED.has(op.object.kind) || op.object.metadata.namespace === undefined) continue;
+    creates.set(op.object.metadata.namespace, (creates.get(op.object.metadata.namespace) ?? 0) + 1);
+  }
+  for (const [namespace, n] of creates) {
+    const held = b.namespaceSize(namespace);
+    if (held + n > b.maxObjectsPerNamespace) {
+      throw new GrpcError(Status.RESOURCE_EXHAUSTED, `namespace "${namespace}" holds ${held} objects (Events not counted), the most it may hold is ${b.maxObjectsPerNamespace}; delete some first`);
+    }
+  }
+}
+
 /** isServiceWrite tells whether an op writes a Service's spec (status-only updates take nothing). */
 function isServiceWrite(op: Op): op is CreateOp | UpdateOp | DeleteOp {
   if (op.op === 'delete') return op.ref.kind === 'Service';
@@ -306,6 +331,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
   let serviceWrites: Promise<unknown> = Promise.resolve();
   /** propose proposes ops; with Service writes among them, one such write at a time, allocated against the latest state. */
   const propose = async (ops: readonly Op[], requestId: string, ctx: CallContext, verb: WriteVerb): Promise<readonly (StoredObject | null)[]> => {
+    checkNamespaceBound(b, ops);
     if (!ops.some(isServiceWrite)) return b.propose(ops, requestId, ctx, verb);
     const run = serviceWrites.then(async () => {
       await b.readIndex(ctx);
@@ -437,7 +463,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       allow(ctx, () => ({ verb: 'watch', kind, namespace: namespace ?? '', name: '', fieldSelector: req.fieldSelector }), access);
       const from = req.fromRevision === 0n ? b.revision : Number(req.fromRevision);
       if (!Number.isSafeInteger(from)) throw invalid(`from_revision: ${req.fromRevision} is out of range`);
-      const life = b.watchStarted();
+      const life = b.watchStarted(ctx);
       const stop = AbortSignal.any([ctx.signal, life.signal]);
       let w: ReturnType<ObjectBackend['watch']>;
       try {

@@ -34,7 +34,7 @@ import { clusterService } from './cluster.ts';
 import type { ClusterBackend, MemberInfo, MemberRecord } from './cluster.ts';
 import { toGrpcError } from './errors.ts';
 import type { WriteVerb } from './errors.ts';
-import { apiClusterScopedKinds, objectService } from './objects.ts';
+import { NOT_COUNTED, apiClusterScopedKinds, objectService } from './objects.ts';
 import type { ObjectBackend } from './objects.ts';
 import { WatchSlots } from './watch-slots.ts';
 import type { CertificateAuthority } from './join.ts';
@@ -102,6 +102,8 @@ export class TestApi implements ObjectBackend, ClusterBackend {
   readonly tokens = new ReplicatedTokens(this.store, async (ops) => {
     this.write(ops);
   });
+  /** maxObjectsPerNamespace: the namespaces' bound; tests may lower it. */
+  maxObjectsPerNamespace = 100_000;
   /** authority is the CA ClusterService signs with; tests set it (none: as without TLS). */
   authority: CertificateAuthority | undefined;
   private readonly slots = new WatchSlots(selfName, 10_000);
@@ -205,6 +207,10 @@ export class TestApi implements ObjectBackend, ClusterBackend {
 
   watch(opts: { fromRevision: number; kind: string; namespace?: string; signal: AbortSignal }): AsyncIterator<WatchEvent> & { readonly progressRevision: number } {
     return this.store.watch(opts);
+  }
+
+  namespaceSize(namespace: string): number {
+    return this.store.namespaceSize(namespace, NOT_COUNTED);
   }
 
   watchStarted(): { signal: AbortSignal; done: () => void } {

@@ -16,7 +16,7 @@
 // OUT_OF_RANGE, ...): that answer is thrown as its ApiError at once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import { ClusterService, INSECURE_PLAINTEXT, ObjectService, Status, clientTransport, createClient, isGrpcError } from '@tugboat/proto';
+import { ClusterService, INSECURE_PLAINTEXT, ObjectService, Status, clientTransport, createClient, isGrpcError, retryAfterMs } from '@tugboat/proto';
 import type { CallOptions, Security, ServiceClient, StatusCode } from '@tugboat/proto';
 import { UnavailableError, fromGrpcError } from './errors.ts';
 import type { EndpointFailure } from './errors.ts';
@@ -230,6 +230,15 @@ export class EndpointPool {
         } catch (err) {
           if (signal?.aborted) throw abortReason(signal);
           if (!isGrpcError(err)) throw err;
+          // Refused for the client's request rate, before anything ran: send it again after the
+          // wait the server asks for, whatever the call's safety, while the budget lasts.
+          const wait = retryAfterMs(err);
+          if (wait !== undefined && wait < deadline - Date.now()) {
+            await sleep(wait, undefined, signal === undefined ? undefined : { signal }).catch(() => undefined);
+            if (signal?.aborted) throw abortReason(signal);
+            k--;
+            continue;
+          }
           if (!isRetryable(err.code, settings.safety)) {
             if (settings.endpoint === undefined && err.code !== Status.DEADLINE_EXCEEDED) this.markGood(ep); // it answered
             throw fromGrpcError(err, ep.address);

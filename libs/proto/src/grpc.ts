@@ -81,6 +81,18 @@ export class GrpcError extends Error {
   }
 }
 
+/** RETRY_AFTER_METADATA: trailing metadata of a call refused for its client's request rate
+ *  (RESOURCE_EXHAUSTED, not executed): how many ms to wait before sending it again. */
+export const RETRY_AFTER_METADATA = 'tug-retry-after-ms';
+
+/** retryAfterMs is the wait a rate-limited call's status asks for, undefined for other failures. */
+export function retryAfterMs(err: GrpcError): number | undefined {
+  if (err.code !== Status.RESOURCE_EXHAUSTED) return undefined;
+  const v = err.metadata.get(RETRY_AFTER_METADATA)[0];
+  const ms = typeof v === 'string' ? Number(v) : NaN;
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
 /** isGrpcError says whether err is a GrpcError, and when code is given, one with that code. */
 export function isGrpcError(err: unknown, code?: StatusCode): err is GrpcError {
   const is =

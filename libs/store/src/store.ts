@@ -432,6 +432,14 @@ export class ObjectStore implements StateMachine, WatchSource {
     return out;
   }
 
+  /** namespaceSize is the number of objects in a namespace, those of the kinds in `except` left
+   *  out (one lookup per kind). */
+  namespaceSize(namespace: string, except: ReadonlySet<string> = new Set()): number {
+    let n = 0;
+    for (const [kind, table] of this.tables) if (!except.has(kind)) n += table.get(namespace)?.size ?? 0;
+    return n;
+  }
+
   /** size is the number of objects. */
   get size(): number {
     let n = 0;
