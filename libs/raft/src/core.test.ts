@@ -162,6 +162,32 @@ test('a follower that fell behind past compaction catches up through a chunked s
   assert.equal(c.node('c').status().commit, a.status().commit);
 });
 
+test("a follower refuses a snapshot its state machine cannot read, keeping its log, and names why", () => {
+  const c = new Cluster(['a', 'b', 'c']);
+  c.node('a').campaign();
+  c.settle();
+  const b = new RaftCore({ id: 'b2', electionTicks: 10, randomInt: () => 0, checkSnapshot: (d) => (new TextDecoder().decode(d) === 'good' ? undefined : 'not a snapshot of this store') }, joinState());
+  const before = b.status();
+  const meta = { index: 9, term: 2, membership: { voters: ['a', 'b2'], contexts: { a: 'a:7401', b2: 'b2:7401' } } };
+  const chunk = (data: string): Message => newMessage({ type: 'snapshot', from: 'a', to: 'b2', term: 2, snapshotMeta: meta, data: new TextEncoder().encode(data), done: true });
+  assert.equal(b.step(chunk('garbage')), 'refused snapshot 9 from a: not a snapshot of this store');
+  assert.equal(b.status().lastIndex, before.lastIndex, 'the log is as it was');
+  const rd = b.ready();
+  assert.equal(rd.snapshot, null);
+  assert.deepEqual(rd.messages.map((m) => [m.type, m.offset]), [['snapshotResp', 0]], 'asks for the snapshot again from the start');
+  b.advance(rd);
+  assert.equal(b.step(chunk('good')), undefined);
+  assert.equal(b.status().lastIndex, 9);
+});
+
+test('a conf entry whose data is not a membership change is refused with its append', () => {
+  const b = new RaftCore({ id: 'b', electionTicks: 10, randomInt: () => 0 }, bootstrapState(['a', 'b', 'c'].map((id) => ({ id, context: `${id}:7401` }))));
+  const last = b.status().lastIndex;
+  const reason = b.step(newMessage({ type: 'append', from: 'a', to: 'b', term: 2, index: last, logTerm: 1, entries: [{ index: last + 1, term: 2, kind: 'conf', data: new TextEncoder().encode('{"type":"add"}') }] }));
+  assert.match(reason ?? '', /^malformed append from a: entry \d+: conf change: nodeId must be a non-empty string/);
+  assert.equal(b.status().lastIndex, last);
+});
+
 test('membership: add a fourth member, then remove the leader', () => {
   const c = new Cluster(['a', 'b', 'c']);
   c.node('a').campaign();

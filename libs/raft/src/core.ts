@@ -12,7 +12,7 @@
  */
 import { RaftLog } from './log.ts';
 import { Progress } from './progress.ts';
-import { encodeConfChange, quorum } from './conf.ts';
+import { decodeConfChange, encodeConfChange, quorum } from './conf.ts';
 import type {
   ConfChange,
   Entry,
@@ -101,6 +101,7 @@ export class RaftCore {
   private readonly maxInflightMsgs: number;
   private readonly snapshotChunkBytes: number;
   private readonly randomInt: (n: number) => number;
+  private readonly checkSnapshot: ((data: Uint8Array) => string | undefined) | undefined;
 
   private term: number;
   private vote: NodeId | '';
@@ -153,6 +154,7 @@ export class RaftCore {
     this.maxInflightMsgs = config.maxInflightMsgs ?? 256;
     this.snapshotChunkBytes = config.snapshotChunkBytes ?? 512 * 1024;
     this.randomInt = config.randomInt;
+    this.checkSnapshot = config.checkSnapshot;
 
     const hs = initial.hardState;
     this.log = new RaftLog(initial.snapshot.meta, initial.entries, hs.commit, initial.applied);
@@ -542,8 +544,7 @@ export class RaftCore {
       case 'snapshot':
         this.electionElapsed = 0;
         this.leader = m.from;
-        this.handleSnapshotChunk(m);
-        return undefined;
+        return this.handleSnapshotChunk(m);
       case 'timeoutNow':
         if (!this.isVoter(this.id)) return `ignored timeoutNow from ${m.from}: ${this.id} is not a voter`;
         // A transfer skips pre-vote: the old leader asked for this election.
@@ -656,20 +657,20 @@ export class RaftCore {
     this.send({ type: 'heartbeatResp', to: m.from, term: this.term, context: m.context });
   }
 
-  private handleSnapshotChunk(m: Message): void {
+  private handleSnapshotChunk(m: Message): string | undefined {
     const meta = m.snapshotMeta;
-    if (meta === null) return;
+    if (meta === null) return undefined;
     if (meta.index <= this.log.committed) {
       // Already have everything it covers: tell the leader where we are.
       this.incoming = null;
       this.send({ type: 'appendResp', to: m.from, term: this.term, index: this.log.committed });
-      return;
+      return undefined;
     }
     let inc = this.incoming;
     if (inc === null || inc.meta.index !== meta.index || inc.meta.term !== meta.term || inc.from !== m.from || inc.term !== m.term) {
       if (m.offset !== 0) {
         this.send({ type: 'snapshotResp', to: m.from, term: this.term, index: meta.index, offset: 0 });
-        return;
+        return undefined;
       }
       inc = { from: m.from, term: m.term, meta, chunks: [], received: 0 };
       this.incoming = inc;
@@ -677,18 +678,26 @@ export class RaftCore {
     if (m.offset !== inc.received) {
       // Duplicate or out of order: ask for the next byte we need.
       this.send({ type: 'snapshotResp', to: m.from, term: this.term, index: meta.index, offset: inc.received });
-      return;
+      return undefined;
     }
     inc.chunks.push(m.data);
     inc.received += m.data.length;
     if (!m.done) {
       this.send({ type: 'snapshotResp', to: m.from, term: this.term, index: meta.index, offset: inc.received });
-      return;
+      return undefined;
     }
     this.incoming = null;
     const data = concatBytes(inc.chunks, inc.received);
+    const fault = this.checkSnapshot?.(data);
+    if (fault !== undefined) {
+      // Not a snapshot the state machine can restore: refuse it before it replaces the log, and
+      // ask for it again from the start (a leader that sends a good one gets through).
+      this.send({ type: 'snapshotResp', to: m.from, term: this.term, index: meta.index, offset: 0 });
+      return `refused snapshot ${meta.index} from ${m.from}: ${fault}`;
+    }
     this.restoreSnapshot({ meta, data });
     this.send({ type: 'appendResp', to: m.from, term: this.term, index: this.log.lastIndex() });
+    return undefined;
   }
 
   private restoreSnapshot(snap: Snapshot): void {
@@ -975,6 +984,16 @@ const messageTypes: ReadonlySet<string> = new Set<MessageType>([
   'snapshot', 'snapshotResp', 'timeoutNow', 'readIndex', 'readIndexResp',
 ]);
 
+/** confFault says why a conf entry's data is not a membership change, or undefined when it is one. */
+function confFault(data: Uint8Array): string | undefined {
+  try {
+    decodeConfChange(data);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 function isIndex(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
 }
@@ -993,6 +1012,9 @@ function validateMessage(m: Message, self: NodeId): string | undefined {
     if (e.index !== expected || !isIndex(e.term) || e.term > m.term || e.term < m.logTerm || (e.kind !== 'normal' && e.kind !== 'conf')) {
       return `malformed ${m.type} from ${m.from}: entry ${e.index} out of sequence or with a bad term or kind`;
     }
+    // A membership change the log could not read would stop this member when it is appended.
+    const conf = e.kind === 'conf' ? confFault(e.data) : undefined;
+    if (conf !== undefined) return `malformed ${m.type} from ${m.from}: entry ${e.index}: ${conf}`;
     expected++;
   }
   if (m.type === 'snapshot' && (m.snapshotMeta === null || !isIndex(m.snapshotMeta.index) || m.snapshotMeta.index === 0)) {

@@ -57,6 +57,9 @@ export interface StateMachine {
    */
   snapshotInSteps?(): Iterator<void, Uint8Array, void>;
   restore(data: Uint8Array): void;
+  /** checkSnapshot, if the state machine has it, says why data is not a snapshot it can
+   *  restore: a snapshot from the leader is checked before it replaces the log. */
+  checkSnapshot?(data: Uint8Array): string | undefined;
 }
 
 export interface RaftNodeOptions {
@@ -375,6 +378,7 @@ export class RaftNode {
           id: opts.id,
           electionTicks,
           heartbeatTicks,
+          ...(opts.stateMachine.checkSnapshot === undefined ? {} : { checkSnapshot: (data: Uint8Array) => opts.stateMachine.checkSnapshot?.(data) }),
         },
         init,
       );

@@ -166,6 +166,10 @@ export interface RaftConfig {
   readonly snapshotChunkBytes?: number;
   /** Random integer source in [0, n); seeded in simulation. */
   readonly randomInt: (n: number) => number;
+  /** checkSnapshot says why a snapshot received from the leader is not one the state machine
+   *  can restore (undefined: it can); such a snapshot is refused before it replaces the log.
+   *  Default: every snapshot is taken. */
+  readonly checkSnapshot?: (data: Uint8Array) => string | undefined;
 }
 
 /** InitialState is what a member restarts from: its durable state as the driver loaded it. */

@@ -99,6 +99,23 @@ test('determinism: stores fed the same entries have byte-identical snapshots, eq
   }
 });
 
+test('checkSnapshot tells a snapshot it can restore from bytes it cannot, and changes nothing', () => {
+  const f = new Feeder(new ObjectStore());
+  f.create(namespace('default'));
+  const snap = f.store.snapshot();
+  const other = new ObjectStore();
+  const enc = new TextEncoder();
+  assert.equal(other.checkSnapshot(snap), undefined);
+  assert.match(other.checkSnapshot(enc.encode('garbage')) ?? '', /JSON|truncated/);
+  assert.match(other.checkSnapshot(enc.encode('{"format":"other"}\n')) ?? '', /store snapshot: unknown format "other"/);
+  const cut = snap.slice(0, snap.length - 3);
+  assert.match(other.checkSnapshot(cut) ?? '', /store snapshot|JSON/);
+  assert.equal(other.revision, 0, 'a check restores nothing');
+  assert.equal(other.checkSnapshot(snap), undefined);
+  other.restore(snap);
+  assert.equal(other.hash(), f.store.hash());
+});
+
 test('snapshot/restore round-trip: same objects, hash, revision, counts, request ids; snapshot again gives the same bytes', () => {
   const f = new Feeder(new ObjectStore());
   f.create(namespace('default'));

@@ -179,6 +179,8 @@ export class ObjectStore implements StateMachine, WatchSource {
   private tables = new Map<string, Table>();
   private sizes = new Map<string, number>();
   private requests = new Map<string, RequestRecord>();
+  /** checked: the snapshot checkSnapshot read last, for the restore of the same bytes. */
+  private checked: { data: Uint8Array; snapshot: ParsedSnapshot } | undefined;
   private rev = 0;
   private epochNo = 0;
   private restoreInfo = { revision: 0, revisionBefore: 0, seq: 0 };
@@ -329,66 +331,33 @@ export class ObjectStore implements StateMachine, WatchSource {
   }
 
   /**
+   * checkSnapshot says why data is not a snapshot of this store, or undefined when it is one
+   * (Raft asks before a snapshot received from the leader replaces its log); what it read is
+   * kept for the restore that follows.
+   */
+  checkSnapshot(data: Uint8Array): string | undefined {
+    try {
+      this.checked = { data, snapshot: parseSnapshot(data) };
+      return undefined;
+    } catch (err) {
+      this.checked = undefined;
+      return (err as Error).message;
+    }
+  }
+
+  /**
    * restore replaces the whole state with a snapshot's. Watch history restarts at the
    * snapshot's revision: watchers that had not seen everything up to it end with ExpiredError.
    * Throws on malformed data, leaving the store as it was.
    */
   restore(data: Uint8Array): void {
-    const text = decoder.decode(data);
-    let pos = 0;
-    const nextLine = (): string => {
-      const nl = text.indexOf('\n', pos);
-      if (nl < 0) throw new Error('store snapshot: truncated');
-      const line = text.slice(pos, nl);
-      pos = nl + 1;
-      return line;
-    };
-    const header = JSON.parse(nextLine()) as { format?: unknown; revision?: unknown; objects?: unknown; requestIds?: unknown };
-    if (header.format !== SNAPSHOT_FORMAT) throw new Error(`store snapshot: unknown format ${JSON.stringify(header.format)}`);
-    const revision = header.revision;
-    const nObjects = header.objects;
-    const nRequests = header.requestIds;
-    for (const [k, v] of [['revision', revision], ['objects', nObjects], ['requestIds', nRequests]] as const) {
-      if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Error(`store snapshot: header ${k} must be a non-negative integer`);
-    }
-    const tables = new Map<string, Table>();
-    const sizes = new Map<string, number>();
-    for (let i = 0; i < (nObjects as number); i++) {
-      const line = nextLine();
-      const o = JSON.parse(line) as unknown;
-      try {
-        checkObject(o, `object ${i}`);
-      } catch (e) {
-        throw new Error(`store snapshot: ${(e as Error).message}`, { cause: e });
-      }
-      const obj = deepFreeze(o) as StoredObject;
-      const kind = obj.kind;
-      const ns = obj.metadata.namespace ?? '';
-      let t = tables.get(kind);
-      if (t === undefined) tables.set(kind, (t = new Map()));
-      let names = t.get(ns);
-      if (names === undefined) t.set(ns, (names = new Map()));
-      if (names.has(obj.metadata.name)) throw new Error(`store snapshot: ${describe(kind, ns, obj.metadata.name)} appears twice`);
-      names.set(obj.metadata.name, { object: obj, bytes: line.length });
-      sizes.set(kind, (sizes.get(kind) ?? 0) + 1);
-    }
-    const requests = new Map<string, RequestRecord>();
-    for (let i = 0; i < (nRequests as number); i++) {
-      const r = JSON.parse(nextLine()) as unknown;
-      if (!Array.isArray(r) || typeof r[0] !== 'string' || !Number.isSafeInteger(r[1])) throw new Error(`store snapshot: bad request record ${i}`);
-      const [id, rv, err] = r as [string, number, ErrorRecord | undefined];
-      if (err !== undefined && (typeof err !== 'object' || err === null || !isStoreErrorReason(err.reason))) {
-        throw new Error(`store snapshot: bad error in request record ${i}`);
-      }
-      requests.set(id, err === undefined ? rv : { revision: rv, error: err });
-    }
-    if (pos !== text.length) throw new Error('store snapshot: trailing data');
-
+    const { tables, sizes, requests, revision } = this.checked?.data === data ? this.checked.snapshot : parseSnapshot(data);
+    this.checked = undefined;
     const before = this.rev;
     this.tables = tables;
     this.sizes = sizes;
     this.requests = requests;
-    this.rev = revision as number;
+    this.rev = revision;
     this.restoreInfo = { revision: this.rev, revisionBefore: before, seq: this.history.next };
     this.history.reset(this.rev);
     this.epochNo++;
@@ -572,6 +541,69 @@ export class ObjectStore implements StateMachine, WatchSource {
  * encodeSnapshot encodes a captured state as snapshot lines (see ObjectStore.snapshot), at most
  * `objectsPerStep` objects per step, and returns the bytes at the last step.
  */
+/** ParsedSnapshot is what a snapshot holds, read and checked. */
+interface ParsedSnapshot {
+  readonly tables: Map<string, Table>;
+  readonly sizes: Map<string, number>;
+  readonly requests: Map<string, RequestRecord>;
+  readonly revision: number;
+}
+
+/** parseSnapshot reads a snapshot's bytes (encodeSnapshot's format); throws naming what is wrong. */
+function parseSnapshot(data: Uint8Array): ParsedSnapshot {
+    const text = decoder.decode(data);
+  let pos = 0;
+  const nextLine = (): string => {
+    const nl = text.indexOf('\n', pos);
+    if (nl < 0) throw new Error('store snapshot: truncated');
+    const line = text.slice(pos, nl);
+    pos = nl + 1;
+    return line;
+  };
+  const header = JSON.parse(nextLine()) as { format?: unknown; revision?: unknown; objects?: unknown; requestIds?: unknown };
+  if (header.format !== SNAPSHOT_FORMAT) throw new Error(`store snapshot: unknown format ${JSON.stringify(header.format)}`);
+  const revision = header.revision;
+  const nObjects = header.objects;
+  const nRequests = header.requestIds;
+  for (const [k, v] of [['revision', revision], ['objects', nObjects], ['requestIds', nRequests]] as const) {
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Error(`store snapshot: header ${k} must be a non-negative integer`);
+  }
+  const tables = new Map<string, Table>();
+  const sizes = new Map<string, number>();
+  for (let i = 0; i < (nObjects as number); i++) {
+    const line = nextLine();
+    const o = JSON.parse(line) as unknown;
+    try {
+      checkObject(o, `object ${i}`);
+    } catch (e) {
+      throw new Error(`store snapshot: ${(e as Error).message}`, { cause: e });
+    }
+    const obj = deepFreeze(o) as StoredObject;
+    const kind = obj.kind;
+    const ns = obj.metadata.namespace ?? '';
+    let t = tables.get(kind);
+    if (t === undefined) tables.set(kind, (t = new Map()));
+    let names = t.get(ns);
+    if (names === undefined) t.set(ns, (names = new Map()));
+    if (names.has(obj.metadata.name)) throw new Error(`store snapshot: ${describe(kind, ns, obj.metadata.name)} appears twice`);
+    names.set(obj.metadata.name, { object: obj, bytes: line.length });
+    sizes.set(kind, (sizes.get(kind) ?? 0) + 1);
+  }
+  const requests = new Map<string, RequestRecord>();
+  for (let i = 0; i < (nRequests as number); i++) {
+    const r = JSON.parse(nextLine()) as unknown;
+    if (!Array.isArray(r) || typeof r[0] !== 'string' || !Number.isSafeInteger(r[1])) throw new Error(`store snapshot: bad request record ${i}`);
+    const [id, rv, err] = r as [string, number, ErrorRecord | undefined];
+    if (err !== undefined && (typeof err !== 'object' || err === null || !isStoreErrorReason(err.reason))) {
+      throw new Error(`store snapshot: bad error in request record ${i}`);
+    }
+    requests.set(id, err === undefined ? rv : { revision: rv, error: err });
+  }
+  if (pos !== text.length) throw new Error('store snapshot: trailing data');
+
+  return { tables, sizes, requests, revision: revision as number };
+}
+
 function* encodeSnapshot(
   header: string,
   objects: readonly StoredObject[],
