@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCaptured } from '@tugboat/cli';
-import { issueCertificate, makeCa } from '@tugboat/pki';
+import { issueCertificate, makeCa, newEncryptionKey } from '@tugboat/pki';
 import { Server, bindServer, serverCredentials, shutdownServer } from '@tugboat/proto';
 import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
 
@@ -222,6 +222,58 @@ metadata: {name: w}
     });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^Error from server \(NotFound\): namespaces "nowhere" not found \(create the Namespace first\) \(applying configmap\/x from <stdin>\)\n$/);
+  });
+});
+
+describe('tug replace', () => {
+  after(() => {
+    // The other tests list the default namespace: leave nothing of ours in it.
+    for (const [kind, name] of [['ConfigMap', 'rep'], ['Secret', 's1'], ['Secret', 's2']] as const) {
+      if (api.object(kind, 'default', name) !== undefined) api.write([{ op: 'delete', ref: { kind, namespace: 'default', name } }]);
+    }
+  });
+  const stdinOf = (text: string) => ({ readStdin: () => Promise.resolve(text) });
+  const replace = (args: string[], stdin = ''): Promise<Result> =>
+    runCaptured(['replace', ...args], { env: { TUG_ENDPOINTS: server.address }, homedir: home, ...stdinOf(stdin) });
+
+  test('writes each object as written, also when nothing differs; a missing object fails it', async () => {
+    api.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'rep', namespace: 'default' }, data: { a: '1' } });
+    let r = await replace(['-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: rep}\ndata: {b: "2"}\n');
+    assert.equal(r.stderr, '');
+    assert.equal(r.stdout, 'configmap/rep replaced\n');
+    assert.deepEqual(api.object('ConfigMap', 'default', 'rep')!['data' as never], { b: '2' }, 'the whole object replaced, not merged');
+    r = await replace(['-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nope}\n');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^Error from server \(NotFound\): configmaps "nope" in namespace "default" not found \(replacing configmap\/nope from <stdin>\)\n$/);
+    r = await replace(['-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n');
+    assert.match(r.stderr, /nothing was replaced: 1 object is invalid/);
+  });
+
+  test('get secrets -o yaml | replace -f - re-seals every Secret with the key the server seals with now', async () => {
+    const [k1, k2] = [newEncryptionKey('k1'), newEncryptionKey('k2')];
+    api.secretKeys = [k1];
+    try {
+      for (const name of ['s1', 's2']) {
+        assert.equal((await tugIn(['apply', '-f', file(`${name}.yaml`, `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}}\nstringData: {password: pw-${name}}\n`)])).code, 0);
+      }
+      const sealedWith = (name: string): unknown => String(api.object('Secret', 'default', name)!['sealed' as never]).split(':')[3];
+      assert.deepEqual([sealedWith('s1'), sealedWith('s2')], ['k1', 'k1']);
+      api.secretKeys = [k2, k1];
+      const listed = await tugIn(['get', 'secrets', '-o', 'yaml']);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /password: cHctczE=/, 'get -o yaml shows the values');
+      const r = await replace(['-f', '-'], listed.stdout);
+      assert.equal(r.stderr, '');
+      assert.equal(r.stdout, 'secret/s1 replaced\nsecret/s2 replaced\n');
+      assert.deepEqual([sealedWith('s1'), sealedWith('s2')], ['k2', 'k2']);
+      api.secretKeys = [k2];
+      assert.match((await tugIn(['get', 'secret', 's2', '-o', 'yaml'])).stdout, /password: cHctczI=/);
+      const shown = await tugIn(['describe', 'secret', 's1']);
+      assert.match(shown.stdout, /password:\s+5 bytes/, shown.stderr);
+      assert.ok(!shown.stdout.includes('cHctczE=') && !shown.stdout.includes('pw-s1'), 'describe shows sizes, not values');
+    } finally {
+      api.secretKeys = [];
+    }
   });
 });
 
@@ -610,7 +662,7 @@ contexts:
     const bin = await tug(['--help']);
     assert.equal(bin.code, 0);
     assert.match(bin.stdout, /^Usage: tug \[options\] COMMAND\n/);
-    for (const args of [['get', '--help'], ['describe', '--help'], ['apply', '--help'], ['delete', '--help'], ['cluster', 'status', '--help'], ['cluster', 'member', 'add', '--help'], ['expose', '--help'], ['version', '--help']]) {
+    for (const args of [['get', '--help'], ['describe', '--help'], ['apply', '--help'], ['replace', '--help'], ['delete', '--help'], ['cluster', 'status', '--help'], ['cluster', 'member', 'add', '--help'], ['expose', '--help'], ['version', '--help']]) {
       const r = await tugIn(args);
       assert.equal(r.code, 0, args.join(' '));
       assert.match(r.stdout, /^Usage: tug /);

@@ -504,14 +504,24 @@ async function applyOne(client: TugClient, obj: Json): Promise<'created' | 'conf
   );
 }
 
-async function applyCommand(s: RunSession, opts: { filename: string[] }): Promise<void> {
-  const output = s.output(['name'], 'apply');
+/**
+ * writeManifests reads the manifests of -f, checks every object (nothing is written if any is
+ * invalid), then writes each with `write`, printing NAME and what it answered; the objects that
+ * fail are reported and make the command fail. `verb` names the command in messages.
+ */
+async function writeManifests(
+  s: RunSession,
+  opts: { filename: string[] },
+  verb: { name: 'apply' | 'replace'; done: string; doing: string },
+  write: (client: TugClient, obj: Json) => Promise<string>,
+): Promise<void> {
+  const output = s.output(['name'], verb.name);
   const ns = s.namespace();
   const sources = await readSources(opts.filename, s.io.readStdin);
   const { objects, problems } = loadObjects(sources, ns.namespace, ns.explicit);
   if (problems.length > 0) {
     s.err(formatProblems(problems));
-    s.err(`error: nothing was applied: ${summarizeProblems(problems)}`);
+    s.err(`error: nothing was ${verb.done}: ${summarizeProblems(problems)}`);
     throw new ReportedError('invalid manifests');
   }
   if (objects.length === 0) throw new CliError(`no objects found in ${opts.filename.join(', ')}`);
@@ -520,14 +530,28 @@ async function applyCommand(s: RunSession, opts: { filename: string[] }): Promis
   for (const o of objects) {
     const name = nameOf(o.object as unknown as Obj);
     try {
-      const what = await applyOne(client, o.object);
+      const what = await write(client, o.object);
       s.out(output === 'name' ? `${name}\n` : `${name} ${what}\n`);
     } catch (err) {
       failed++;
-      s.err(`${formatError(err)} (applying ${name} from ${o.source})`);
+      s.err(`${formatError(err)} (${verb.doing} ${name} from ${o.source})`);
     }
   }
   if (failed > 0) throw new ReportedError(`${failed} objects failed`);
+}
+
+function applyCommand(s: RunSession, opts: { filename: string[] }): Promise<void> {
+  return writeManifests(s, opts, { name: 'apply', done: 'applied', doing: 'applying' }, applyOne);
+}
+
+/** replaceCommand writes each object as it is in the manifest (a whole update, compare-and-swap
+ *  when it carries a resourceVersion), even when nothing differs: the server then re-seals a
+ *  Secret with its current encryption key, which `apply` (it skips unchanged objects) would not. */
+function replaceCommand(s: RunSession, opts: { filename: string[] }): Promise<void> {
+  return writeManifests(s, opts, { name: 'replace', done: 'replaced', doing: 'replacing' }, async (client, obj) => {
+    await client.update(obj as unknown as ObjectLike);
+    return 'replaced';
+  });
 }
 
 async function deleteCommand(
@@ -644,7 +668,7 @@ function buildProgram(s: RunSession): Command {
     .option('--client-certificate <file>', "this client's certificate, signed by the cluster CA (default: the context's)")
     .option('--client-key <file>', "this client's key (default: the context's)")
     .option('-n, --namespace <namespace>', 'namespace (default: the context\'s, else "default")')
-    .option('-o, --output <format>', 'output format: wide, yaml, json or name (get); wide, json or yaml (cluster status, cluster member); json or yaml (version); name, yaml or json (expose); name (apply, delete)')
+    .option('-o, --output <format>', 'output format: wide, yaml, json or name (get); wide, json or yaml (cluster status, cluster member); json or yaml (version); name, yaml or json (expose); name (apply, replace, delete)')
     .option('--request-timeout <duration>', 'give up on a request after this long, retries included: 500ms, 10s, 2m; 0 for no limit', DEFAULT_TIMEOUT)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
@@ -720,6 +744,16 @@ ${kindsHelp()}`,
     )
     .requiredOption('-f, --filename <path>', 'a manifest file, a directory (its .yaml, .yml and .json files, in name order) or - for standard input; repeatable', collect)
     .action(async (opts: { filename: string[] }, cmd: Command) => applyCommand(s.use(cmd), opts));
+
+  program
+    .command('replace')
+    .summary('replace objects with the manifests, as written')
+    .description(
+      'Replace each object of YAML or JSON manifests with the manifest as written, printing "replaced" for each: the object must exist, and one whose manifest carries metadata.resourceVersion is replaced only if it is still at that version. ' +
+        'Unlike apply, it writes even when nothing differs: `tug get secrets -A -o yaml | tug replace -f -` re-seals every Secret with the encryption key the control plane seals with now (docs/security.md). Every object is validated first; if any is invalid, nothing is written.',
+    )
+    .requiredOption('-f, --filename <path>', 'a manifest file, a directory (its .yaml, .yml and .json files, in name order) or - for standard input; repeatable', collect)
+    .action(async (opts: { filename: string[] }, cmd: Command) => replaceCommand(s.use(cmd), opts));
 
   program
     .command('delete')

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCaptured } from '@tugboat/cli';
 import { TestApi, TestApiServer } from '@tugboat/apiserver/testing';
-import { caHash, certificateInfo, loadTls, makeCa } from '@tugboat/pki';
+import { caHash, certificateInfo, loadEncryptionKeys, loadTls, makeCa } from '@tugboat/pki';
 
 describe('tug token', () => {
   let api: TestApi;
@@ -82,6 +82,8 @@ describe('tug cluster init', () => {
     assert.deepEqual(certificateInfo(readFileSync(join(pki, 'control.crt'), 'utf8')).ipAddresses, ['10.0.0.11']);
     assert.equal(certificateInfo(readFileSync(join(pki, 'agent.crt'), 'utf8')).organization, 'tugboat:nodes');
     assert.equal(statSync(join(pki, 'ca.key')).mode & 0o777, 0o600);
+    assert.equal(loadEncryptionKeys(join(pki, 'encryption-keys.yaml')).length, 1, 'a Secrets encryption key, 0600');
+    assert.match(r.stdout, new RegExp(`tug-control .* --encryption-key-file ${join(pki, 'encryption-keys.yaml')}\n`));
     const before = readFileSync(caFile, 'utf8');
     const again = await runCaptured(['cluster', 'init', '--dir', pki, '--node', 'node1', '--address', '10.0.0.11'], { env: {}, homedir: dir });
     assert.equal(again.code, 1);

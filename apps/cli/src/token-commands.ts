@@ -91,7 +91,8 @@ async function init(io: Io, flags: InitFlags): Promise<void> {
   io.stdout.write(
     `cluster CA and certificates written to ${flags.dir} (keys mode 0600):\n` +
       `  CA         ${made.caFile}, key ${made.caKeyFile} (keep it on control nodes only)\n` +
-      `  tug-control --ca-file ${made.caFile} --cert-file ${made.member.certFile} --key-file ${made.member.keyFile} --ca-key-file ${made.caKeyFile}\n` +
+      `  tug-control --ca-file ${made.caFile} --cert-file ${made.member.certFile} --key-file ${made.member.keyFile} --ca-key-file ${made.caKeyFile} --encryption-key-file ${made.encryptionKeyFile}\n` +
+      `  (every tug-control needs the same --encryption-key-file: copy it to each control node, mode 0600)\n` +
       `  tug-agent   --ca-file ${made.caFile} --cert-file ${made.agent.certFile} --key-file ${made.agent.keyFile}\n` +
       `  tug         --certificate-authority ${made.caFile} --client-certificate ${made.admin.certFile} --client-key ${made.admin.keyFile}\n` +
       `ca-hash: ${caHash(made.caPem)} (other nodes join with a token: tug token create)\n`,

@@ -12,6 +12,9 @@
  * - member-directory.ts: where each member serves the API, in the replicated store;
  * - housekeeping.ts: initial objects, directory records, orphaned service allocations;
  * - leader-only-loops.ts: controllers and node IPAM, through a client of this member's API.
+ * - Secrets at rest: ObjectService seals them with `secretKeys` before they are proposed and
+ *   opens them on every read (@tugboat/apiserver, secret-encryption.ts), so the store, the Raft
+ *   log and the snapshots hold only ciphertext.
  *
  * - Ready (ClusterService.Health) once a leader is known whose API address is known, and the
  *   initial objects exist.
@@ -35,6 +38,7 @@ import type { ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
 import { ClientLimits, DEFAULT_CLIENT_LIMITS, NOT_COUNTED, ReplicatedTokens, WatchSlots, clusterService, forwardService, objectService, withRateLimit } from '@tugboat/apiserver';
 import type { CertificateAuthority, ClientLimitsOptions, ClusterBackend, ForwardOptions, MemberInfo, MemberRecord, ObjectBackend, WriteVerb } from '@tugboat/apiserver';
 import type { ControllerSettings } from '@tugboat/controllers';
+import type { EncryptionKey } from '@tugboat/pki';
 import { Forwarding } from './forwarding.ts';
 import type { ObjectWrite } from './forwarding.ts';
 import { Housekeeping } from './housekeeping.ts';
@@ -74,6 +78,8 @@ export interface ControlPlaneOptions extends RaftMemberOptions {
   /** certificateFiles: where this member's certificate and key are kept; given, the member
    *  renews its certificate there before it expires (through its own API, so it needs the CA key). */
   readonly certificateFiles?: TlsFiles;
+  /** secretKeys seal Secrets at rest (--encryption-key-file): the first seals, every one opens. Default: none, stored in clear. */
+  readonly secretKeys?: readonly EncryptionKey[];
 }
 
 /** maxRequestBytes is the largest request message the API accepts (grpc-js answers RESOURCE_EXHAUSTED beyond). */
@@ -109,6 +115,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
   readonly log: Logger;
   readonly tokens: ReplicatedTokens;
   readonly maxObjectsPerNamespace: number;
+  readonly secretKeys: readonly EncryptionKey[];
 
   private readonly self: MemberRecord;
   private readonly authority: CertificateAuthority | undefined;
@@ -137,6 +144,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     this.log = opts.logger;
     this.server = server;
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 1_000;
+    this.secretKeys = opts.secretKeys ?? [];
     const writeTimeoutMs = opts.writeTimeoutMs ?? 10_000;
     this.leadership = new Leadership(opts.name, node, opts.logger);
     this.writes = new RaftWrites({

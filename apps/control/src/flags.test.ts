@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LOOP_NAMES, NODE_IPAM } from './controllers.ts';
 import { FlagError, parseFlags, parseHostPort } from './flags.ts';
@@ -47,6 +49,11 @@ test('--controllers: every loop by default, NAME adds, -NAME leaves out, unknown
   assert.throws(() => parseFlags([...base, '--controllers', '*,-shceduler']), (e: unknown) => e instanceof FlagError && e.flag === 'controllers' && /unknown loop "shceduler"; the loops are scheduler, /.test(e.message));
 });
 
+test('--encryption-key-file: none by default (Secrets in clear), else its path', () => {
+  assert.equal(parseFlags(base).encryptionKeyFile, undefined);
+  assert.equal(parseFlags([...base, '--encryption-key-file', '/p/keys.yaml']).encryptionKeyFile, '/p/keys.yaml');
+});
+
 test('--initial-cluster gives this member its peer address', () => {
   const f = parseFlags([...base, '--initial-cluster', 'c1=127.0.0.2:9001,c2=127.0.0.3']);
   assert.deepEqual(f.initialCluster, [
@@ -79,6 +86,7 @@ const bad: [string[], RegExp][] = [
   [[...base, '--bogus'], /^--bogus: Unknown option/],
   [[...base, '--node-monitor-grace', '0'], /^--node-monitor-grace: must be a whole number of seconds from 1/],
   [[...base, '--default-eviction-seconds', '1.5'], /^--default-eviction-seconds: must be a whole number of seconds from 0/],
+  [[...base, '--encryption-key-file', ''], /^--encryption-key-file: is empty/],
 ];
 for (const [argv, want] of bad) {
   test(`bad flags are refused naming the flag: ${argv.slice(4).join(' ') || argv.join(' ')}`, () => {
@@ -103,4 +111,27 @@ test('tug-control refuses a new data dir without --initial-cluster or --join', (
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--initial-cluster: or --join is required/);
   assert.equal(existsSync(dir), false, 'a refused start must not create the data dir');
+});
+
+test('tug-control exits 1 naming a bad --encryption-key-file, before it touches the data dir', () => {
+  const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+  const tmp = mkdtempSync(join(tmpdir(), 'tug-flag-keys-'));
+  try {
+    const keyFile = join(tmp, 'keys.yaml');
+    writeFileSync(keyFile, `keys:\n  - name: k1\n    secret: ${Buffer.alloc(32).toString('base64')}\n`);
+    chmodSync(keyFile, 0o644);
+    const dir = join(tmp, 'data');
+    const args = [main, '--name', 'c1', '--data-dir', dir, '--initial-cluster', 'c1=127.0.0.1:1', '--listen-api', '127.0.0.1:2', '--insecure-plaintext', '--encryption-key-file', keyFile];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^tug-control: encryption key file ${keyFile}: mode 0644 lets others than its owner read or change it; chmod 600 `, 'm'));
+    assert.equal(existsSync(dir), false, 'a refused start must not create the data dir');
+    writeFileSync(keyFile, 'keys: []\n');
+    chmodSync(keyFile, 0o600);
+    const r2 = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    assert.equal(r2.status, 1, r2.stderr);
+    assert.match(r2.stderr, /encryption key file .*: keys: must list at least one key/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -63,6 +63,10 @@ SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr
 ${tlsFlagsUsage(30)}
   --ca-key-file FILE          the CA's key: this member signs the certificates of joining nodes
                               (and, joining with a member token, writes the key it is given here)
+  --encryption-key-file FILE  keys that seal Secrets in the Raft log and snapshots (AES-256-GCM):
+                              YAML {keys: [{name, secret: base64 of 32 bytes}]}, the first
+                              seals, every one opens; mode 0600 (docs/security.md). Without it
+                              Secrets are stored in clear (logged as a warning at start)
   --log-level LEVEL           trace, debug, info, warn, error (default info)
   --help                      print this and exit
 
@@ -109,6 +113,8 @@ export interface Flags {
   readonly caKeyFile: string | undefined;
   /** transport: the TLS files, or --insecure-plaintext. */
   readonly transport: TransportChoice;
+  /** encryptionKeyFile: the keys Secrets are sealed with at rest; undefined: stored in clear. */
+  readonly encryptionKeyFile: string | undefined;
   readonly help: boolean;
 }
 
@@ -209,6 +215,7 @@ export function parseFlags(argv: readonly string[]): Flags {
         'ca-hash': { type: 'string' },
         'ca-key-file': { type: 'string' },
         'insecure-plaintext': { type: 'boolean' },
+        'encryption-key-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -277,6 +284,8 @@ export function parseFlags(argv: readonly string[]): Flags {
   const maxObjectsPerNamespace = positiveInt('max-objects-per-namespace', v['max-objects-per-namespace'], defaultMaxObjectsPerNamespace, 10_000_000);
   const maxRequestsPerClient = positiveInt('max-requests-per-client', v['max-requests-per-client'], defaultMaxRequestsPerClient, 1_000_000);
   const maxWatchesPerClient = positiveInt('max-watches-per-client', v['max-watches-per-client'], defaultMaxWatchesPerClient, 1_000_000);
+  const encryptionKeyFile = v['encryption-key-file'];
+  if (encryptionKeyFile === '') throw new FlagError('encryption-key-file', 'is empty: give the path of the key file, or leave the flag out');
   const logLevel = v['log-level'] ?? 'info';
   if (!logLevels.has(logLevel)) throw new FlagError('log-level', `${JSON.stringify(logLevel)} is not one of ${[...logLevels].join(', ')}`);
 
@@ -301,6 +310,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     logLevel,
     transport,
     caKeyFile,
+    encryptionKeyFile,
     help,
   };
 }

@@ -18,7 +18,8 @@
 import type { Logger } from 'pino';
 import { TugClient, isAlreadyExists } from '@tugboat/client';
 import type { ClusterStatus } from '@tugboat/client';
-import { loadCaKey } from '@tugboat/pki';
+import { loadCaKey, loadEncryptionKeys } from '@tugboat/pki';
+import type { EncryptionKey } from '@tugboat/pki';
 import { isPlaintext } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
 import { ControlPlane } from './control-plane.ts';
@@ -49,18 +50,38 @@ async function askToJoin(flags: Flags, via: string, security: Security, log: Log
   }
 }
 
+/**
+ * secretKeysOf loads --encryption-key-file (a PkiError names the file and the problem: exit
+ * status 1), or warns that Secrets are stored in clear without it.
+ */
+function secretKeysOf(flags: Flags, log: Logger): readonly EncryptionKey[] {
+  const file = flags.encryptionKeyFile;
+  if (file === undefined) {
+    log.warn('no --encryption-key-file: Secrets are stored in clear in the Raft log and snapshots; anyone who can read the data dir can read them');
+    return [];
+  }
+  const keys = loadEncryptionKeys(file);
+  log.info({ keyFile: file, sealWith: keys[0]!.name, keys: keys.map((k) => k.name) }, 'Secrets are sealed at rest (AES-256-GCM)');
+  return keys;
+}
+
 /** main runs tug-control with `argv` (without the node and script paths); resolves to the exit status. */
 export function main(argv: readonly string[]): Promise<number> {
-  return runMember(argv, { status: clusterStatusOf, addSelf: askToJoin }, (opts, flags) =>
-    ControlPlane.start({
-      ...opts,
-      ...(flags.caKeyFile === undefined || isPlaintext(opts.security) ? {} : { certificateAuthority: loadCaKey(flags.caKeyFile, opts.security.tls.ca) }),
-      ...('tls' in flags.transport ? { certificateFiles: flags.transport.tls } : {}),
-      controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
-      enabledLoops: (loop) => flags.controllers.has(loop),
-      maxObjectsPerNamespace: flags.maxObjectsPerNamespace,
-      clientLimits: { requestsPerSecond: flags.maxRequestsPerClient, burst: 2 * flags.maxRequestsPerClient, watchesPerClient: flags.maxWatchesPerClient },
-    }),
+  return runMember(
+    argv,
+    { status: clusterStatusOf, addSelf: askToJoin },
+    (opts, flags, secretKeys) =>
+      ControlPlane.start({
+        ...opts,
+        ...(flags.caKeyFile === undefined || isPlaintext(opts.security) ? {} : { certificateAuthority: loadCaKey(flags.caKeyFile, opts.security.tls.ca) }),
+        ...('tls' in flags.transport ? { certificateFiles: flags.transport.tls } : {}),
+        secretKeys,
+        controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },
+        enabledLoops: (loop) => flags.controllers.has(loop),
+        maxObjectsPerNamespace: flags.maxObjectsPerNamespace,
+        clientLimits: { requestsPerSecond: flags.maxRequestsPerClient, burst: 2 * flags.maxRequestsPerClient, watchesPerClient: flags.maxWatchesPerClient },
+      }),
+    secretKeysOf,
   );
 }
 

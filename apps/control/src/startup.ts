@@ -270,12 +270,21 @@ export interface StartedMember {
  * runMember runs a member process from `argv` to its exit status: flags, logger, shutdown
  * requests, the data dir's identity; for a member that joins, the cluster learnt through `join`
  * before it starts; `start` with the options; then the join finished (AddMember) and the member
- * run until it stops. A shutdown requested at any step is honoured there.
+ * run until it stops. A shutdown requested at any step is honoured there. `prepare` loads what
+ * the member kind needs of its own files first, before the TLS files, a token join or the data
+ * dir (a bad file stops the process before anything is written or asked); `start` gets its result.
  */
-export async function runMember(argv: readonly string[], join: JoinSteps, start: (opts: RaftMemberOptions, flags: Flags) => Promise<StartedMember>): Promise<number> {
+export async function runMember<P = undefined>(
+  argv: readonly string[],
+  join: JoinSteps,
+  start: (opts: RaftMemberOptions, flags: Flags, prepared: P) => Promise<StartedMember>,
+  prepare?: (flags: Flags, log: Logger) => P,
+): Promise<number> {
   const flags = flagsOrExit(argv);
   if (typeof flags === 'number') return flags;
   const log = memberLogger(flags);
+  // First: a bad file of the member's own stops it before a token join spends its token.
+  const prepared = prepare?.(flags, log) as P;
   const security = await memberSecurity(flags, log);
   const pending = shutdownRequests(log);
 
@@ -305,7 +314,7 @@ export async function runMember(argv: readonly string[], join: JoinSteps, start:
     log.info({ why: pending.why }, 'stopped before starting');
     return 0;
   }
-  const member = await start(memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers, security), flags);
+  const member = await start(memberStartOptions(flags, file.clusterId, log, identity.bootstrap, peers, security), flags, prepared);
   const stopper = stopperOf(member, pending, log);
 
   if (file.joining !== undefined && stopper.stopping === undefined) {

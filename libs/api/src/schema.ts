@@ -67,6 +67,8 @@ export interface StringSchema extends Base {
   readonly enum?: readonly string[] | undefined;
   readonly minLength?: number | undefined;
   readonly maxLength?: number | undefined;
+  /** sensitive: a value never quoted in messages (a Secret's values). */
+  readonly sensitive?: boolean | undefined;
 }
 
 export interface IntegerSchema extends Base {
@@ -128,7 +130,7 @@ export function array(items: Schema, opts: { minItems?: number; minItemsMessage?
 }
 
 export function string(
-  opts: { format?: FormatCheck; enum?: readonly string[]; minLength?: number; maxLength?: number; check?: Check } = {},
+  opts: { format?: FormatCheck; enum?: readonly string[]; minLength?: number; maxLength?: number; sensitive?: boolean; check?: Check } = {},
 ): StringSchema {
   return { type: 'string', ...opts };
 }
@@ -390,7 +392,7 @@ function walk(schema: Schema, value: unknown, r: Collector): void {
       }
       if (schema.format !== undefined) {
         const problem = schema.format(value);
-        if (problem !== undefined) r.error(`invalid value ${quote(value)}: ${problem}`);
+        if (problem !== undefined) r.error(`invalid value${schema.sensitive === true ? '' : ` ${quote(value)}`}: ${problem}`);
       }
       return;
     }

@@ -862,8 +862,8 @@ export const KIND_SCHEMAS: Readonly<Record<Kind, Schema>> = {
     {
       ...typeMeta,
       metadata: meta(dns1123Subdomain),
-      data: map(string({ format: base64 }), { keys: configKey }),
-      stringData: map(string(), { keys: configKey }),
+      data: map(string({ format: base64, sensitive: true }), { keys: configKey }),
+      stringData: map(string({ sensitive: true }), { keys: configKey }),
       type: string({ format: secretType }),
       immutable: boolean(),
     },

@@ -518,13 +518,13 @@ describe('validate: semantic rules', () => {
     assert.deepEqual(after(service, (s) => (s['spec'].ports[0].targetPort = 0)), ['spec.ports[0].targetPort: must be between 1 and 65535']);
   });
 
-  it('checks ConfigMap and Secret data', () => {
+  it('checks ConfigMap and Secret data, never quoting a Secret value', () => {
     const secret = () => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { token: 'c2VjcmV0' } }) as Loose;
     assert.deepEqual(problems(secret()), []);
     assert.deepEqual(after(secret, (s) => (s['data'].token = 'secret!')), [
-      'data.token: invalid value "secret!": must be base64-encoded (standard alphabet, with padding)',
+      'data.token: invalid value: must be base64-encoded (standard alphabet, with padding)',
     ]);
-    assert.deepEqual(after(secret, (s) => (s['data'].token = 'c2VjcmV0LQ')), ['data.token: invalid value "c2VjcmV0LQ": must be base64-encoded (standard alphabet, with padding)']);
+    assert.deepEqual(after(secret, (s) => (s['data'].token = 'c2VjcmV0LQ')), ['data.token: invalid value: must be base64-encoded (standard alphabet, with padding)']);
     assert.deepEqual(after(secret, (s) => (s['data'] = { 'bad/key': 'eA==' })), [
       `data["bad/key"]: invalid key "bad/key": must be a key of letters, digits, '-', '_' and '.' (not '.' or '..', at most 253 characters)`,
     ]);

@@ -16,6 +16,12 @@
  *   matching as DELETED (with its last matching state and the change's revision). BOOKMARKs
  *   carry the revision reached when `progress_notify` and idle.
  * - Only the kinds of libs/api are served: the control plane's internal kinds are refused.
+ * - Secrets at rest (secret-encryption.ts): with `secretKeys`, every op's Secret is sealed just
+ *   before it is proposed, and every Secret leaving the store (get, list, watch events, the
+ *   answer to a write, the stored version an update is admitted against) is opened. One that
+ *   does not open here (a key this member lacks) fails the call with FAILED_PRECONDITION
+ *   naming the Secret, the key and the member; only a delete's answer and a DELETED event,
+ *   whose values no one needs, carry it without its values instead.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -39,6 +45,7 @@ import type { ApiObject, FieldSelector, Kind, LabelSelector, Pod, Service } from
 import { GrpcError, ObjectService, Status } from '@tugboat/proto';
 import type { CallContext, ObjectRef as ProtoRef, ServiceImpl, WatchResponseSchema } from '@tugboat/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { EncryptionKey } from '@tugboat/pki';
 import { isExpiredError, isStoreError, maxCommandBytes, maxRequestIdLength, maxTxnOps } from '@tugboat/store';
 import type { CreateOp, DeleteOp, KubeObject, ObjectRef, Op, StoredObject, UpdateOp, WatchEvent } from '@tugboat/store';
 import { allow, isRestricted } from './authorization.ts';
@@ -47,6 +54,7 @@ import { TOKEN_KIND } from './bootstrap-tokens.ts';
 import { deleteOp } from './deletion.ts';
 import { describeRef } from './errors.ts';
 import type { WriteVerb } from './errors.ts';
+import { isSecretSealError, openSecret, sealSecret, withoutSealedValues } from './secret-encryption.ts';
 import { ALLOCATION_KIND, heldBy, isAllocationError, planServiceWrite, releaseOps, withoutKeptNodePorts } from './service-allocation.ts';
 import type { AllocationView } from './service-allocation.ts';
 
@@ -76,6 +84,8 @@ export interface ObjectBackend {
   readonly maxObjectsPerNamespace: number;
   /** bookmarkIntervalMs: idle time after which a progress_notify watch gets a BOOKMARK. */
   readonly bookmarkIntervalMs: number;
+  /** secretKeys seal Secrets at rest: the first seals, every one opens. None or empty: Secrets are stored in clear. */
+  readonly secretKeys?: readonly EncryptionKey[];
 }
 
 /** apiClusterScopedKinds are the store kinds the API keeps without a namespace: libs/api's, the
@@ -325,13 +335,65 @@ function allocationRace(err: unknown): unknown {
   return new GrpcError(Status.ABORTED, `${cause.details.ref.name.replace('-', ' ')} was allocated by another write at the same moment; retry`);
 }
 
+/** SecretsAtRest seals the Secrets of a member's writes and opens those it hands out (see the module comment). */
+interface SecretsAtRest {
+  /** seal returns the ops with each Secret written sealed (an update's against the stored version). */
+  seal(ops: readonly Op[]): readonly Op[];
+  /** open is a stored object as admission and clients see it. Throws FAILED_PRECONDITION. */
+  open<T extends StoredObject | undefined>(o: T): T;
+  /** encode is encodeObject of the opened object; `leaving` (a deletion): one that does not open goes without its values. */
+  encode(o: StoredObject | null | undefined, leaving?: boolean): Uint8Array;
+}
+
+function secretsAtRest(b: ObjectBackend): SecretsAtRest {
+  // Read on every call: a test may change them between calls; a member's never change.
+  const keys = (): readonly EncryptionKey[] => b.secretKeys ?? [];
+  const stored = (o: KubeObject): StoredObject | undefined =>
+    b.get(storeRef({ kind: o.kind, namespace: o.metadata.namespace ?? DEFAULT_NAMESPACE, name: o.metadata.name ?? '' }));
+  const open = <T extends StoredObject | undefined>(o: T): T => {
+    if (o === undefined) return o;
+    try {
+      return openSecret(o, keys());
+    } catch (err) {
+      if (!isSecretSealError(err)) throw err;
+      throw new GrpcError(
+        Status.FAILED_PRECONDITION,
+        `${describeRef('Secret', err.namespace, err.secretName)} cannot be read on member ${b.name}: ${err.detail}` +
+          (err.problem === 'unknown key' ? `; add key "${err.keyName}" to its --encryption-key-file (docs/security.md, Secrets at rest)` : ''),
+      );
+    }
+  };
+  return {
+    seal: (ops) =>
+      ops.map((op): Op => {
+        if ((op.op !== 'create' && op.op !== 'update') || op.object.kind !== 'Secret') return op;
+        return { ...op, object: sealSecret(op.object, keys(), op.op === 'update' ? stored(op.object) : undefined) };
+      }),
+    open,
+    encode(o, leaving = false) {
+      if (o === null || o === undefined) return encodeObject(o);
+      let out: StoredObject;
+      try {
+        out = open(o);
+      } catch (err) {
+        if (!leaving) throw err;
+        out = withoutSealedValues(o);
+      }
+      // A Secret opened is a new object each time: its values are not cached.
+      return out === o ? encodeObject(o) : encoder.encode(JSON.stringify(out));
+    },
+  };
+}
+
 export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectService> {
   const access = accessView(b);
+  const secrets = secretsAtRest(b);
   const view: AllocationView = { allocation: (name) => b.get({ kind: ALLOCATION_KIND, name }), random: Math.random };
   let serviceWrites: Promise<unknown> = Promise.resolve();
   /** propose proposes ops; with Service writes among them, one such write at a time, allocated against the latest state. */
-  const propose = async (ops: readonly Op[], requestId: string, ctx: CallContext, verb: WriteVerb): Promise<readonly (StoredObject | null)[]> => {
-    checkNamespaceBound(b, ops);
+  const propose = async (request: readonly Op[], requestId: string, ctx: CallContext, verb: WriteVerb): Promise<readonly (StoredObject | null)[]> => {
+    checkNamespaceBound(b, request);
+    const ops = secrets.seal(request);
     if (!ops.some(isServiceWrite)) return b.propose(ops, requestId, ctx, verb);
     const run = serviceWrites.then(async () => {
       await b.readIndex(ctx);
@@ -360,7 +422,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       if (!b.isLeader()) return (await b.forward('create', req, ctx)) as never;
       const obj = admitCreate(parseObject(req.object, 'object'));
       const [o] = await propose([{ op: 'create', object: obj }], req.requestId, ctx, 'create');
-      return { object: encodeObject(o) };
+      return { object: secrets.encode(o) };
     },
 
     async update(req, ctx) {
@@ -368,7 +430,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       await allowFresh(ctx, () => objectAccess(req.statusOnly ? 'update status' : 'update', parseObject(req.object, 'object')));
       if (!b.isLeader()) return (await b.forward('update', req, ctx)) as never;
       const raw = parseObject(req.object, 'object');
-      const { object, expected } = admitUpdate(raw, storedVersionOf(b, raw), req.statusOnly);
+      const { object, expected } = admitUpdate(raw, secrets.open(storedVersionOf(b, raw)), req.statusOnly);
       const op: Op = {
         op: 'update',
         object,
@@ -376,7 +438,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
         ...(req.statusOnly ? { subresource: 'status' as const } : {}),
       };
       const [o] = await propose([op], req.requestId, ctx, 'update');
-      return { object: encodeObject(o) };
+      return { object: secrets.encode(o) };
     },
 
     async delete(req, ctx) {
@@ -390,7 +452,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       // Decided here on the leader against the stored object: mark (graceful) or remove.
       const sref = storeRef(ref);
       const [o] = await propose([deleteOp(sref, b.get(sref), req, Date.now())], req.requestId, ctx, 'delete');
-      return { object: encodeObject(o) };
+      return { object: secrets.encode(o, true) };
     },
 
     async txn(req, ctx) {
@@ -412,7 +474,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
             case 'update': {
               total += op.op.value.length;
               const raw = parseObject(op.op.value, 'update');
-              const { object, expected: rv } = admitUpdate(raw, storedVersionOf(b, raw), false);
+              const { object, expected: rv } = admitUpdate(raw, secrets.open(storedVersionOf(b, raw)), false);
               const exp = op.expectedResourceVersion !== '' ? op.expectedResourceVersion : rv;
               return { op: 'update', object, ...(exp === undefined ? {} : { expectedResourceVersion: exp }) };
             }
@@ -433,7 +495,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       });
       if (total > maxObjectBytes) throw new GrpcError(Status.RESOURCE_EXHAUSTED, `ops: ${total} bytes of objects, more than the limit of ${maxObjectBytes}`);
       const objects = await propose(ops, req.requestId, ctx, 'txn');
-      return { objects: objects.map(encodeObject) };
+      return { objects: objects.map((o, i) => secrets.encode(o, ops[i]!.op === 'delete')) };
     },
 
     async get(req, ctx) {
@@ -442,7 +504,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       allow(ctx, () => ({ verb: 'get', ...ref }), access);
       const o = b.get(storeRef(ref));
       if (o === undefined) throw new GrpcError(Status.NOT_FOUND, `${describeRef(ref.kind, ref.namespace, ref.name)} not found`);
-      return { object: encodeObject(o) };
+      return { object: secrets.encode(o) };
     },
 
     async list(req, ctx) {
@@ -453,7 +515,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
       if (!req.staleOk) await b.readIndex(ctx);
       const { items, revision } = b.list(kind, namespace);
       const chosen = sel === undefined ? items : items.filter((o) => selected(sel, o));
-      return { items: chosen.map(encodeObject), revision: BigInt(revision) };
+      return { items: chosen.map((o) => secrets.encode(o)), revision: BigInt(revision) };
     },
 
     async *watch(req, ctx) {
@@ -496,7 +558,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
             return;
           }
           const out = filterEvent(sel, r.value);
-          if (out !== undefined) yield { type: out.type, object: encodeObject(out.object), revision: BigInt(r.value.revision) } satisfies WatchOut;
+          if (out !== undefined) yield { type: out.type, object: secrets.encode(out.object, out.type === 'DELETED'), revision: BigInt(r.value.revision) } satisfies WatchOut;
         }
       } catch (err) {
         if (isExpiredError(err)) throw new GrpcError(Status.OUT_OF_RANGE, err.message);

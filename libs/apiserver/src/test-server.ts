@@ -28,6 +28,7 @@ import {
   statusName,
 } from '@tugboat/proto';
 import type { CallContext, ServiceImpl, StatusCode } from '@tugboat/proto';
+import type { EncryptionKey } from '@tugboat/pki';
 import { LocalLog, ObjectStore, ReplicatedStore, unwrapApplyResult } from '@tugboat/store';
 import type { ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
 import { clusterService } from './cluster.ts';
@@ -96,6 +97,8 @@ export class TestApi implements ObjectBackend, ClusterBackend {
   /** bookmarkIntervalMs: how often progress_notify watches get a BOOKMARK while idle. */
   bookmarkIntervalMs = 200;
   readonly store = new ObjectStore({ clusterScopedKinds: apiClusterScopedKinds });
+  /** secretKeys seal Secrets at rest (ObjectBackend.secretKeys); none by default. Tests may set them. */
+  secretKeys: readonly EncryptionKey[];
 
   private readonly localLog = new LocalLog(this.store);
   private readonly writes = new ReplicatedStore({ log: this.localLog });
@@ -109,7 +112,8 @@ export class TestApi implements ObjectBackend, ClusterBackend {
   private readonly slots = new WatchSlots(selfName, 10_000);
   private faults: (TestFault & { left: number })[] = [];
 
-  constructor(opts: { empty?: boolean } = {}) {
+  constructor(opts: { empty?: boolean; secretKeys?: readonly EncryptionKey[] } = {}) {
+    this.secretKeys = opts.secretKeys ?? [];
     if (opts.empty !== true) for (const o of initialObjects()) this.seed(o);
   }
 

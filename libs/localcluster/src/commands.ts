@@ -63,7 +63,8 @@ export function containerdArgv(node: NodePlan, programs: Programs): string[] {
   return [programs.containerd, '--config', node.paths.containerdConfig, '--log-level', 'info'];
 }
 
-/** controlArgv is tug-control on a control node, founding the cluster with every control node. */
+/** controlArgv is tug-control on a control node, founding the cluster with every control node,
+ *  sealing Secrets with the cluster's key file. */
 export function controlArgv(plan: ClusterPlan, node: NodePlan, programs: Programs): string[] {
   if (node.apiAddress === undefined || node.peerAddress === undefined) throw new Error(`${node.name} is not a control node`);
   const initial = plan.nodes.filter((n) => n.control).map((n) => `${n.name}=${n.peerAddress}`);
@@ -77,6 +78,7 @@ export function controlArgv(plan: ClusterPlan, node: NodePlan, programs: Program
     '--initial-cluster', initial.join(','),
     ...tlsArgv(node.paths.controlTls),
     '--ca-key-file', plan.pki.caKeyFile,
+    '--encryption-key-file', plan.pki.encryptionKeyFile,
   ];
 }
 

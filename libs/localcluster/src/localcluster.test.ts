@@ -125,6 +125,8 @@ describe('node command lines', () => {
       '--ca-file', '/s/clusters/x/pki/ca.crt',
       '--cert-file', '/s/clusters/x/node-2/tls/control.crt',
       '--key-file', '/s/clusters/x/node-2/tls/control.key',
+      '--ca-key-file', '/s/clusters/x/pki/ca.key',
+      '--encryption-key-file', '/s/clusters/x/pki/encryption-keys.yaml',
     ]);
     assert.throws(() => controlArgv(plan, plan.nodes[1]!, programs), /not a control node/);
   });

@@ -111,13 +111,21 @@ export interface ClusterPkiPaths {
   readonly caKeyFile: string;
   /** admin: the CA, certificate and key `tug` dials with (the cluster's context names them). */
   readonly admin: TlsFiles;
+  /** encryptionKeyFile: every tug-control's --encryption-key-file (0600), the key Secrets are sealed with at rest. */
+  readonly encryptionKeyFile: string;
 }
 
 /** clusterPkiPaths are the PKI files of the cluster whose dir is baseDir. */
 export function clusterPkiPaths(baseDir: string): ClusterPkiPaths {
   const dir = join(baseDir, 'pki');
   const caFile = join(dir, 'ca.crt');
-  return { dir, caFile, caKeyFile: join(dir, 'ca.key'), admin: { caFile, certFile: join(dir, 'admin.crt'), keyFile: join(dir, 'admin.key') } };
+  return {
+    dir,
+    caFile,
+    caKeyFile: join(dir, 'ca.key'),
+    admin: { caFile, certFile: join(dir, 'admin.crt'), keyFile: join(dir, 'admin.key') },
+    encryptionKeyFile: join(dir, 'encryption-keys.yaml'),
+  };
 }
 
 const nameRe = /^[a-z0-9]{1,8}$/;

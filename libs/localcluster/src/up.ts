@@ -288,7 +288,7 @@ export async function upCluster(opts: UpOptions = {}): Promise<ClusterInfo> {
   progress(`programs: tug-control and tug-agent bundled into ${programsDir(plan.baseDir)} in ${Math.round(performance.now() - bundleStart)} ms`);
   await makeClusterPki(plan);
   const security = adminSecurity(plan.baseDir);
-  progress(`certificates: cluster CA in ${plan.pki.dir}, one certificate per tug-control and tug-agent, and tug's admin certificate`);
+  progress(`certificates: cluster CA in ${plan.pki.dir}, one certificate per tug-control and tug-agent, tug's admin certificate, and the key Secrets are sealed with`);
   for (const n of plan.nodes) {
     const p = n.paths;
     for (const d of [p.containerdRoot, p.containerdState, p.runcRoot, p.cniConfDir, p.cniDataDir, p.agentDir, p.controlDir, p.logDir]) mkdirSync(d, { recursive: true });

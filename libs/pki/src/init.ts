@@ -5,6 +5,7 @@
 // bootstrap token instead (the cluster signs their requests).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { newEncryptionKey, writeEncryptionKeys } from './encryption-keys.ts';
 import { writeCertificate, writeKeyPairFiles, writePrivateKey } from './files.ts';
 import type { TlsFiles } from './files.ts';
 import { issueCertificate, makeCa } from './pki.ts';
@@ -43,6 +44,8 @@ export interface InitializedPki {
   readonly admin: TlsFiles;
   readonly member: TlsFiles;
   readonly agent: TlsFiles;
+  /** encryptionKeyFile: tug-control's --encryption-key-file, the key Secrets are sealed with at rest. */
+  readonly encryptionKeyFile: string;
   readonly caPem: string;
 }
 
@@ -50,13 +53,21 @@ export interface InitializedPki {
 export function pkiFolderFiles(dir: string): Omit<InitializedPki, 'caPem'> {
   const caFile = join(dir, 'ca.crt');
   const pair = (name: string): TlsFiles => ({ caFile, certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) });
-  return { caFile, caKeyFile: join(dir, 'ca.key'), admin: pair('admin'), member: pair('control'), agent: pair('agent') };
+  return {
+    caFile,
+    caKeyFile: join(dir, 'ca.key'),
+    admin: pair('admin'),
+    member: pair('control'),
+    agent: pair('agent'),
+    encryptionKeyFile: join(dir, 'encryption-keys.yaml'),
+  };
 }
 
 /**
  * initPkiFolder makes a new cluster CA in dir (ca.crt, ca.key 0600) and the certificates of its
  * first node, a control node (control.crt/.key for tug-control, agent.crt/.key for tug-agent),
- * and of its administrator (admin.crt/.key). A folder that has a CA already is left alone:
+ * of its administrator (admin.crt/.key), and the key Secrets are sealed with at rest
+ * (encryption-keys.yaml, 0600, for every tug-control). A folder that has a CA already is left alone:
  * the caller is told so (undefined), since a second CA would split the cluster.
  */
 export async function initPkiFolder(dir: string, opts: { clusterName: string; node: Omit<NodeIdentity, 'control'> }): Promise<InitializedPki | undefined> {
@@ -67,6 +78,7 @@ export async function initPkiFolder(dir: string, opts: { clusterName: string; no
   writeKeyPairFiles(files.admin, await issueAdmin(ca));
   writeKeyPairFiles(files.member, node.member!);
   writeKeyPairFiles(files.agent, node.agent);
+  writeEncryptionKeys(files.encryptionKeyFile, [newEncryptionKey('key-1')]);
   // The CA last: a folder interrupted before this holds no CA and can be made again.
   writePrivateKey(files.caKeyFile, ca.keyPem);
   writeCertificate(files.caFile, ca.certPem);
