@@ -6,27 +6,15 @@
 //
 // Bounded in `npm test` (TUG_FUZZ_RUNS, default 300 per method); `npm run fuzz` runs the long
 // form (20,000 per method, 120,000 in all), printing the seed of a failure to replay it.
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { objectService } from '@tugboat/apiserver';
 import { TestApi } from '@tugboat/apiserver/testing';
-import { ObjectService, Status, inProcessClient, isGrpcError, statusName } from '@tugboat/proto';
+import { ObjectService, inProcessClient } from '@tugboat/proto';
 import type { ServiceClient } from '@tugboat/proto';
-import { SERVED_KINDS, kind, objectBytes, ref, selector, text } from './requests.ts';
+import { ABOUT_THE_REQUEST, SERVED_KINDS, answeredWithin, kind, objectBytes, ref, selector, text } from './requests.ts';
 
 const RUNS = Number(process.env['TUG_FUZZ_RUNS'] ?? 300);
-const ANSWER_MS = 1_000;
-/** Statuses that say what is wrong with a request (or that the object is not there). */
-const ABOUT_THE_REQUEST = new Set<number>([
-  Status.INVALID_ARGUMENT,
-  Status.NOT_FOUND,
-  Status.ALREADY_EXISTS,
-  Status.FAILED_PRECONDITION,
-  Status.ABORTED,
-  Status.RESOURCE_EXHAUSTED,
-  Status.OUT_OF_RANGE,
-]);
 
 function fixture(): { api: TestApi; client: ServiceClient<typeof ObjectService> } {
   const api = new TestApi();
@@ -38,23 +26,8 @@ function objectsOf(api: TestApi): string {
   return SERVED_KINDS.flatMap((k) => api.list(k, undefined).items.map((o) => `${k}/${o.metadata.namespace ?? ''}/${o.metadata.name}@${o.metadata.resourceVersion}`)).join('\n');
 }
 
-/** answered runs call and checks how it ended; `write` says a refusal must change nothing. */
-async function answered(api: TestApi, write: boolean, call: () => Promise<unknown>): Promise<void> {
-  const before = write ? objectsOf(api) : '';
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ANSWER_MS)));
-  try {
-    const outcome = await Promise.race([call().then(() => 'ok' as const, (err: unknown) => err), late]);
-    assert.notEqual(outcome, 'late', `no answer within ${ANSWER_MS} ms`);
-    if (outcome === 'ok') return;
-    assert.ok(isGrpcError(outcome), `a gRPC status, got ${String(outcome)}`);
-    assert.ok(ABOUT_THE_REQUEST.has(outcome.code), `${statusName(outcome.code)}: ${outcome.message}`);
-    assert.ok(outcome.message.length > 0, 'a refusal says why');
-    if (write) assert.equal(objectsOf(api), before, `a refused write changed objects: ${outcome.message}`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** answered runs call and checks how it ended; `write` says a refusal must change no object. */
+const answered = (api: TestApi, write: boolean, call: () => Promise<unknown>): Promise<void> => answeredWithin(ABOUT_THE_REQUEST, write ? () => objectsOf(api) : undefined, call);
 
 const requestId = (): fc.Arbitrary<string> => fc.oneof(fc.uuid(), fc.string({ maxLength: 10 }), fc.constant('x'.repeat(200)));
 

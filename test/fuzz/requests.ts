@@ -1,8 +1,45 @@
 // requests.ts: fast-check arbitraries for the fuzz tests: valid objects of every served kind to
 // start from, mutations of them (a field removed, replaced by any JSON value, the kind or name
 // changed), raw bytes, and the requests of every ObjectService method built from them.
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { KINDS } from '@tugboat/api';
+import { Status, isGrpcError, statusName } from '@tugboat/proto';
+
+/** ANSWER_MS: every fuzzed call answers within this. */
+export const ANSWER_MS = 1_000;
+
+/** ABOUT_THE_REQUEST: statuses that say what is wrong with a request (or that the object is not there). */
+export const ABOUT_THE_REQUEST: ReadonlySet<number> = new Set<number>([
+  Status.INVALID_ARGUMENT,
+  Status.NOT_FOUND,
+  Status.ALREADY_EXISTS,
+  Status.FAILED_PRECONDITION,
+  Status.ABORTED,
+  Status.RESOURCE_EXHAUSTED,
+  Status.OUT_OF_RANGE,
+]);
+
+/**
+ * answeredWithin runs call and checks how it ended: within ANSWER_MS, with a result or a status
+ * of `allowed` that says why; when `state` is given (a write), a refusal leaves it as it was.
+ */
+export async function answeredWithin(allowed: ReadonlySet<number>, state: (() => string) | undefined, call: () => Promise<unknown>): Promise<void> {
+  const before = state?.();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ANSWER_MS)));
+  try {
+    const outcome = await Promise.race([call().then(() => 'ok' as const, (err: unknown) => err), late]);
+    assert.notEqual(outcome, 'late', `no answer within ${ANSWER_MS} ms`);
+    if (outcome === 'ok') return;
+    assert.ok(isGrpcError(outcome), `a gRPC status, got ${String(outcome)}`);
+    assert.ok(allowed.has(outcome.code), `${statusName(outcome.code)}: ${outcome.message}`);
+    assert.ok(outcome.message.length > 0, 'a refusal says why');
+    if (state !== undefined) assert.equal(state(), before, `a refused write changed state: ${outcome.message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** SEEDS are valid objects, one or more per kind, that mutations start from. */
 export const SEEDS: readonly Record<string, unknown>[] = [

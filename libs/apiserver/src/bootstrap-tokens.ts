@@ -24,6 +24,8 @@ export const MAX_TOKEN_TTL_SECONDS = 30 * 86_400;
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+/** TOKEN_ID_RE: a token's ID, its public part. */
+export const TOKEN_ID_RE = /^[a-z0-9]{6}$/;
 
 /** TokenRecord is a token as stored (the secret's hash, never the secret). */
 export interface TokenRecord {

@@ -19,7 +19,7 @@ import { GrpcError, Status } from '@tugboat/proto';
 import type { CallContext, CallOptions, ClusterService, JoinResponseSchema, ServiceClient, ServiceImpl } from '@tugboat/proto';
 import { isStoreError } from '@tugboat/store';
 import { allowClusterCall } from './authorization.ts';
-import { newToken, parseToken, tokenInfo, whyRefused } from './bootstrap-tokens.ts';
+import { TOKEN_ID_RE, newToken, parseToken, tokenInfo, whyRefused } from './bootstrap-tokens.ts';
 import type { StoredToken, TokenRecord } from './bootstrap-tokens.ts';
 
 /** TokenStore is the bootstrap tokens in the replicated store: reads of local state, writes
@@ -148,6 +148,7 @@ export function joinCalls(p: JoinBackend, forward: Forward): JoinCalls {
 
     async deleteToken(req, ctx) {
       allowClusterCall(ctx, 'manage bootstrap tokens');
+      if (!TOKEN_ID_RE.test(req.id)) throw new GrpcError(Status.INVALID_ARGUMENT, `id: ${JSON.stringify(req.id.slice(0, 64))} is not a bootstrap token ID (6 characters of a-z and 0-9)`);
       if (!p.isLeader()) return forward('delete token', ctx, (c, o) => c.deleteToken(req, o));
       if (!(await p.tokens.delete(req.id))) throw new GrpcError(Status.NOT_FOUND, `bootstrap token ${JSON.stringify(req.id)} not found`);
       p.log.info({ token: req.id }, 'bootstrap token deleted');
