@@ -3,7 +3,8 @@
 // UNAUTHENTICATED and the member logs the refusals with the client's address; a member given a
 // certificate of another CA does not start, and names the file. What a certificate may do
 // follows its role: a node's agent reads the Secret of a pod bound to it and not another
-// node's, through a follower as well as the leader; a viewer reads but does not write.
+// node's, through a follower as well as the leader, and may not cordon its own Node; a viewer
+// reads but does not write.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -96,6 +97,13 @@ describe('tug-control with mutual TLS', () => {
       (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && err.reason === 'Forbidden' && err.message.includes('node "node-b" (tugboat:nodes) may not get secrets default/db: no pod bound to node-b uses it'),
     );
     await assert.rejects(nodeB.pods.list({ namespace: 'default' }), (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && /select spec\.nodeName=node-b/.test(err.message));
+    // Its own Node, but not what others decide about it (NodeRestriction).
+    await nodeA.nodes.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { zone: 'a' } } });
+    const own = await nodeA.nodes.get('node-a');
+    await assert.rejects(
+      nodeA.nodes.update({ ...own, spec: { ...own.spec, unschedulable: true } }),
+      (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && /node "node-a" \(tugboat:nodes\) may not update nodes node-a: a node may not cordon or uncordon itself/.test(err.message),
+    );
     const viewer = await as('viewer', 'ann');
     assert.ok((await viewer.pods.list({ namespace: 'default' })).items.length >= 1);
     await assert.rejects(viewer.configMaps.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' } }), (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && /viewer "ann" \(tugboat:viewers\) may not create configmaps default\/x: viewers only read/.test(err.message));

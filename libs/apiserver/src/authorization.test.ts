@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Pod } from '@tugboat/api';
-import { authorize, describeIdentity, describeRequest } from './authorization.ts';
+import { authorize, describeIdentity, describeRequest, nodeSelfWrite } from './authorization.ts';
 import type { AccessRequest, AccessView } from './authorization.ts';
 
 const pod = (name: string, node: string, spec: Partial<Pod['spec']> = {}): Pod => ({
@@ -73,5 +73,27 @@ describe('authorization', () => {
     assert.equal(describeIdentity(node1), 'node "node-1" (tugboat:nodes)');
     assert.equal(describeRequest(req('get', 'Secret', 'db')), 'get secrets default/db');
     assert.equal(describeRequest(req('list', 'Pod', '', '')), 'list pods');
+  });
+
+  it("keeps a node from changing what others decide about its own Node (NodeRestriction)", () => {
+    const stored = {
+      metadata: { labels: { 'kubernetes.io/hostname': 'node-1', 'node-restriction.kubernetes.io/pci': 'yes' } },
+      spec: { podCIDR: '10.244.1.0/24', taints: [{ key: 'gpu', value: 'a', effect: 'NoSchedule' }] as { key: string; value?: string; effect: string }[] },
+    };
+    const change = (f: (n: typeof stored & { spec: Record<string, unknown> }) => void): string | undefined => {
+      const next = structuredClone(stored) as typeof stored & { spec: Record<string, unknown> };
+      f(next);
+      return nodeSelfWrite(next, stored);
+    };
+    assert.equal(change(() => undefined), undefined);
+    assert.equal(change((n) => Object.assign(n.metadata.labels, { zone: 'b' })), undefined, 'its own labels');
+    assert.equal(change((n) => (n.spec['taints'] = [...stored.spec.taints, { key: 'ssd', effect: 'NoSchedule' }])), undefined, 'adds a taint');
+    assert.match(change((n) => Object.assign(n.metadata.labels, { 'node-restriction.kubernetes.io/pci': 'no' })) ?? '', /may not set or change node-restriction\.kubernetes\.io\/\* labels/);
+    assert.match(change((n) => delete (n.metadata.labels as Record<string, string>)['node-restriction.kubernetes.io/pci']) ?? '', /node-restriction/);
+    assert.match(change((n) => (n.spec['podCIDR'] = '10.244.9.0/24')) ?? '', /spec\.podCIDR/);
+    assert.match(change((n) => (n.spec['unschedulable'] = true)) ?? '', /may not cordon or uncordon itself/);
+    assert.match(change((n) => (n.spec['taints'] = [])) ?? '', /may not remove or change the taint gpu=a:NoSchedule/);
+    assert.match(nodeSelfWrite({ metadata: { labels: { 'node-restriction.kubernetes.io/x': '1' } } }, undefined) ?? '', /node-restriction/, 'on create too');
+    assert.equal(nodeSelfWrite({ metadata: { labels: { a: '1' } }, spec: { taints: [{ key: 'k', effect: 'NoSchedule' }] } }, undefined), undefined);
   });
 });

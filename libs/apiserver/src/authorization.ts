@@ -12,7 +12,8 @@
 //                    status, the final delete of its pods, and Events
 //
 // Calls without an identity (made inside a member, or on a listener started with
-// --insecure-plaintext) are not checked. Every decision is pure: `view` reads the member's
+// --insecure-plaintext) are not checked. A node's writes of its own Node are also limited in
+// what they change (nodeSelfWrite, after Kubernetes' NodeRestriction). Every decision is pure: `view` reads the member's
 // store for what a node's pods use.
 import type { Pod } from '@tugboat/api';
 import { NODE_LEASE_NAMESPACE } from '@tugboat/api';
@@ -119,6 +120,44 @@ function nodeAccess(node: string, req: AccessRequest, view: AccessView): string 
     default:
       return `a node has no access to ${req.kind}s`;
   }
+}
+
+/** NODE_RESTRICTION_PREFIX: labels only admins set on Nodes (to steer workloads to nodes a node
+ *  cannot claim to be), as Kubernetes' NodeRestriction keeps them. */
+export const NODE_RESTRICTION_PREFIX = 'node-restriction.kubernetes.io/';
+
+interface NodeLike {
+  readonly metadata?: { readonly labels?: Readonly<Record<string, string>> };
+  readonly spec?: { readonly podCIDR?: string; readonly unschedulable?: boolean; readonly taints?: readonly { key: string; value?: string; effect: string }[] };
+}
+
+/**
+ * nodeSelfWrite decides what a node's agent may change of its own Node (after Kubernetes'
+ * NodeRestriction admission), given the Node it sends and the stored one (none on create): not
+ * labels under NODE_RESTRICTION_PREFIX, nor spec.podCIDR (node IPAM's), nor spec.unschedulable
+ * (an admin's cordon), nor taints others set (it may add taints, from its --taints). undefined:
+ * allowed, else why not.
+ */
+export function nodeSelfWrite(next: NodeLike, prev: NodeLike | undefined): string | undefined {
+  const labels = (n: NodeLike | undefined): Record<string, string> => Object.fromEntries(Object.entries(n?.metadata?.labels ?? {}).filter(([k]) => k.startsWith(NODE_RESTRICTION_PREFIX)));
+  const restricted = (n: NodeLike | undefined): string => JSON.stringify(Object.entries(labels(n)).sort());
+  if (restricted(next) !== restricted(prev)) return `a node may not set or change ${NODE_RESTRICTION_PREFIX}* labels`;
+  if ((next.spec?.podCIDR ?? '') !== (prev?.spec?.podCIDR ?? '')) return 'a node may not set spec.podCIDR (node IPAM assigns it)';
+  if ((next.spec?.unschedulable ?? false) !== (prev?.spec?.unschedulable ?? false)) return 'a node may not cordon or uncordon itself (spec.unschedulable)';
+  const key = (t: { key: string; value?: string; effect: string }): string => `${t.key}=${t.value ?? ''}:${t.effect}`;
+  const kept = new Set((next.spec?.taints ?? []).map(key));
+  const dropped = (prev?.spec?.taints ?? []).map(key).find((t) => !kept.has(t));
+  if (dropped !== undefined) return `a node may not remove or change the taint ${dropped}`;
+  return undefined;
+}
+
+/** allowNodeSelfWrite throws PERMISSION_DENIED, naming who, what and why, when a node's agent
+ *  changes of its own Node what nodeSelfWrite keeps from it; other callers pass. */
+export function allowNodeSelfWrite(ctx: CallContext, req: AccessRequest, next: NodeLike, prev: NodeLike | undefined): void {
+  const who = ctx.identity;
+  if (req.kind !== 'Node' || req.verb === 'update status' || who?.organization !== ROLES.nodes) return;
+  const why = nodeSelfWrite(next, prev);
+  if (why !== undefined) throw new GrpcError(Status.PERMISSION_DENIED, `${describeIdentity(who)} may not ${describeRequest(req)}: ${why}`);
 }
 
 /** isRestricted: the identity's role does not allow everything (so requests are checked). */

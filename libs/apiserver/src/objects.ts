@@ -48,7 +48,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { EncryptionKey } from '@tugboat/pki';
 import { isExpiredError, isStoreError, maxCommandBytes, maxRequestIdLength, maxTxnOps } from '@tugboat/store';
 import type { CreateOp, DeleteOp, KubeObject, ObjectRef, Op, StoredObject, UpdateOp, WatchEvent } from '@tugboat/store';
-import { allow, isRestricted } from './authorization.ts';
+import { allow, allowNodeSelfWrite, isRestricted } from './authorization.ts';
 import type { AccessRequest, AccessVerb, AccessView } from './authorization.ts';
 import { TOKEN_KIND } from './bootstrap-tokens.ts';
 import { deleteOp } from './deletion.ts';
@@ -410,15 +410,19 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
   /** allowFresh is allow for a caller whose access depends on what is stored (a node's: the pods
    *  bound to it), decided on state at least as new as the leader's when the call came, so a
    *  binding the caller has seen counts on every member. */
-  const allowFresh = async (ctx: CallContext, request: () => AccessRequest): Promise<void> => {
+  const allowFresh = async (ctx: CallContext, request: () => AccessRequest, raw?: () => Json): Promise<void> => {
     if (!isRestricted(ctx.identity)) return;
     await b.readIndex(ctx);
     allow(ctx, request, access);
+    if (raw !== undefined) {
+      const req = request();
+      if (req.kind === 'Node') allowNodeSelfWrite(ctx, req, raw() as never, b.get({ kind: 'Node', name: req.name }) as never);
+    }
   };
   return {
     async create(req, ctx) {
       checkRequestId(req.requestId);
-      await allowFresh(ctx, () => objectAccess('create', parseObject(req.object, 'object')));
+      await allowFresh(ctx, () => objectAccess('create', parseObject(req.object, 'object')), () => parseObject(req.object, 'object'));
       if (!b.isLeader()) return (await b.forward('create', req, ctx)) as never;
       const obj = admitCreate(parseObject(req.object, 'object'));
       const [o] = await propose([{ op: 'create', object: obj }], req.requestId, ctx, 'create');
@@ -427,7 +431,11 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
 
     async update(req, ctx) {
       checkRequestId(req.requestId);
-      await allowFresh(ctx, () => objectAccess(req.statusOnly ? 'update status' : 'update', parseObject(req.object, 'object')));
+      await allowFresh(
+        ctx,
+        () => objectAccess(req.statusOnly ? 'update status' : 'update', parseObject(req.object, 'object')),
+        () => parseObject(req.object, 'object'),
+      );
       if (!b.isLeader()) return (await b.forward('update', req, ctx)) as never;
       const raw = parseObject(req.object, 'object');
       const { object, expected } = admitUpdate(raw, secrets.open(storedVersionOf(b, raw)), req.statusOnly);
