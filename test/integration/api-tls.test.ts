@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TugClient, isApiError } from '@tugboat/client';
+import { TugClient, isAlreadyExists, isApiError } from '@tugboat/client';
 import { issueCertificate, makeCa, writeKeyPair } from '@tugboat/pki';
 import { ObjectService, Status, createClient, credentials, isGrpcError } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
@@ -99,9 +99,11 @@ describe('tug-control with mutual TLS', () => {
     await assert.rejects(nodeB.pods.list({ namespace: 'default' }), (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && /select spec\.nodeName=node-b/.test(err.message));
     // Its own Node, but not what others decide about it (NodeRestriction).
     await nodeA.nodes.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { zone: 'a' } } });
-    const own = await nodeA.nodes.get('node-a');
+    // A restarted agent registers again: its create is refused as existing, not as a change.
+    await assert.rejects(nodeA.nodes.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a' } }), (err: unknown) => isAlreadyExists(err));
+    const current = await nodeA.nodes.get('node-a');
     await assert.rejects(
-      nodeA.nodes.update({ ...own, spec: { ...own.spec, unschedulable: true } }),
+      nodeA.nodes.update({ ...current, spec: { ...current.spec, unschedulable: true } }),
       (err: unknown) => isApiError(err) && err.code === Status.PERMISSION_DENIED && /node "node-a" \(tugboat:nodes\) may not update nodes node-a: a node may not cordon or uncordon itself/.test(err.message),
     );
     const viewer = await as('viewer', 'ann');

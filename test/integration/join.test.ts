@@ -3,8 +3,9 @@
 // the leader) once the joiner has checked the CA against the hash it was given; a wrong hash,
 // a wrong secret, a used-up single-use token, a deleted one, and an agent token asking for a
 // member certificate are each refused with the reason; the token's secret is in no log. A
-// certificate is renewed for its own identity only. A new tug-control started with a member
-// token and no certificate joins the cluster, and restarts on the files it wrote.
+// certificate is renewed for its own identity only. An API token calls as its user and role
+// without a certificate until revoked. A new tug-control started with a member token and no
+// certificate joins the cluster, and restarts on the files it wrote.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -89,6 +90,32 @@ describe('joining with bootstrap tokens', () => {
       viewer.close();
     }
     await assert.rejects(cluster.client().cluster.createToken({ ttlSeconds: 10, role: 'agent', description: '', maxUses: 0 }), (err: unknown) => isApiError(err) && /ttl_seconds: 10 is not from 60/.test(err.message));
+  });
+
+  it('an API token calls the API as its user and role, without a client certificate, until it is revoked', async () => {
+    const admin = cluster.client();
+    const made = await admin.cluster.createToken({ ttlSeconds: 3600, role: 'viewer', description: '', maxUses: 0, user: 'ann' });
+    const ca = readFileSync(cluster.pki!.caFile);
+    const asAnn = new TugClient({ endpoints: cluster.endpoints(), security: { bearer: { ca, token: made.token } }, retryBudgetMs: 3_000, unreachableRoundsMax: 1 });
+    try {
+      assert.ok((await asAnn.namespaces.list()).items.some((n) => n.metadata.name === 'default'));
+      await assert.rejects(
+        asAnn.configMaps.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' } }),
+        (err: unknown) => isApiError(err) && /viewer "ann" \(tugboat:viewers\) may not create configmaps default\/x: viewers only read/.test(err.message),
+      );
+      await admin.cluster.deleteToken(made.info.id);
+      await new Promise((r) => setTimeout(r, 500)); // every member applies the delete
+      await assert.rejects(asAnn.namespaces.list(), (err: unknown) => isApiError(err) && new RegExp(`bootstrap token ${made.info.id} does not exist`).test(err.message));
+    } finally {
+      asAnn.close();
+    }
+    const join = await admin.cluster.createToken({ ttlSeconds: 600, role: 'agent', description: '', maxUses: 0 });
+    const withJoinToken = new TugClient({ endpoints: cluster.endpoints(), security: { bearer: { ca, token: join.token } }, retryBudgetMs: 3_000, unreachableRoundsMax: 1 });
+    try {
+      await assert.rejects(withJoinToken.namespaces.list(), (err: unknown) => isApiError(err) && /is for joining a node as an agent; it does not call the API/.test(err.message));
+    } finally {
+      withJoinToken.close();
+    }
   });
 
   it('renews a certificate for its own identity, with the new key', async () => {

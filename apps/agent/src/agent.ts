@@ -29,7 +29,7 @@ import type { ConfigMap, Endpoints, Pod, PodStatus, Secret, Service } from '@tug
 import { CertificateRenewal, TugClient, isConflict, isNotFound, joinUnlessCertified, servedOn } from '@tugboat/client';
 import type { Informer, JoinIdentity } from '@tugboat/client';
 import { ContainerdEvents, CriClient } from '@tugboat/cri';
-import { isPlaintext, loadSecurity } from '@tugboat/proto';
+import { hasCertificate, loadSecurity } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
 import { isFlagError, parseFlags, usage } from './flags.ts';
 import type { AgentFlags } from './flags.ts';
@@ -138,7 +138,7 @@ export class Agent {
 
     const client = new TugClient({ endpoints: flags.api, security });
     this.#parts.push({ stop: () => client.close() });
-    if ('tls' in flags.transport && !isPlaintext(security)) {
+    if ('tls' in flags.transport && hasCertificate(security)) {
       const renewal = new CertificateRenewal({ security, files: flags.transport.tls, renew: (csr) => client.cluster.renewCertificate(csr), log });
       renewal.start();
       this.#parts.push({ stop: () => renewal.stop() });

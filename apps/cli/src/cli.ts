@@ -15,7 +15,7 @@ import {
 } from '@tugboat/api';
 import type { Event, KindInfo, Lease } from '@tugboat/api';
 import { TugClient, isAlreadyExists, isConflict, isNotFound, isUnavailable } from '@tugboat/client';
-import { loadTls } from '@tugboat/pki';
+import { loadTls, readCaFile } from '@tugboat/pki';
 import { INSECURE_PLAINTEXT } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
 import type { MemberInfo, ObjectLike, ObjectRef } from '@tugboat/client';
@@ -57,6 +57,7 @@ interface GlobalOptions {
   certificateAuthority?: string;
   clientCertificate?: string;
   clientKey?: string;
+  token?: string;
   namespace?: string;
   output?: string;
   requestTimeout?: string;
@@ -92,7 +93,12 @@ class RunSession implements Session {
       endpoints: this.globals.endpoints,
       context: this.globals.context,
       config: this.globals.config,
-      tls: { 'certificate-authority': this.globals.certificateAuthority, 'client-certificate': this.globals.clientCertificate, 'client-key': this.globals.clientKey },
+      tls: {
+        'certificate-authority': this.globals.certificateAuthority,
+        'client-certificate': this.globals.clientCertificate,
+        'client-key': this.globals.clientKey,
+        token: this.globals.token,
+      },
       env: this.io.env,
       homedir: this.io.homedir,
     });
@@ -131,23 +137,27 @@ class RunSession implements Session {
     return this.clientValue;
   }
 
-  /** plaintext: the target has no certificates (false when the target cannot be resolved). */
+  /** plaintext: the target has no credentials (false when the target cannot be resolved). */
   plaintext(): boolean {
     try {
-      return this.resolved().tls === undefined;
+      const t = this.resolved();
+      return t.tls === undefined && t.bearer === undefined;
     } catch {
       return false;
     }
   }
 
-  /** security is how to dial the cluster: the target's certificates (a CliError names a bad file). */
+  /** security is how to dial the cluster: the target's certificates, or its CA and API token
+   *  (a CliError names a bad file). */
   security(): Security {
     if (this.securityValue !== undefined) return this.securityValue;
-    const files = this.resolved().tls;
+    const { tls, bearer, source } = this.resolved();
     try {
-      this.securityValue = files === undefined ? INSECURE_PLAINTEXT : { tls: loadTls(files) };
+      if (tls !== undefined) this.securityValue = { tls: loadTls(tls) };
+      else if (bearer !== undefined) this.securityValue = { bearer: { ca: readCaFile(bearer.caFile), token: bearer.token } };
+      else this.securityValue = INSECURE_PLAINTEXT;
     } catch (err) {
-      throw new CliError(`${this.resolved().source}: ${(err as Error).message}`);
+      throw new CliError(`${source}: ${(err as Error).message}`);
     }
     return this.securityValue;
   }
@@ -667,6 +677,7 @@ function buildProgram(s: RunSession): Command {
     .option('--certificate-authority <file>', "the cluster CA's certificate (default: the context's)")
     .option('--client-certificate <file>', "this client's certificate, signed by the cluster CA (default: the context's)")
     .option('--client-key <file>', "this client's key (default: the context's)")
+    .option('--token <id.secret>', "an API token (tug token create --role admin|viewer) to call with instead of a certificate, with --certificate-authority (default: the context's)")
     .option('-n, --namespace <namespace>', 'namespace (default: the context\'s, else "default")')
     .option('-o, --output <format>', 'output format: wide, yaml, json or name (get); wide, json or yaml (cluster status, cluster member); json or yaml (version); name, yaml or json (expose); name (apply, replace, delete)')
     .option('--request-timeout <duration>', 'give up on a request after this long, retries included: 500ms, 10s, 2m; 0 for no limit', DEFAULT_TIMEOUT)
@@ -691,8 +702,9 @@ the config file's current-context; 127.0.0.1:7400. The config file is YAML:
       certificate-authority: /etc/tugboat/pki/ca.crt
       client-certificate: /etc/tugboat/pki/admin.crt
       client-key: /etc/tugboat/pki/admin.key
-Certificates: the three flags above, else those of the context the endpoints came from;
-without any, tug dials in plain text, which a cluster refuses unless it runs insecure.
+Certificates: the three flags above, else those of the context the endpoints came from; or
+an API token (--token, or a context's token: field) with --certificate-authority; without
+any, tug dials in plain text, which a cluster refuses unless it runs insecure.
 
 Exit codes: 0 success; 1 the request was refused (the server's message is printed) or no
 endpoint could be reached (each is named with the reason); 2 a usage error.`,

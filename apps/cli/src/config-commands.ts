@@ -1,9 +1,10 @@
 // config-commands.ts: `tug config`: the contexts of the config file (see config.ts): list them,
-// choose the current one, show the file, and give a context the certificates `tug` dials with.
-// Only paths are kept in the file; a key's contents are never read into it or printed.
+// choose the current one, show the file, and give a context the certificates (or the API token)
+// `tug` dials with. Only paths are kept of certificates; a key's contents are never read into
+// the file or printed, and a token is shown by its ID only.
 import type { Command } from 'commander';
-import { loadTls } from '@tugboat/pki';
-import { configPath, loadConfig, renderConfig, saveConfig, withContext } from './config.ts';
+import { loadTls, readCaFile } from '@tugboat/pki';
+import { configPath, loadConfig, redactToken, renderConfig, saveConfig, withContext } from './config.ts';
 import type { Config, Context, TargetInputs } from './config.ts';
 import { CliError, UsageError } from './errors.ts';
 import type { Io } from './session.ts';
@@ -14,6 +15,7 @@ interface ConfigGlobals {
   certificateAuthority?: string;
   clientCertificate?: string;
   clientKey?: string;
+  token?: string;
 }
 
 function inputsOf(cmd: Command, io: Io): TargetInputs {
@@ -35,7 +37,8 @@ function getContexts(io: Io, cmd: Command): void {
     return;
   }
   const t = new Table(['CURRENT', 'NAME', 'ENDPOINTS', 'NAMESPACE', 'CERTIFICATE'].map((h) => ({ header: h, value: () => '' })), 0);
-  const rows = config.contexts.map((c) => [c.name === config.currentContext ? '*' : '', c.name, c.endpoints.join(','), c.namespace ?? '', c.tls?.certFile ?? '<none: plain text>']);
+  const credential = (c: Context): string => c.tls?.certFile ?? (c.bearer === undefined ? '<none: plain text>' : `token ${redactToken(c.bearer.token)}`);
+  const rows = config.contexts.map((c) => [c.name === config.currentContext ? '*' : '', c.name, c.endpoints.join(','), c.namespace ?? '', credential(c)]);
   io.stdout.write(t.render(rows, true));
 }
 
@@ -49,11 +52,12 @@ function useContext(io: Io, cmd: Command, name: string): void {
 function view(io: Io, cmd: Command): void {
   const inputs = inputsOf(cmd, io);
   const config = loadConfig(inputs);
-  io.stdout.write(config.contexts.length === 0 && config.currentContext === '' ? `# ${configPath(inputs).path}: empty\n` : renderConfig(config));
+  io.stdout.write(config.contexts.length === 0 && config.currentContext === '' ? `# ${configPath(inputs).path}: empty\n` : renderConfig(config, { redacted: true }));
 }
 
 function setCredentials(io: Io, cmd: Command, name: string): void {
   const g = cmd.optsWithGlobals<ConfigGlobals>();
+  if (g.token !== undefined) return setToken(io, cmd, name, g);
   const files = { caFile: g.certificateAuthority, certFile: g.clientCertificate, keyFile: g.clientKey };
   if (files.caFile === undefined || files.certFile === undefined || files.keyFile === undefined) {
     throw new UsageError('give --certificate-authority, --client-certificate and --client-key', 'config set-credentials');
@@ -66,15 +70,34 @@ function setCredentials(io: Io, cmd: Command, name: string): void {
   }
   const config = loadConfig(inputsOf(cmd, io));
   const ctx = contextOf(config, name, 'config set-credentials');
-  saveConfig(withContext(config, { ...ctx, tls }, false));
+  const { bearer: _token, ...rest } = ctx;
+  saveConfig(withContext(config, { ...rest, tls }, false));
   io.stdout.write(`context "${name}" now dials with certificate ${tls.certFile}\n`);
+}
+
+/** setToken gives a context an API token and the CA to check the cluster against. */
+function setToken(io: Io, cmd: Command, name: string, g: ConfigGlobals): void {
+  const token = g.token ?? '';
+  if (g.clientCertificate !== undefined || g.clientKey !== undefined) throw new UsageError('--token cannot be combined with --client-certificate and --client-key (one credential or the other)', 'config set-credentials');
+  if (g.certificateAuthority === undefined) throw new UsageError('--token needs --certificate-authority: the CA the cluster is checked against', 'config set-credentials');
+  if (!/^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(token)) throw new UsageError('--token: not an API token: the form is ID.SECRET, 6 and 16 characters of a-z and 0-9', 'config set-credentials');
+  try {
+    readCaFile(g.certificateAuthority);
+  } catch (err) {
+    throw new CliError(`context ${name}: ${(err as Error).message}`);
+  }
+  const config = loadConfig(inputsOf(cmd, io));
+  const ctx = contextOf(config, name, 'config set-credentials');
+  const { tls: _certificate, ...rest } = ctx;
+  saveConfig(withContext(config, { ...rest, bearer: { caFile: g.certificateAuthority, token } }, false));
+  io.stdout.write(`context "${name}" now dials with token ${redactToken(token)}\n`);
 }
 
 export function addConfigCommands(program: Command, io: Io): void {
   const config = program
     .command('config')
     .summary('list, choose and show the contexts of the config file')
-    .description('The contexts of the config file (--config, else $TUG_CONFIG, else ~/.tug/config): where each cluster is, its default namespace, and the certificates tug dials it with (paths only; keys are never printed).')
+    .description('The contexts of the config file (--config, else $TUG_CONFIG, else ~/.tug/config): where each cluster is, its default namespace, and the certificates or API token tug dials it with (paths only; keys are never printed, tokens only by their ID).')
     .usage('COMMAND');
   config.command('get-contexts').summary('list the contexts; * marks the current one').action((_: unknown, cmd: Command) => getContexts(io, cmd));
   config
@@ -85,8 +108,11 @@ export function addConfigCommands(program: Command, io: Io): void {
   config.command('view').summary('print the config file').action((_: unknown, cmd: Command) => view(io, cmd));
   config
     .command('set-credentials')
-    .summary("give a context the certificates tug dials it with (checked before they are written)")
+    .summary('give a context the certificates, or the API token, tug dials it with (checked before they are written)')
     .argument('<name>', 'the context')
-    .addHelpText('after', '\nExample:\n  tug config set-credentials lab --certificate-authority ca.crt --client-certificate me.crt --client-key me.key')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tug config set-credentials lab --certificate-authority ca.crt --client-certificate me.crt --client-key me.key\n  tug config set-credentials lab --certificate-authority ca.crt --token k2x9qa.8c0tj3vw5m1r7ypd',
+    )
     .action((name: string, _: unknown, cmd: Command) => setCredentials(io, cmd, name));
 }

@@ -34,6 +34,14 @@ export interface Context {
   readonly namespace?: string;
   /** tls: the files of mutual TLS with this cluster. */
   readonly tls?: TlsFiles;
+  /** bearer: or the CA and an API token (`tug token create --role admin|viewer`). */
+  readonly bearer?: BearerFiles;
+}
+
+/** BearerFiles: the CA file to trust and the API token to call with, ID.SECRET. */
+export interface BearerFiles {
+  readonly caFile: string;
+  readonly token: string;
 }
 
 /** Config is the config file, as read. */
@@ -50,8 +58,10 @@ export interface Target {
   readonly namespace: string;
   /** source says where the endpoints came from, for messages. */
   readonly source: string;
-  /** tls: the files to dial with; undefined for plain text. */
+  /** tls: the files to dial with; undefined for plain text (or a token). */
   readonly tls: TlsFiles | undefined;
+  /** bearer: the CA and the API token to dial with instead of a certificate. */
+  readonly bearer?: BearerFiles | undefined;
 }
 
 /** TLS_FIELDS: the context fields of TLS and the TlsFiles field each fills. */
@@ -104,7 +114,7 @@ export function parseConfig(text: string, path: string): Config {
   const contexts: Context[] = raw.map((c: unknown, i): Context => {
     const at = `contexts[${i}]`;
     if (!isObject(c)) return bad(at, 'must be a mapping with name and endpoints');
-    const known = ['name', 'endpoints', 'namespace', ...TLS_FIELDS.map(([f]) => f)];
+    const known = ['name', 'endpoints', 'namespace', ...TLS_FIELDS.map(([f]) => f), 'token'];
     for (const k of Object.keys(c)) if (!known.includes(k)) bad(`${at}.${k}`, `unknown field (known: ${known.join(', ')})`);
     const name = c['name'];
     if (typeof name !== 'string' || name === '') bad(`${at}.name`, 'required');
@@ -122,12 +132,12 @@ export function parseConfig(text: string, path: string): Config {
     }
     const ns = c['namespace'];
     if (ns !== undefined && typeof ns !== 'string') bad(`${at}.namespace`, 'must be a string');
-    const tls = tlsFiles((field) => {
+    const creds = credentials((field) => {
       const v = c[field];
-      if (v !== undefined && (typeof v !== 'string' || v === '')) bad(`${at}.${field}`, 'must be a file path');
+      if (v !== undefined && (typeof v !== 'string' || v === '')) bad(`${at}.${field}`, field === 'token' ? 'must be a token, ID.SECRET' : 'must be a file path');
       return v as string | undefined;
     }, (field, problem) => bad(`${at}.${field}`, problem));
-    return { name: name as string, endpoints: list as string[], ...(typeof ns === 'string' && ns !== '' ? { namespace: ns } : {}), ...(tls === undefined ? {} : { tls }) };
+    return { name: name as string, endpoints: list as string[], ...(typeof ns === 'string' && ns !== '' ? { namespace: ns } : {}), ...creds };
   });
   const names = new Set<string>();
   contexts.forEach((c, i) => {
@@ -140,13 +150,29 @@ export function parseConfig(text: string, path: string): Config {
   return { path, currentContext: current as string, contexts };
 }
 
-/** tlsFiles reads the three TLS settings by field name (get): all three, or none. */
-function tlsFiles(get: (field: string) => string | undefined, bad: (field: string, problem: string) => never): TlsFiles | undefined {
+/** TOKEN_RE: an API token, ID.SECRET. */
+const TOKEN_RE = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
+
+/** credentials reads the credential settings by field name (get): the three TLS settings, or a
+ *  token with certificate-authority, or none. */
+function credentials(get: (field: string) => string | undefined, bad: (field: string, problem: string) => never): { tls?: TlsFiles; bearer?: BearerFiles } {
   const values = TLS_FIELDS.map(([field]) => get(field));
-  if (values.every((v) => v === undefined)) return undefined;
+  const token = get('token');
+  if (token !== undefined) {
+    if (!TOKEN_RE.test(token)) bad('token', 'is not an API token: the form is ID.SECRET, 6 and 16 characters of a-z and 0-9');
+    if (values[1] !== undefined || values[2] !== undefined) bad('token', 'cannot be combined with client-certificate and client-key (one credential or the other)');
+    if (values[0] === undefined) bad('certificate-authority', 'is required with token (the CA the cluster is checked against)');
+    return { bearer: { caFile: values[0] ?? '', token } };
+  }
+  if (values.every((v) => v === undefined)) return {};
   const missing = TLS_FIELDS.find((_, i) => values[i] === undefined);
   if (missing !== undefined) bad(missing[0], `is required with ${TLS_FIELDS.filter((_, i) => values[i] !== undefined).map(([f]) => f).join(' and ')}`);
-  return { caFile: values[0] ?? '', certFile: values[1] ?? '', keyFile: values[2] ?? '' };
+  return { tls: { caFile: values[0] ?? '', certFile: values[1] ?? '', keyFile: values[2] ?? '' } };
+}
+
+/** redactToken shows a token by its ID only: its secret is not printed. */
+export function redactToken(token: string): string {
+  return `${token.split('.')[0] ?? ''}.REDACTED`;
 }
 
 /** TargetInputs are the flags and environment that choose a Target. */
@@ -154,7 +180,7 @@ export interface TargetInputs {
   readonly endpoints?: string | undefined;
   readonly context?: string | undefined;
   readonly config?: string | undefined;
-  /** The TLS flags, by context field name (certificate-authority, ...). */
+  /** The credential flags, by context field name (certificate-authority, ..., token). */
   readonly tls?: Readonly<Record<string, string | undefined>>;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly homedir: string;
@@ -182,8 +208,9 @@ export function loadConfig(inputs: TargetInputs): Config {
   return parseConfig(text, path);
 }
 
-/** renderConfig writes a Config as the YAML parseConfig reads. */
-export function renderConfig(config: Omit<Config, 'path'>): string {
+/** renderConfig writes a Config as the YAML parseConfig reads; `redacted` (to show it) leaves
+ *  token secrets out. */
+export function renderConfig(config: Omit<Config, 'path'>, opts: { redacted?: boolean } = {}): string {
   return stringify(
     {
       'current-context': config.currentContext,
@@ -192,6 +219,7 @@ export function renderConfig(config: Omit<Config, 'path'>): string {
         endpoints: [...c.endpoints],
         ...(c.namespace === undefined ? {} : { namespace: c.namespace }),
         ...(c.tls === undefined ? {} : Object.fromEntries(TLS_FIELDS.map(([field, key]) => [field, c.tls?.[key]]))),
+        ...(c.bearer === undefined ? {} : { 'certificate-authority': c.bearer.caFile, token: opts.redacted === true ? redactToken(c.bearer.token) : c.bearer.token }),
       })),
     },
     { flow: false },
@@ -223,14 +251,15 @@ export function saveConfig(config: Config): void {
 
 /** resolveTarget picks the endpoints and the certificates (see the module comment). */
 export function resolveTarget(inputs: TargetInputs): Target {
-  const flags = tlsFiles(
+  const flags = credentials(
     (field) => inputs.tls?.[field],
     (field, problem) => {
-      throw new UsageError(`--${field}: ${problem.replace(/(certificate-authority|client-certificate|client-key)/g, '--$1')}`);
+      throw new UsageError(`--${field}: ${problem.replace(/(certificate-authority|client-certificate|client-key|token)/g, '--$1')}`);
     },
   );
   const { target, context } = endpointsTarget(inputs);
-  return { ...target, tls: flags ?? context?.tls };
+  const given = flags.tls !== undefined || flags.bearer !== undefined;
+  return { ...target, tls: given ? flags.tls : context?.tls, bearer: given ? flags.bearer : context?.bearer };
 }
 
 /** endpointsTarget picks the endpoints, and the context they came from. */

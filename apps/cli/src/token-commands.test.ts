@@ -3,7 +3,7 @@
 // the first node's certificates in a folder, which a second run leaves alone.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCaptured } from '@tugboat/cli';
@@ -38,7 +38,7 @@ describe('tug token', () => {
 
     const listed = await tug(['token', 'list']);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.match(listed.stdout, new RegExp(`^${id} +agent +0/1 +in 1(19|20)m +valid +node-4$`, 'm'));
+    assert.match(listed.stdout, new RegExp(`^${id} +agent +- +0/1 +in 1(19|20)m +valid +node-4$`, 'm'));
     assert.ok(!listed.stdout.includes(secret), 'list never shows a secret');
     const json = JSON.parse((await tug(['token', 'list', '-o', 'json'])).stdout) as { tokens: { id: string; used: number }[] };
     assert.deepEqual(json.tokens.map((t) => t.id), [id]);
@@ -57,7 +57,10 @@ describe('tug token', () => {
       [['--ttl', 'soon'], /--ttl: "soon" is not a duration/],
       [['--ttl', '0'], /--ttl: a token must expire/],
       [['--uses', '-1'], /--uses: "-1" is not a whole number/],
-      [['--role', 'admin'], /--role: "admin" is not agent or member/],
+      [['--role', 'root'], /--role: "root" is not one of agent, member, admin, viewer/],
+      [['--role', 'admin'], /--user: an admin token names the user it authenticates as/],
+      [['--user', 'ann'], /--user: only admin and viewer tokens name a user/],
+      [['--role', 'viewer', '--user', 'ann', '--uses', '2'], /max_uses: counts joins/],
       [['--ttl', '30s'], /ttl_seconds: 30 is not from 60/],
     ] as const) {
       const r = await tug(['token', 'create', ...args]);
@@ -65,6 +68,31 @@ describe('tug token', () => {
       assert.match(r.stderr, re);
     }
     assert.equal((await tug(['token', 'list'])).stdout, 'no bootstrap tokens\n');
+  });
+
+  it('an admin or viewer token: made for a user, set in a context, shown redacted', async () => {
+    const made = await tug(['token', 'create', '--role', 'viewer', '--user', 'ann', '--ttl', '720h']);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /calls the API as viewer "ann" until /);
+    const token = /^token: +(\S+)$/m.exec(made.stdout)?.[1] ?? '';
+    const [id, secret] = token.split('.') as [string, string];
+    assert.match((await tug(['token', 'list'])).stdout, new RegExp(`^${id} +viewer +ann +- +in 29d`, 'm'));
+
+    const caFile = join(home, 'ca.crt');
+    writeFileSync(caFile, api.authority!.certPem);
+    const config = join(home, 'config');
+    writeFileSync(config, `current-context: lab\ncontexts:\n  - name: lab\n    endpoints: [${server.address}]\n`);
+    const set = await runCaptured(['--config', config, 'config', 'set-credentials', 'lab', '--certificate-authority', caFile, '--token', token], { env: {}, homedir: home });
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout, `context "lab" now dials with token ${id}.REDACTED\n`);
+    const view = await runCaptured(['--config', config, 'config', 'view'], { env: {}, homedir: home });
+    assert.match(view.stdout, new RegExp(`token: ${id}\\.REDACTED`));
+    assert.ok(!view.stdout.includes(secret), 'config view never prints the secret');
+    assert.ok(readFileSync(config, 'utf8').includes(token), 'the file keeps it');
+    assert.match((await runCaptured(['--config', config, 'config', 'get-contexts'], { env: {}, homedir: home })).stdout, new RegExp(`token ${id}\\.REDACTED`));
+    const bad = await runCaptured(['--config', config, 'config', 'set-credentials', 'lab', '--token', token], { env: {}, homedir: home });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--token needs --certificate-authority/);
   });
 });
 

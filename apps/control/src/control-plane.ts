@@ -30,12 +30,12 @@
 import type { Logger } from 'pino';
 import { CertificateRenewal, TugClient } from '@tugboat/client';
 import type { TlsFiles, TlsMaterial } from '@tugboat/pki';
-import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, inProcessClient, isPlaintext, logRefusals, methodPath, serverCredentials, shutdownServer } from '@tugboat/proto';
+import { ClusterService, ForwardService, GrpcError, ObjectService, Server, Status, addService, bindServer, hasCertificate, inProcessClient, logRefusals, methodPath, serverCredentials, shutdownServer } from '@tugboat/proto';
 import type { CallContext, ServiceClient } from '@tugboat/proto';
 import { RaftNode } from '@tugboat/raft';
 import { ObjectStore, ReplicatedStore, maxCommandBytes } from '@tugboat/store';
 import type { ObjectRef, Op, StoredObject, WatchEvent } from '@tugboat/store';
-import { ClientLimits, DEFAULT_CLIENT_LIMITS, NOT_COUNTED, ReplicatedTokens, WatchSlots, clusterService, forwardService, objectService, withRateLimit } from '@tugboat/apiserver';
+import { ClientLimits, DEFAULT_CLIENT_LIMITS, NOT_COUNTED, ReplicatedTokens, WatchSlots, bearerIdentity, clusterService, forwardService, objectService, withCallGuard } from '@tugboat/apiserver';
 import type { CertificateAuthority, ClientLimitsOptions, ClusterBackend, ForwardOptions, MemberInfo, MemberRecord, ObjectBackend, WriteVerb } from '@tugboat/apiserver';
 import type { ControllerSettings } from '@tugboat/controllers';
 import type { EncryptionKey } from '@tugboat/pki';
@@ -85,9 +85,13 @@ export interface ControlPlaneOptions extends RaftMemberOptions {
 /** maxRequestBytes is the largest request message the API accepts (grpc-js answers RESOURCE_EXHAUSTED beyond). */
 export const maxRequestBytes = maxCommandBytes + 64 * 1024;
 
-/** OPEN_METHODS are served without a client certificate: a joining node has none yet (its
- *  bootstrap token is checked by the call itself). */
-const OPEN_METHODS = [methodPath(ClusterService.method.caCertificate), methodPath(ClusterService.method.join)];
+/** OPEN_CALLS are served without a client certificate: a joining node has none yet (its
+ *  bootstrap token is checked by the call itself), and calls with an API token (the guard
+ *  checks it) reach the object and cluster services. */
+const OPEN_CALLS = {
+  methods: [methodPath(ClusterService.method.caCertificate), methodPath(ClusterService.method.join)],
+  bearerServices: [ObjectService.typeName, ClusterService.typeName],
+};
 
 /** memberStatusTimeoutMs bounds the MemberStatus call to each other member in membersInfo. */
 const memberStatusTimeoutMs = 1_000;
@@ -155,7 +159,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     });
     const write = (ops: readonly Op[]): Promise<void> => this.writes.writeInternal(ops);
     this.tokens = new ReplicatedTokens(store, write);
-    this.authority = opts.certificateAuthority ?? (isPlaintext(opts.security) ? undefined : { certPem: opts.security.tls.ca.toString('utf8') });
+    this.authority = opts.certificateAuthority ?? (hasCertificate(opts.security) ? { certPem: opts.security.tls.ca.toString('utf8') } : undefined);
     this.reads = new ReadIndex({ leadership: this.leadership, raft: node, defaultTimeoutMs: writeTimeoutMs });
     this.directory = new MemberDirectory({ store, write, log: opts.logger });
     this.forwarding = new Forwarding({ leadership: this.leadership, directory: this.directory, writeTimeoutMs, maxRequestBytes, security: opts.security });
@@ -188,11 +192,17 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
     const onInternalError = (err: unknown, method: { name: string }): void => opts.logger.error({ err, method: method.name }, 'api: internal error');
     const objects = objectService(plane);
     const cluster = clusterService(plane);
-    addService(server, ObjectService, withRateLimit(ObjectService, objects, plane.limits), { onInternalError });
+    // Who calls (a certificate, or an API token), then whether their rate allows it.
+    const guard = async (ctx: CallContext): Promise<CallContext> => {
+      const who = await bearerIdentity(plane.tokens, (c) => plane.readIndex(c), ctx, new Date());
+      plane.limits.admit(who);
+      return who;
+    };
+    addService(server, ObjectService, withCallGuard(ObjectService, objects, guard), { onInternalError });
     addService(server, ForwardService, forwardService(objects), { onInternalError });
-    addService(server, ClusterService, withRateLimit(ClusterService, cluster, plane.limits), { onInternalError });
+    addService(server, ClusterService, withCallGuard(ClusterService, cluster, guard), { onInternalError });
     try {
-      await bindServer(server, opts.listenApi, serverCredentials(opts.security, logRefusals(opts.logger, 'api'), OPEN_METHODS));
+      await bindServer(server, opts.listenApi, serverCredentials(opts.security, logRefusals(opts.logger, 'api'), OPEN_CALLS));
     } catch (err) {
       await node.close();
       throw new Error(`cannot serve the API on ${opts.listenApi}: ${(err as Error).message}`, { cause: err });
@@ -215,7 +225,7 @@ export class ControlPlane implements ObjectBackend, ClusterBackend {
       controllerSettings: opts.controllerSettings,
       enabled: opts.enabledLoops,
     });
-    if (opts.certificateFiles !== undefined && !isPlaintext(opts.security)) plane.renewal = renewCertificate(opts.security, opts.certificateFiles, opts.advertiseApi, opts.logger);
+    if (opts.certificateFiles !== undefined && hasCertificate(opts.security)) plane.renewal = renewCertificate(opts.security, opts.certificateFiles, opts.advertiseApi, opts.logger);
     opts.logger.info(
       { api: opts.advertiseApi, peer: opts.advertisePeer, clusterId: opts.clusterId, revision: store.revision, objects: store.size },
       'serving the API',

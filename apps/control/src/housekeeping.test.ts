@@ -57,6 +57,7 @@ test('the leader deletes bootstrap tokens an hour after they expired, and keeps 
     expires: new Date(Date.now() - expiredAgoMs).toISOString(),
     maxUses: 0,
     used: 0,
+    user: '',
   });
   await tokens.create(token('old000', hour + 60_000));
   await tokens.create(token('recent', 60_000));

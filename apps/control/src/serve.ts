@@ -20,7 +20,7 @@ import { TugClient, isAlreadyExists } from '@tugboat/client';
 import type { ClusterStatus } from '@tugboat/client';
 import { loadCaKey, loadEncryptionKeys } from '@tugboat/pki';
 import type { EncryptionKey } from '@tugboat/pki';
-import { isPlaintext } from '@tugboat/proto';
+import { hasCertificate } from '@tugboat/proto';
 import type { Security } from '@tugboat/proto';
 import { ControlPlane } from './control-plane.ts';
 import type { Flags } from './flags.ts';
@@ -73,7 +73,7 @@ export function main(argv: readonly string[]): Promise<number> {
     (opts, flags, secretKeys) =>
       ControlPlane.start({
         ...opts,
-        ...(flags.caKeyFile === undefined || isPlaintext(opts.security) ? {} : { certificateAuthority: loadCaKey(flags.caKeyFile, opts.security.tls.ca) }),
+        ...(flags.caKeyFile !== undefined && hasCertificate(opts.security) ? { certificateAuthority: loadCaKey(flags.caKeyFile, opts.security.tls.ca) } : {}),
         ...('tls' in flags.transport ? { certificateFiles: flags.transport.tls } : {}),
         secretKeys,
         controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },

@@ -96,16 +96,20 @@ export class ClientLimits {
   }
 }
 
-/** withRateLimit wraps every handler of impl so that the call is admitted (ClientLimits.admit) first. */
-export function withRateLimit<S extends AnyService>(service: S, impl: ServiceImpl<S>, limits: ClientLimits): ServiceImpl<S> {
+/** withCallGuard wraps every handler of impl so that `guard` sees each call first: it throws
+ *  (or rejects) to refuse it, or gives the context the handler gets (an identity added, for a
+ *  bearer token). */
+export function withCallGuard<S extends AnyService>(service: S, impl: ServiceImpl<S>, guard: (ctx: CallContext) => Promise<CallContext>): ServiceImpl<S> {
   const table = impl as unknown as Record<string, (req: unknown, ctx: CallContext) => unknown>;
   const wrapped: Record<string, (req: unknown, ctx: CallContext) => unknown> = {};
   for (const method of service.methods as readonly DescMethod[]) {
     const fn = table[method.localName]!.bind(impl);
-    wrapped[method.localName] = (req, ctx) => {
-      limits.admit(ctx);
-      return fn(req, ctx);
-    };
+    wrapped[method.localName] =
+      method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming'
+        ? async function* (req: unknown, ctx: CallContext) {
+            yield* fn(req, await guard(ctx)) as AsyncIterable<unknown>;
+          }
+        : async (req: unknown, ctx: CallContext) => fn(req, await guard(ctx));
   }
   return wrapped as unknown as ServiceImpl<S>;
 }

@@ -17,5 +17,6 @@ export { NOT_COUNTED, apiClusterScopedKinds, objectService, encodeObject, filter
 export { TOKEN_KIND } from './bootstrap-tokens.ts';
 export { ReplicatedTokens } from './token-store.ts';
 export type { CertificateAuthority, TokenStore } from './join.ts';
-export { ClientLimits, DEFAULT_CLIENT_LIMITS, withRateLimit } from './client-limits.ts';
+export { ClientLimits, DEFAULT_CLIENT_LIMITS, withCallGuard } from './client-limits.ts';
+export { bearerIdentity } from './join.ts';
 export type { ClientLimitsOptions } from './client-limits.ts';

@@ -12,14 +12,15 @@
 //   calls with) for a new key, signed by the member that answers.
 //
 // Refusals name the token by its ID, never its secret; the log says who joined as what.
+// bearerIdentity authenticates API calls made with an admin or viewer token.
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { PkiError, ROLE_ORGANIZATIONS, caHash, certificateInfo, readSigningRequest, signPublicKey } from '@tugboat/pki';
 import type { CertificateRole, KeyPair } from '@tugboat/pki';
-import { GrpcError, Status } from '@tugboat/proto';
+import { BEARER_METADATA, GrpcError, Status } from '@tugboat/proto';
 import type { CallContext, CallOptions, ClusterService, JoinResponseSchema, ServiceClient, ServiceImpl } from '@tugboat/proto';
 import { isStoreError } from '@tugboat/store';
 import { allowClusterCall } from './authorization.ts';
-import { TOKEN_ID_RE, newToken, parseToken, tokenInfo, whyRefused } from './bootstrap-tokens.ts';
+import { TOKEN_ID_RE, newToken, parseToken, tokenInfo, whyNotBearer, whyRefused } from './bootstrap-tokens.ts';
 import type { StoredToken, TokenRecord } from './bootstrap-tokens.ts';
 
 /** TokenStore is the bootstrap tokens in the replicated store: reads of local state, writes
@@ -196,4 +197,33 @@ export function joinCalls(p: JoinBackend, forward: Forward): JoinCalls {
       return { certificatePem };
     },
   };
+}
+
+/**
+ * bearerIdentity is the identity of a call made with an API token (`authorization: Bearer
+ * ID.SECRET`, an admin or viewer token) instead of a client certificate: the token's user, in
+ * its role's organization. A call with a certificate, or with neither (in-process), is as it
+ * came. A token this member does not hold yet is looked for again after a read index, so a
+ * token works at every member as soon as it is made. A token that does not authenticate is
+ * UNAUTHENTICATED, naming its ID and why.
+ */
+export async function bearerIdentity(tokens: Pick<TokenStore, 'get'>, readIndex: (ctx: CallContext) => Promise<void>, ctx: CallContext, now: Date): Promise<CallContext> {
+  if (ctx.identity !== undefined) return ctx;
+  const header = String(ctx.metadata.get(BEARER_METADATA)[0] ?? '');
+  if (header === '') return ctx;
+  if (!header.startsWith('Bearer ')) throw new GrpcError(Status.UNAUTHENTICATED, `the ${BEARER_METADATA} metadata is not "Bearer ID.SECRET"`);
+  let parsed: { id: string; secret: string };
+  try {
+    parsed = parseToken(header.slice('Bearer '.length));
+  } catch {
+    throw new GrpcError(Status.UNAUTHENTICATED, 'the bearer token is not of the form ID.SECRET (6 and 16 characters of a-z and 0-9)');
+  }
+  let r = tokens.get(parsed.id);
+  if (r === undefined) {
+    await readIndex(ctx);
+    r = tokens.get(parsed.id);
+  }
+  const why = whyNotBearer(r, parsed.id, parsed.secret, now);
+  if (why !== undefined || r === undefined) throw new GrpcError(Status.UNAUTHENTICATED, `unauthenticated: ${why ?? ''}`);
+  return { ...ctx, identity: { commonName: r.user, organization: ROLE_ORGANIZATIONS[r.role as CertificateRole] } };
 }

@@ -416,7 +416,8 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
     allow(ctx, request, access);
     if (raw !== undefined) {
       const req = request();
-      if (req.kind === 'Node') allowNodeSelfWrite(ctx, req, raw() as never, b.get({ kind: 'Node', name: req.name }) as never);
+      // A create is judged alone: if the Node exists, the store refuses it (AlreadyExists).
+      if (req.kind === 'Node') allowNodeSelfWrite(ctx, req, raw() as never, req.verb === 'create' ? undefined : (b.get({ kind: 'Node', name: req.name }) as never));
     }
   };
   return {

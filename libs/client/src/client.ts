@@ -440,7 +440,7 @@ export class ClusterClient {
   /** createToken makes a bootstrap token: ID.SECRET (shown this once), what it is, and the CA
    *  hash a joining node pins. Retried only on UNAVAILABLE (at worst an unused second token,
    *  which expires). */
-  async createToken(spec: { ttlSeconds: number; role: string; description: string; maxUses: number }, opts?: RequestOptions): Promise<{ token: string; info: BootstrapToken; caHash: string }> {
+  async createToken(spec: { ttlSeconds: number; role: string; description: string; maxUses: number; user?: string }, opts?: RequestOptions): Promise<{ token: string; info: BootstrapToken; caHash: string }> {
     const res = await this.pool.call((ep, o) => ep.cluster.createToken(spec, o), { safety: 'once', signal: opts?.signal, budgetMs: opts?.timeoutMs });
     if (res.info === undefined) throw new ApiError(Status.INTERNAL, 'create token: the answer has no token');
     return { token: res.token, info: res.info, caHash: res.caHash };

@@ -66,6 +66,17 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
+/** readCaFile reads a CA certificate file and checks it is one (a PkiError names the file). */
+export function readCaFile(path: string): Buffer {
+  const ca = readPem(path, 'CA certificate');
+  try {
+    new X509Certificate(ca);
+  } catch (err) {
+    throw new PkiError(`CA certificate ${path}: not a PEM X.509 certificate: ${(err as Error).message}`, { cause: err });
+  }
+  return ca;
+}
+
 /** keyMatches tells whether a PEM private key is the key of a PEM certificate; a PkiError
  *  names keyFile when the key cannot be read. */
 function keyMatches(key: Buffer, cert: Buffer, keyFile: string): boolean {

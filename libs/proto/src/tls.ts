@@ -15,9 +15,19 @@ import type { TlsMaterial, TransportChoice } from '@tugboat/pki';
 import { Status } from './grpc.ts';
 import { LogLimiter } from './log-limiter.ts';
 
-/** Security is how a server listens or a client dials: mutual TLS with this material, or plain
- *  text (only behind a flag with --insecure in its name). */
-export type Security = { readonly tls: TlsMaterial } | { readonly insecurePlaintext: true };
+/** Security is how a server listens or a client dials: mutual TLS with this material; for a
+ *  client of the API only, TLS trusting `ca` with a bearer token instead of a certificate; or
+ *  plain text (only behind a flag with --insecure in its name). */
+export type Security = { readonly tls: TlsMaterial } | { readonly bearer: BearerCredentials } | { readonly insecurePlaintext: true };
+
+/** BearerCredentials: the CA a client trusts and the API token it calls with (ID.SECRET). */
+export interface BearerCredentials {
+  readonly ca: Buffer;
+  readonly token: string;
+}
+
+/** BEARER_METADATA is the metadata key of a bearer token: `authorization: Bearer ID.SECRET`. */
+export const BEARER_METADATA = 'authorization';
 
 export const INSECURE_PLAINTEXT: Security = Object.freeze({ insecurePlaintext: true as const });
 
@@ -30,6 +40,9 @@ export function loadSecurity(choice: TransportChoice, log: { warn(msg: string): 
   }
   return { tls: loadTls(choice.tls) };
 }
+
+/** hasCertificate: the security is mutual TLS with a certificate of its own (a server's, a member's, an agent's). */
+export const hasCertificate = (s: Security): s is { readonly tls: TlsMaterial } => 'tls' in s;
 
 /** isPlaintext: the security is plain text (--insecure-plaintext). */
 export const isPlaintext = (s: Security): s is { readonly insecurePlaintext: true } => 'insecurePlaintext' in s;
@@ -44,7 +57,7 @@ export interface Refusal {
 }
 
 /** REFUSAL_REASON is what a refused client is told (TLS does not say which check failed). */
-export const REFUSAL_REASON = 'the connection has no client certificate signed by the cluster CA and valid now (none was sent, it is of another CA, or it expired)';
+export const REFUSAL_REASON = 'the connection has no client certificate signed by the cluster CA and valid now (none was sent, it is of another CA, or it expired), and the call no bearer token';
 
 /** logRefusals logs refused calls as warnings, at most one line per client host every 10 s
  *  with a count of those left out; `what` names the server (the API, raft transport, ...). */
@@ -103,32 +116,55 @@ export function sourceOf(security: { readonly tls: TlsMaterial }): CertificateSo
   return source;
 }
 
+/** OpenCalls are the calls a server takes without a client certificate: methods (gRPC paths)
+ *  that authenticate their caller otherwise (a joining node's bootstrap token), and calls of
+ *  services (full names) that carry a bearer token, which the service checks. */
+export interface OpenCalls {
+  readonly methods?: readonly string[];
+  readonly bearerServices?: readonly string[];
+}
+
 /** authenticating refuses every call of a connection without a verified client certificate,
- *  but calls of the open methods (paths). */
-function authenticating(onRefused: (r: Refusal) => void, open: ReadonlySet<string>): grpc.ServerInterceptor {
-  return (method, call) =>
-    new grpc.ServerInterceptingCall(call, {
+ *  but the open calls: it lets a bearer call through once its metadata shows the token. */
+function authenticating(onRefused: (r: Refusal) => void, open: OpenCalls): grpc.ServerInterceptor {
+  const methods = new Set(open.methods ?? []);
+  const bearerServices = new Set(open.bearerServices ?? []);
+  return (method, call) => {
+    const refuse = (): void => {
+      const info = call.getConnectionInfo();
+      onRefused({ peer: `${info.remoteAddress ?? '?'}:${info.remotePort ?? '?'}`, method: method.path, reason: REFUSAL_REASON });
+      call.sendStatus({ code: Status.UNAUTHENTICATED, details: `unauthenticated: ${REFUSAL_REASON}`, metadata: new grpc.Metadata() });
+    };
+    return new grpc.ServerInterceptingCall(call, {
       start: (next) => {
-        if (call.getAuthContext()?.sslPeerCertificate !== undefined || open.has(method.path)) {
+        if (call.getAuthContext()?.sslPeerCertificate !== undefined || methods.has(method.path)) {
           next();
           return;
         }
-        const info = call.getConnectionInfo();
-        onRefused({ peer: `${info.remoteAddress ?? '?'}:${info.remotePort ?? '?'}`, method: method.path, reason: REFUSAL_REASON });
-        call.sendStatus({ code: Status.UNAUTHENTICATED, details: `unauthenticated: ${REFUSAL_REASON}`, metadata: new grpc.Metadata() });
+        if (!bearerServices.has(method.path.split('/')[1] ?? '')) {
+          refuse();
+          return;
+        }
+        next({
+          onReceiveMetadata: (metadata, passOn) => {
+            if (String(metadata.get(BEARER_METADATA)[0] ?? '').startsWith('Bearer ')) passOn(metadata);
+            else refuse();
+          },
+        });
       },
     });
+  };
 }
 
 /** serverCredentials are a server's credentials for security; onRefused hears every call
- *  refused for want of a client certificate (the caller logs it, rate-limited). The methods
- *  of openMethods (gRPC paths) are served without one: their handlers authenticate the caller
- *  otherwise (a joining node's bootstrap token). */
-export function serverCredentials(security: Security, onRefused: (r: Refusal) => void, openMethods: readonly string[] = []): grpc.ServerCredentials {
+ *  refused for want of a client certificate (the caller logs it, rate-limited). The open calls
+ *  are served without one: their handlers authenticate the caller otherwise. */
+export function serverCredentials(security: Security, onRefused: (r: Refusal) => void, open: OpenCalls = {}): grpc.ServerCredentials {
   if (isPlaintext(security)) return grpc.ServerCredentials.createInsecure();
+  if (!('tls' in security)) throw new TypeError('serverCredentials: a server needs a certificate, not a bearer token');
   const certificates = sourceOf(security);
   const tls = grpc.experimental.createCertificateProviderServerCredentials(certificates, certificates, false);
-  return grpc.experimental.createServerCredentialsWithInterceptors(tls, [authenticating(onRefused, new Set(openMethods))]);
+  return grpc.experimental.createServerCredentialsWithInterceptors(tls, [authenticating(onRefused, open)]);
 }
 
 /** SERVER_NAME is the TLS server name clients send: Node warns about an IP address there (RFC
@@ -147,6 +183,16 @@ export interface ClientTransport {
 export function clientTransport(security: Security, address: string): ClientTransport {
   if (isPlaintext(security)) return { credentials: grpc.credentials.createInsecure(), channelOptions: {} };
   const host = hostOf(address);
+  if ('bearer' in security) {
+    const { ca, token } = security.bearer;
+    const ssl = grpc.credentials.createSsl(ca, null, null, { checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) });
+    const bearer = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+      const metadata = new grpc.Metadata();
+      metadata.set(BEARER_METADATA, `Bearer ${token}`);
+      callback(null, metadata);
+    });
+    return { credentials: ssl.compose(bearer), channelOptions: { 'grpc.ssl_target_name_override': SERVER_NAME } };
+  }
   const certificates = sourceOf(security);
   const credentials = grpc.experimental.createCertificateProviderChannelCredentials(certificates, certificates, {
     checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),

@@ -804,8 +804,10 @@ export declare type BootstrapToken = Message<"tug.v1.BootstrapToken"> & {
   id: string;
 
   /**
-   * role is what the token may join as: "agent" (a node's agent) or "member" (a control member,
-   * which also gets its node's agent certificate and the CA key).
+   * role is what the token is for: joining as "agent" (a node's agent) or "member" (a control
+   * member, which also gets the CA key); or calling the API as "admin" or "viewer" (a bearer
+   * token, sent as `authorization: Bearer ID.SECRET` on a TLS connection without a client
+   * certificate).
    *
    * @generated from field: string role = 2;
    */
@@ -840,6 +842,13 @@ export declare type BootstrapToken = Message<"tug.v1.BootstrapToken"> & {
    * @generated from field: uint32 used = 7;
    */
   used: number;
+
+  /**
+   * user is who an admin or viewer token authenticates as (its identity's common name).
+   *
+   * @generated from field: string user = 8;
+   */
+  user: string;
 };
 
 /**
@@ -853,7 +862,8 @@ export declare const BootstrapTokenSchema: GenMessage<BootstrapToken>;
  */
 export declare type CreateTokenRequest = Message<"tug.v1.CreateTokenRequest"> & {
   /**
-   * ttl_seconds: how long the token lasts, from 60 s to 30 days.
+   * ttl_seconds: how long the token lasts, from 60 s to 30 days for a join token, to a year for
+   * an admin or viewer token.
    *
    * @generated from field: uint32 ttl_seconds = 1;
    */
@@ -870,9 +880,18 @@ export declare type CreateTokenRequest = Message<"tug.v1.CreateTokenRequest"> & 
   description: string;
 
   /**
+   * max_uses: joins allowed (join tokens only; 0: any number).
+   *
    * @generated from field: uint32 max_uses = 4;
    */
   maxUses: number;
+
+  /**
+   * user: who an admin or viewer token authenticates as (required for those, empty otherwise).
+   *
+   * @generated from field: string user = 5;
+   */
+  user: string;
 };
 
 /**
