@@ -1,7 +1,9 @@
-// join.ts: ClusterService's calls for joining nodes and certificates (proto/tug/v1/api.proto).
+// join.ts: ClusterService's calls for tokens, joining nodes and certificates
+// (proto/tug/v1/api.proto), and the identity of calls made with an API token.
 //
-// - CreateToken, ListTokens, DeleteToken: admins and members; writes run on the leader (a
-//   follower forwards them). The secret is in CreateToken's answer only.
+// - CreateToken, ListTokens, DeleteToken: join tokens and API tokens (bootstrap-tokens.ts);
+//   admins and members only; writes run on the leader (a follower forwards them). The secret
+//   is in CreateToken's answer only.
 // - CaCertificate: the CA's certificate, to anyone (it is public; the joiner pins its hash).
 // - Join: no client certificate needed, the bootstrap token is the credential. It runs on the
 //   leader, which checks the token, counts the use (compare-and-swap, so a single-use token
@@ -11,8 +13,9 @@
 // - RenewCertificate: the caller's own identity (CN, role, addresses of the certificate it
 //   calls with) for a new key, signed by the member that answers.
 //
+// - bearerIdentity: who calls with an admin or viewer token instead of a certificate.
+//
 // Refusals name the token by its ID, never its secret; the log says who joined as what.
-// bearerIdentity authenticates API calls made with an admin or viewer token.
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { PkiError, ROLE_ORGANIZATIONS, caHash, certificateInfo, readSigningRequest, signPublicKey } from '@tugboat/pki';
 import type { CertificateRole, KeyPair } from '@tugboat/pki';
