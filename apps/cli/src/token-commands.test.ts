@@ -102,8 +102,10 @@ describe('tug cluster init', () => {
 
   it('writes a CA and the first node\'s certificates, and leaves a folder with a CA alone', async () => {
     const pki = join(dir, 'pki');
-    const r = await runCaptured(['cluster', 'init', '--dir', pki, '--node', 'node1', '--address', '10.0.0.11', '--cluster-name', 'lab'], { env: {}, homedir: dir });
+    const r = await runCaptured(['cluster', 'init', '--dir', pki, '--node', 'node1', '--address', '10.0.0.11', '--cluster-name', 'lab', '--certificate-days', '90'], { env: {}, homedir: dir });
     assert.equal(r.code, 0, r.stderr);
+    const days = (certificateInfo(readFileSync(join(pki, 'agent.crt'), 'utf8')).notAfter.getTime() - Date.now()) / 86_400_000;
+    assert.ok(days > 89 && days <= 90, `--certificate-days 90, got ${days}`);
     assert.match(r.stdout, /^ca-hash: sha256:[0-9a-f]{64}/m);
     const caFile = join(pki, 'ca.crt');
     for (const name of ['control', 'agent', 'admin']) loadTls({ caFile, certFile: join(pki, `${name}.crt`), keyFile: join(pki, `${name}.key`) });

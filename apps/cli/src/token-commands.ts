@@ -96,6 +96,7 @@ interface InitFlags {
   node: string;
   address: string[];
   clusterName: string;
+  certificateDays: string;
 }
 
 async function init(io: Io, flags: InitFlags): Promise<void> {
@@ -103,9 +104,11 @@ async function init(io: Io, flags: InitFlags): Promise<void> {
   if (addresses.length === 0) throw new UsageError('--address: give the node\'s IP address (repeatable): its certificates name it', 'cluster init');
   const bad = addresses.find((a) => isIP(a) === 0);
   if (bad !== undefined) throw new UsageError(`--address: ${JSON.stringify(bad)} is not an IP address`, 'cluster init');
+  const days = Number(flags.certificateDays);
+  if (!/^\d+$/.test(flags.certificateDays) || days < 1 || days > 3650) throw new UsageError(`--certificate-days: ${JSON.stringify(flags.certificateDays)} is not a whole number of days from 1 to 3650`, 'cluster init');
   let made;
   try {
-    made = await initPkiFolder(flags.dir, { clusterName: flags.clusterName, node: { name: flags.node, ipAddresses: addresses } });
+    made = await initPkiFolder(flags.dir, { clusterName: flags.clusterName, node: { name: flags.node, ipAddresses: addresses }, validDays: days });
   } catch (err) {
     throw new CliError(`cluster init: ${(err as Error).message}`);
   }
@@ -161,5 +164,6 @@ export function addTokenCommands(program: Command, cluster: Command, s: Session)
     .requiredOption('--node <name>', "the first node's name (its member and Node name)")
     .requiredOption('--address <ip>', "the node's IP address; repeatable", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--cluster-name <name>', 'named in the CA certificate', 'tugboat')
+    .option('--certificate-days <n>', 'how long the certificates last (the CA: ten years); renewed by their owners after two thirds of it', '365')
     .action(async (flags: InitFlags) => init(s.io, flags));
 }

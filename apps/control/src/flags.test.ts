@@ -30,6 +30,24 @@ test('TLS: the CA, certificate and key files together, or --insecure-plaintext a
   refused([], 'ca-file', /is required: TLS needs --ca-file, --cert-file and --key-file \(or --insecure-plaintext/);
   refused(files.slice(0, 4), 'key-file', /is required/);
   refused([...files, '--insecure-plaintext'], 'insecure-plaintext', /cannot be combined with --ca-file/);
+  // Joining with a token: the hash comes with it, and --join says where.
+  const token = ['--token', 'abcdef.0123456789abcdef', '--ca-hash', `sha256:${'a'.repeat(64)}`];
+  assert.deepEqual(parseFlags([...named, ...files, ...token, '--join', '127.0.0.1:7400']).transport, {
+    tls: { caFile: '/p/ca.crt', certFile: '/p/c1.crt', keyFile: '/p/c1.key' },
+    bootstrap: { token: 'abcdef.0123456789abcdef', caHash: `sha256:${'a'.repeat(64)}` },
+  });
+  refused([...files, ...token], 'token', /needs --join APIADDR/);
+  refused([...files, '--token', 'abcdef.0123456789abcdef', '--join', '127.0.0.1:7400'], 'ca-hash', /is required with --token/);
+  refused([...files, '--token', 'nope', '--ca-hash', `sha256:${'a'.repeat(64)}`], 'token', /the form is ID\.SECRET/);
+  refused(['--insecure-plaintext', '--ca-key-file', '/p/ca.key'], 'ca-key-file', /cannot be combined with --insecure-plaintext/);
+});
+
+test('bounds and certificate life: defaults, and each given', () => {
+  const f = parseFlags(['--name', 'c1', '--data-dir', '/tmp/x', '--insecure-plaintext']);
+  assert.deepEqual([f.maxObjectsPerNamespace, f.maxRequestsPerClient, f.maxWatchesPerClient, f.certificateDays], [100_000, 200, 500, 365]);
+  const g = parseFlags(['--name', 'c1', '--data-dir', '/tmp/x', '--insecure-plaintext', '--max-objects-per-namespace', '9', '--max-requests-per-client', '8', '--max-watches-per-client', '7', '--certificate-days', '30']);
+  assert.deepEqual([g.maxObjectsPerNamespace, g.maxRequestsPerClient, g.maxWatchesPerClient, g.certificateDays], [9, 8, 7, 30]);
+  assert.throws(() => parseFlags(['--name', 'c1', '--data-dir', '/tmp/x', '--insecure-plaintext', '--certificate-days', '0']), /--certificate-days: must be a whole number from 1 to 3650/);
 });
 
 test('node lifecycle settings: grace 5 s and eviction 1 s unless given; eviction 0 is allowed', () => {

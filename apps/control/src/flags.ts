@@ -4,7 +4,7 @@
  * is a FlagError naming the flag; the program prints it and exits with status 2.
  */
 import { parseArgs } from 'node:util';
-import { tlsFlags, tlsFlagsUsage } from '@tugboat/pki';
+import { DEFAULT_CERT_DAYS, tlsFlags, tlsFlagsUsage } from '@tugboat/pki';
 import type { TransportChoice } from '@tugboat/pki';
 import { LOOP_NAMES } from './controllers.ts';
 
@@ -63,6 +63,8 @@ SIGTERM or SIGINT shuts it down gracefully. Logs (JSON lines, pino) go to stderr
 ${tlsFlagsUsage(30)}
   --ca-key-file FILE          the CA's key: this member signs the certificates of joining nodes
                               (and, joining with a member token, writes the key it is given here)
+  --certificate-days N        how long the certificates it signs last, for joins and renewals
+                              (default ${DEFAULT_CERT_DAYS})
   --encryption-key-file FILE  keys that seal Secrets in the Raft log and snapshots (AES-256-GCM):
                               YAML {keys: [{name, secret: base64 of 32 bytes}]}, the first
                               seals, every one opens; mode 0600 (docs/security.md). Without it
@@ -109,6 +111,8 @@ export interface Flags {
   /** maxRequestsPerClient: requests/s of a node agent or viewer (bursts of twice as many). */
   readonly maxRequestsPerClient: number;
   readonly maxWatchesPerClient: number;
+  /** certificateDays: how long the certificates this member signs (joins, renewals) last. */
+  readonly certificateDays: number;
   /** caKeyFile: the CA key (--ca-key-file), with which the member signs joins and renewals. */
   readonly caKeyFile: string | undefined;
   /** transport: the TLS files, or --insecure-plaintext. */
@@ -207,6 +211,7 @@ export function parseFlags(argv: readonly string[]): Flags {
         'max-objects-per-namespace': { type: 'string' },
         'max-requests-per-client': { type: 'string' },
         'max-watches-per-client': { type: 'string' },
+        'certificate-days': { type: 'string' },
         'log-level': { type: 'string' },
         'ca-file': { type: 'string' },
         'cert-file': { type: 'string' },
@@ -283,6 +288,7 @@ export function parseFlags(argv: readonly string[]): Flags {
   const controllers = parseControllers(v.controllers);
   const maxObjectsPerNamespace = positiveInt('max-objects-per-namespace', v['max-objects-per-namespace'], defaultMaxObjectsPerNamespace, 10_000_000);
   const maxRequestsPerClient = positiveInt('max-requests-per-client', v['max-requests-per-client'], defaultMaxRequestsPerClient, 1_000_000);
+  const certificateDays = positiveInt('certificate-days', v['certificate-days'], DEFAULT_CERT_DAYS, 3650);
   const maxWatchesPerClient = positiveInt('max-watches-per-client', v['max-watches-per-client'], defaultMaxWatchesPerClient, 1_000_000);
   const encryptionKeyFile = v['encryption-key-file'];
   if (encryptionKeyFile === '') throw new FlagError('encryption-key-file', 'is empty: give the path of the key file, or leave the flag out');
@@ -307,6 +313,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     maxObjectsPerNamespace,
     maxRequestsPerClient,
     maxWatchesPerClient,
+    certificateDays,
     logLevel,
     transport,
     caKeyFile,

@@ -73,7 +73,7 @@ export function main(argv: readonly string[]): Promise<number> {
     (opts, flags, secretKeys) =>
       ControlPlane.start({
         ...opts,
-        ...(flags.caKeyFile !== undefined && hasCertificate(opts.security) ? { certificateAuthority: loadCaKey(flags.caKeyFile, opts.security.tls.ca) } : {}),
+        ...(flags.caKeyFile !== undefined && hasCertificate(opts.security) ? { certificateAuthority: { ...loadCaKey(flags.caKeyFile, opts.security.tls.ca), validDays: flags.certificateDays } } : {}),
         ...('tls' in flags.transport ? { certificateFiles: flags.transport.tls } : {}),
         secretKeys,
         controllerSettings: { nodeMonitorGraceSeconds: flags.nodeMonitorGraceSeconds, defaultEvictionSeconds: flags.defaultEvictionSeconds },

@@ -43,6 +43,8 @@ export interface TokenStore {
 export interface CertificateAuthority {
   readonly certPem: string;
   readonly keyPem?: string;
+  /** validDays: how long the certificates it signs last. Default DEFAULT_CERT_DAYS (a year). */
+  readonly validDays?: number;
 }
 
 /** JoinBackend is what these calls need from a control member (ClusterBackend has it all). */
@@ -72,6 +74,11 @@ const useAttempts = 5;
 /** nameRe: a DNS-1123 subdomain, what Node names are (member names are labels, a subset). */
 const nameRe = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+/** validity is how long a signer's certificates last, as signPublicKey takes it. */
+function validity(signer: { validDays?: number }): { validDays?: number } {
+  return signer.validDays === undefined ? {} : { validDays: signer.validDays };
+}
+
 /** roleOf maps a certificate's organization back to its role. */
 function roleOf(organization: string): CertificateRole | undefined {
   return (Object.entries(ROLE_ORGANIZATIONS) as [CertificateRole, string][]).find(([, o]) => o === organization)?.[0];
@@ -83,10 +90,10 @@ export function joinCalls(p: JoinBackend, forward: Forward): JoinCalls {
     if (held === undefined) throw new GrpcError(Status.FAILED_PRECONDITION, `${p.name} serves without TLS (--insecure-plaintext): there is no cluster CA`);
     return held;
   };
-  const signer = (): KeyPair => {
+  const signer = (): KeyPair & { validDays?: number } => {
     const held = ca();
     if (held.keyPem === undefined) throw new GrpcError(Status.FAILED_PRECONDITION, `${p.name} holds no CA key (--ca-key-file), so it cannot sign certificates`);
-    return { certPem: held.certPem, keyPem: held.keyPem };
+    return { certPem: held.certPem, keyPem: held.keyPem, ...(held.validDays === undefined ? {} : { validDays: held.validDays }) };
   };
 
   /** readRequests checks every request before anything is counted or signed. */
@@ -174,7 +181,9 @@ export function joinCalls(p: JoinBackend, forward: Forward): JoinCalls {
         ctx,
       );
       const certificatesPem = await Promise.all(
-        requests.map((r) => signPublicKey(authority, r.publicKey, { role: r.role, commonName: r.commonName, ipAddresses: r.ipAddresses, dnsNames: r.dnsNames })),
+        requests.map((r) =>
+          signPublicKey(authority, r.publicKey, { role: r.role, commonName: r.commonName, ipAddresses: r.ipAddresses, dnsNames: r.dnsNames, ...validity(authority) }),
+        ),
       );
       for (const r of requests) p.log.info({ token: token.id, role: r.role, name: r.commonName, addresses: [...r.ipAddresses, ...r.dnsNames], peer: ctx.peer }, 'join: certificate signed');
       const answer: MessageInitShape<typeof JoinResponseSchema> = { certificatesPem, caPem: authority.certPem, clusterId: p.clusterId };
@@ -195,7 +204,13 @@ export function joinCalls(p: JoinBackend, forward: Forward): JoinCalls {
         throw err;
       }
       const current = certificateInfo(who.certificateDer);
-      const certificatePem = await signPublicKey(authority, asked.publicKey, { role, commonName: current.commonName, ipAddresses: current.ipAddresses, dnsNames: current.dnsNames });
+      const certificatePem = await signPublicKey(authority, asked.publicKey, {
+        role,
+        commonName: current.commonName,
+        ipAddresses: current.ipAddresses,
+        dnsNames: current.dnsNames,
+        ...validity(authority),
+      });
       p.log.info({ name: current.commonName, role, previousNotAfter: current.notAfter.toISOString() }, 'certificate renewed');
       return { certificatePem };
     },

@@ -25,16 +25,16 @@ export interface NodeCertificates {
   readonly member?: KeyPair;
 }
 
-/** issueNodeCertificates issues a node's certificates, signed by ca. */
-export async function issueNodeCertificates(ca: KeyPair, node: NodeIdentity): Promise<NodeCertificates> {
-  const names = { commonName: node.name, ipAddresses: node.ipAddresses };
+/** issueNodeCertificates issues a node's certificates, signed by ca, valid validDays (default a year). */
+export async function issueNodeCertificates(ca: KeyPair, node: NodeIdentity, validDays?: number): Promise<NodeCertificates> {
+  const names = { commonName: node.name, ipAddresses: node.ipAddresses, ...(validDays === undefined ? {} : { validDays }) };
   const agent = await issueCertificate(ca, { role: 'agent', ...names });
   return node.control ? { agent, member: await issueCertificate(ca, { role: 'member', ...names }) } : { agent };
 }
 
 /** issueAdmin issues the certificate of `tug` for the cluster's administrator. */
-export function issueAdmin(ca: KeyPair): Promise<KeyPair> {
-  return issueCertificate(ca, { role: 'admin', commonName: 'admin' });
+export function issueAdmin(ca: KeyPair, validDays?: number): Promise<KeyPair> {
+  return issueCertificate(ca, { role: 'admin', commonName: 'admin', ...(validDays === undefined ? {} : { validDays }) });
 }
 
 /** InitializedPki are the files `tug cluster init` writes into its folder. */
@@ -70,12 +70,15 @@ export function pkiFolderFiles(dir: string): Omit<InitializedPki, 'caPem'> {
  * (encryption-keys.yaml, 0600, for every tug-control). A folder that has a CA already is left alone:
  * the caller is told so (undefined), since a second CA would split the cluster.
  */
-export async function initPkiFolder(dir: string, opts: { clusterName: string; node: Omit<NodeIdentity, 'control'> }): Promise<InitializedPki | undefined> {
+export async function initPkiFolder(
+  dir: string,
+  opts: { clusterName: string; node: Omit<NodeIdentity, 'control'>; validDays?: number | undefined },
+): Promise<InitializedPki | undefined> {
   const files = pkiFolderFiles(dir);
   if (existsSync(files.caFile) || existsSync(files.caKeyFile)) return undefined;
   const ca = await makeCa(opts.clusterName);
-  const node = await issueNodeCertificates(ca, { ...opts.node, control: true });
-  writeKeyPairFiles(files.admin, await issueAdmin(ca));
+  const node = await issueNodeCertificates(ca, { ...opts.node, control: true }, opts.validDays);
+  writeKeyPairFiles(files.admin, await issueAdmin(ca, opts.validDays));
   writeKeyPairFiles(files.member, node.member!);
   writeKeyPairFiles(files.agent, node.agent);
   writeEncryptionKeys(files.encryptionKeyFile, [newEncryptionKey('key-1')]);
