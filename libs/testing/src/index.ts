@@ -16,3 +16,5 @@ export { Harness } from './harness.ts';
 export type { HarnessMember, HarnessOptions, MessageFilter } from './harness.ts';
 export { runSeed, runSeeds } from './parallel.ts';
 export type { SeedJob, SeedOutcome } from './parallel.ts';
+export { HistoryRecorder, checkHistory, describeOperation } from './linearizability.ts';
+export type { CheckResult, Operation, StoreInput, StoreOutput } from './linearizability.ts';
