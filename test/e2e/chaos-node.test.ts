@@ -2,7 +2,10 @@
 // with one control node, killNode ends every process of node-2 (tug-agent, containerd, the shim
 // and the container of a pod running there); with the default settings the control plane marks
 // the Node Unknown, taints it and deletes its pod within 10 s; startNode brings the node back
-// Ready. Then `tug chaos kill-node` kills it again and `down` still removes everything.
+// Ready. `tug chaos pause-node` hangs its agent until the Node turns Unknown, `status` lists
+// the fault and `heal --all` wakes it; the chaos log holds every action with its time.
+// `kill-leader` kills the leading tug-control and `heal --all` brings it back. Then
+// `tug chaos kill-node` kills it again and `down` still removes everything.
 // Needs root, containerd, runc and the CNI plugins (deploy/setup.sh); fails naming what is missing.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,6 +104,44 @@ describe('chaos: kill-node and start-node', { timeout: 300_000 }, () => {
     assert.ok(after.includes('agent') && after.includes('containerd'), `node-2 runs again (${after.join(', ')})`);
     const restarted = JSON.parse(readFileSync(existingPlan(NAME).stateFile, 'utf8')) as { downNodes?: string[] };
     assert.deepEqual(restarted.downNodes, []);
+  });
+
+  it("pause-node hangs a node's agent until the Node turns Unknown; status lists it; heal --all wakes it Ready; the chaos log has each action", async () => {
+    const paused = await tug(['chaos', 'pause-node', 'node-2', '--name', NAME]);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.match(paused.stdout, /^paused node-2 of local cluster "ch\d+": tug-agent \(pid \d+\)\n$/);
+    const again = await tug(['chaos', 'pause-node', 'node-2', '--name', NAME]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /node-2 of local cluster .* is paused already/);
+    await waitFor('node-2 to be Unknown while paused', 20_000, async () => (readyOf(await client.nodes.get('node-2')) === 'Unknown' ? true : undefined));
+    const status = await tug(['chaos', 'status', '--name', NAME]);
+    assert.match(status.stdout, /^node-2: paused \(tug chaos resume-node node-2\)\nchaos log: \/.*chaos\.log\n$/);
+    const healed = await tug(['chaos', 'heal', '--all', '--name', NAME]);
+    assert.equal(healed.code, 0, healed.stderr);
+    assert.match(healed.stdout, /healed local cluster "ch\d+": node-2 resumed/);
+    await waitFor('node-2 to be Ready again after resume', 30_000, async () => (readyOf(await client.nodes.get('node-2')) === 'True' ? true : undefined));
+    assert.equal((await tug(['chaos', 'status', '--name', NAME])).stdout.split('\n')[0], 'no active faults');
+    const notPaused = await tug(['chaos', 'resume-node', 'node-2', '--name', NAME]);
+    assert.equal(notPaused.code, 1);
+    assert.match(notPaused.stderr, /node-2 of local cluster .* is not paused/);
+    const log = readFileSync(`${existingPlan(NAME).baseDir}/chaos.log`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { time: string; action: string; node: string });
+    assert.deepEqual(log.map((e) => `${e.action} ${e.node}`).slice(-4), ['kill-node node-2', 'start-node node-2', 'pause-node node-2', 'resume-node node-2']);
+    assert.ok(log.every((e) => !Number.isNaN(Date.parse(e.time))), 'each line has its time');
+  });
+
+  it('kill-leader kills the leading tug-control; status lists its node down; heal --all brings the control plane back', async () => {
+    const killed = await tug(['chaos', 'kill-leader', '--name', NAME]);
+    assert.equal(killed.code, 0, killed.stderr);
+    assert.match(killed.stdout, /^killed the leader node-1 \(term \d+\) of local cluster "ch\d+": tug-control \(pid \d+\)\n$/);
+    assert.match((await tug(['chaos', 'status', '--name', NAME])).stdout, /^node-1: down \(tug chaos start-node node-1\)\n/);
+    const healed = await tug(['chaos', 'heal', '--all', '--name', NAME]);
+    assert.equal(healed.code, 0, healed.stderr);
+    assert.match(healed.stdout, /node-1 started/);
+    await waitFor('a leader again', 30_000, async () => {
+      const st = await client.cluster.status().catch(() => undefined);
+      return st?.members.some((m) => m.role === 'leader') === true ? true : undefined;
+    });
+    await waitFor('node-2 Ready with the control plane back', 30_000, async () => (readyOf(await client.nodes.get('node-2')) === 'True' ? true : undefined));
   });
 
   it('tug chaos: start-node refuses a running node; kill-node names what it killed', async () => {

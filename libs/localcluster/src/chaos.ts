@@ -1,12 +1,20 @@
-// chaos.ts: a node of a running local cluster dies and comes back. killNode SIGKILLs every
+// chaos.ts: faults on purpose on a running local cluster, each written with its time to the
+// cluster's chaos log (BASE/chaos.log, one JSON line per action), and the faults active now.
+//
+// A node dies and comes back. killNode SIGKILLs every
 // process of the node at once, as a power cut would: its tug-agent, its tug-control (on a
 // control node), its containerd, the containerd shims of its containers and every process in
 // its pods' cgroup. Its network namespace, files and mounts stay, as a machine's disk and wiring
 // would. startNode starts containerd, tug-control and tug-agent again with the same command
 // lines; containerd cleans up after its dead shims and the agent finds its pods' sandboxes dead
 // and makes them again (or removes them, for pods no longer bound to it).
-import { existsSync, rmSync } from 'node:fs';
-import { basename } from 'node:path';
+//
+// A node hangs and wakes. pauseNode stops (SIGSTOP) the node's tugboat processes, tug-control
+// and tug-agent, while its containers run on, as a long stall of the machine's agent would;
+// resumeNode continues them (SIGCONT). healAll undoes every active fault: it resumes paused
+// nodes and starts down ones.
+import { appendFileSync, existsSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CriClient } from '@tugboat/cri';
 import { roleOf, shimSockets } from './down.ts';
@@ -16,7 +24,7 @@ import { DEFAULT_STATE_ROOT } from './plan.ts';
 import type { ClusterPlan, NodePlan } from './plan.ts';
 import { describeStuck, isRunning, processesNaming, startTicks, waitGone } from './procs.ts';
 import type { ProcessId } from './procs.ts';
-import { startProcess } from './restart.ts';
+import { killProcess, startProcess } from './restart.ts';
 import { readState, writeState } from './state.ts';
 import type { ClusterState, ProcessRecord } from './state.ts';
 import { START_ORDER } from './commands.ts';
@@ -76,6 +84,23 @@ function markDown(stateFile: string, node: string, down: boolean): void {
   writeState(stateFile, { ...state, downNodes: down ? [...others, node] : others });
 }
 
+function markPaused(stateFile: string, node: string, paused: boolean): void {
+  const state = readState(stateFile);
+  if (state === undefined) return;
+  const others = (state.pausedNodes ?? []).filter((n) => n !== node);
+  writeState(stateFile, { ...state, pausedNodes: paused ? [...others, node] : others });
+}
+
+/** chaosLogFile is where a cluster's chaos actions are written. */
+export function chaosLogFile(plan: Pick<ClusterPlan, 'baseDir'>): string {
+  return join(plan.baseDir, 'chaos.log');
+}
+
+/** logChaos appends one action to the cluster's chaos log, with the time. */
+function logChaos(plan: ClusterPlan, action: string, node: string, detail: string): void {
+  appendFileSync(chaosLogFile(plan), `${JSON.stringify({ time: new Date().toISOString(), action, node, detail })}\n`);
+}
+
 /**
  * killNode SIGKILLs every process of `node` of local cluster `name` (see nodeProcesses), again
  * until none is left (a container may fork meanwhile), thawing the node's frozen cgroups before
@@ -112,6 +137,8 @@ export async function killNode(name: string, node: string, opts: ChaosOptions = 
   const socketsRemoved = [...sockets].filter((s) => existsSync(s));
   for (const s of socketsRemoved) rmSync(s, { force: true });
   markDown(plan.stateFile, node, true);
+  markPaused(plan.stateFile, node, false);
+  logChaos(plan, 'kill-node', node, `${killed.size} processes killed`);
   return { node, killed: [...killed.values()], socketsRemoved };
 }
 
@@ -157,5 +184,77 @@ export async function startNode(name: string, node: string, opts: ChaosOptions =
     if (role === 'containerd') await containerdAnswers(n.paths.containerdSocket, opts.timeoutMs ?? 30_000, record.logFile);
   }
   markDown(plan.stateFile, node, false);
+  logChaos(plan, 'start-node', node, started.map((p) => `${p.role} (pid ${p.pid})`).join(', '));
   return started;
+}
+
+/**
+ * killMember SIGKILLs the tug-control of `node` (the leader, for `tug chaos kill-leader`), and
+ * records the node as down until `startNode` starts it again; the node's agent and containers
+ * run on. `why` goes to the chaos log.
+ */
+export async function killMember(name: string, node: string, why: string, opts: ChaosOptions = {}): Promise<ProcessRecord> {
+  const stateRoot = opts.stateRoot ?? DEFAULT_STATE_ROOT;
+  const plan = existingPlan(name, stateRoot);
+  if (!nodeOf(plan, node).control) throw new Error(`${node} of local cluster ${name} is no control node`);
+  const killed = await killProcess(name, node, 'control', { stateRoot });
+  markDown(plan.stateFile, node, true);
+  logChaos(plan, 'kill-leader', node, `${why}: tug-control (pid ${killed.pid})`);
+  return killed;
+}
+
+/** tugboatProcesses are the running tug-control and tug-agent of a node, as recorded. */
+function tugboatProcesses(state: ClusterState | undefined, node: string): ProcessRecord[] {
+  return (state?.processes ?? []).filter((p) => p.node === node && (p.role === 'control' || p.role === 'agent') && isRunning(p));
+}
+
+/**
+ * pauseNode stops (SIGSTOP) the tug-control and tug-agent of `node`; its containers and
+ * containerd run on. Throws when the node is down or paused already. Returns what it stopped.
+ */
+export function pauseNode(name: string, node: string, opts: ChaosOptions = {}): ProcessRecord[] {
+  const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
+  nodeOf(plan, node);
+  const state = readState(plan.stateFile);
+  if ((state?.pausedNodes ?? []).includes(node)) throw new Error(`${node} of local cluster ${name} is paused already (tug chaos resume-node ${node})`);
+  const procs = tugboatProcesses(state, node);
+  if (procs.length === 0) throw new Error(`${node} of local cluster ${name} runs no tugboat process to pause (is it down? tug chaos start-node ${node})`);
+  for (const p of procs) process.kill(p.pid, 'SIGSTOP');
+  markPaused(plan.stateFile, node, true);
+  logChaos(plan, 'pause-node', node, procs.map((p) => `${p.role} (pid ${p.pid})`).join(', '));
+  return procs;
+}
+
+/** resumeNode continues (SIGCONT) what pauseNode stopped; throws when the node is not paused. */
+export function resumeNode(name: string, node: string, opts: ChaosOptions = {}): ProcessRecord[] {
+  const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
+  nodeOf(plan, node);
+  const state = readState(plan.stateFile);
+  if (!(state?.pausedNodes ?? []).includes(node)) throw new Error(`${node} of local cluster ${name} is not paused`);
+  const procs = tugboatProcesses(state, node);
+  for (const p of procs) process.kill(p.pid, 'SIGCONT');
+  markPaused(plan.stateFile, node, false);
+  logChaos(plan, 'resume-node', node, procs.map((p) => `${p.role} (pid ${p.pid})`).join(', '));
+  return procs;
+}
+
+/** ChaosStatus is the faults active on a cluster now. */
+export interface ChaosStatus {
+  readonly down: readonly string[];
+  readonly paused: readonly string[];
+}
+
+/** chaosStatus reads the active faults from the state file. */
+export function chaosStatus(name: string, opts: ChaosOptions = {}): ChaosStatus {
+  const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
+  const state = readState(plan.stateFile);
+  return { down: [...(state?.downNodes ?? [])], paused: [...(state?.pausedNodes ?? [])] };
+}
+
+/** healAll undoes every active fault: paused nodes are resumed, down nodes started. Returns what was healed. */
+export async function healAll(name: string, opts: ChaosOptions = {}): Promise<ChaosStatus> {
+  const active = chaosStatus(name, opts);
+  for (const node of active.paused) resumeNode(name, node, opts);
+  for (const node of active.down) await startNode(name, node, opts);
+  return active;
 }

@@ -11,7 +11,7 @@ import { cniCacheFiles, leftoversOf } from './leftovers.ts';
 import { deleteNetwork } from './network.ts';
 import { clusterNames, DEFAULT_STATE_ROOT } from './plan.ts';
 import type { ClusterNames } from './plan.ts';
-import { describeStuck, isRunning, processesNaming, startTicks, stopProcesses, waitGone } from './procs.ts';
+import { describeStuck, isRunning, processesNaming, signal, startTicks, stopProcesses, waitGone } from './procs.ts';
 import { PROGRAM_FILES } from './programs.ts';
 import type { ProcessId } from './procs.ts';
 import { readState } from './state.ts';
@@ -232,6 +232,8 @@ export async function downCluster(name: string, opts: DownOptions = {}): Promise
   }
 
   const procs = clusterProcesses(names, state);
+  // A process stopped by `tug chaos pause-node` would not act on SIGTERM: continue it first.
+  for (const p of procs) signal(p, 'SIGCONT');
   for (const role of [...START_ORDER].reverse()) {
     for (const p of await stopProcesses(procs.filter((x) => x.role === role), graceMs)) {
       stopped[role]++;

@@ -25,8 +25,8 @@ export {
 } from './plan.ts';
 export type { ClusterPlan, ClusterPkiPaths, NodePlan, NodePaths, PlanOptions, ClusterNames } from './plan.ts';
 export { killProcess, startProcess, restartProcess } from './restart.ts';
-export { killNode, startNode, nodeProcesses } from './chaos.ts';
-export type { ChaosOptions, KillResult, NodeProcess } from './chaos.ts';
+export { chaosLogFile, chaosStatus, healAll, killMember, killNode, nodeProcesses, pauseNode, resumeNode, startNode } from './chaos.ts';
+export type { ChaosOptions, ChaosStatus, KillResult, NodeProcess } from './chaos.ts';
 export type { RestartOptions } from './restart.ts';
 export type { Role } from './commands.ts';
 export type { ProcessRecord } from './state.ts';

@@ -174,7 +174,7 @@ describe('state file', () => {
   };
   it('round-trips', () => {
     assert.deepEqual(parseState(renderState(state), 'f'), state);
-    const withDown: ClusterState = { ...state, downNodes: ['node-2'] };
+    const withDown: ClusterState = { ...state, downNodes: ['node-2'], pausedNodes: ['node-1'] };
     assert.deepEqual(parseState(renderState(withDown), 'f'), withDown);
   });
   it('names the bad field', () => {
@@ -184,6 +184,7 @@ describe('state file', () => {
     assert.throws(() => parseState(JSON.stringify({ ...state, processes: [{ ...state.processes[0], pid: -1 }] }), 'f'), /processes\[0\]\.pid/);
     assert.throws(() => parseState(JSON.stringify({ ...state, iptablesRules: [{ table: 'filter', chain: 'F', spec: [1] }] }), 'f'), /iptablesRules\[0\]\.spec/);
     assert.throws(() => parseState(JSON.stringify({ ...state, downNodes: 'node-2' }), 'f'), /f: downNodes: must be a list of node names/);
+    assert.throws(() => parseState(JSON.stringify({ ...state, pausedNodes: [1] }), 'f'), /f: pausedNodes: must be a list of node names/);
   });
 });
 

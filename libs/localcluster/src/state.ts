@@ -32,6 +32,8 @@ export interface ClusterState {
   readonly iptablesRules: readonly IptablesRule[];
   /** Nodes stopped by `tug chaos kill-node` and not started again since (absent: none). */
   readonly downNodes?: readonly string[];
+  /** Nodes whose tugboat processes `tug chaos pause-node` stopped (SIGSTOP), not resumed since. */
+  readonly pausedNodes?: readonly string[];
 }
 
 const roles: readonly string[] = ['containerd', 'control', 'agent'];
@@ -83,6 +85,8 @@ export function parseState(text: string, path: string): ClusterState {
   });
   const down = doc['downNodes'];
   if (down !== undefined && !(Array.isArray(down) && down.every((n) => typeof n === 'string'))) bad('downNodes', 'must be a list of node names');
+  const paused = doc['pausedNodes'];
+  if (paused !== undefined && !(Array.isArray(paused) && paused.every((n) => typeof n === 'string'))) bad('pausedNodes', 'must be a list of node names');
   return {
     version: 1,
     name: str(doc, 'name', ''),
@@ -93,6 +97,7 @@ export function parseState(text: string, path: string): ClusterState {
     processes,
     iptablesRules,
     ...(down === undefined ? {} : { downNodes: down as string[] }),
+    ...(paused === undefined ? {} : { pausedNodes: paused as string[] }),
   };
 }
 
