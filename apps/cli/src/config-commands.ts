@@ -3,7 +3,7 @@
 // `tug` dials with. Only paths are kept of certificates; a key's contents are never read into
 // the file or printed, and a token is shown by its ID only.
 import type { Command } from 'commander';
-import { loadTls, readCaFile } from '@tugboat/pki';
+import { TOKEN_FORM, TOKEN_RE, loadTls, readCaFile } from '@tugboat/pki';
 import { configPath, loadConfig, redactToken, renderConfig, saveConfig, withContext } from './config.ts';
 import type { Config, Context, TargetInputs } from './config.ts';
 import { CliError, UsageError } from './errors.ts';
@@ -80,7 +80,7 @@ function setToken(io: Io, cmd: Command, name: string, g: ConfigGlobals): void {
   const token = g.token ?? '';
   if (g.clientCertificate !== undefined || g.clientKey !== undefined) throw new UsageError('--token cannot be combined with --client-certificate and --client-key (one credential or the other)', 'config set-credentials');
   if (g.certificateAuthority === undefined) throw new UsageError('--token needs --certificate-authority: the CA the cluster is checked against', 'config set-credentials');
-  if (!/^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(token)) throw new UsageError('--token: not an API token: the form is ID.SECRET, 6 and 16 characters of a-z and 0-9', 'config set-credentials');
+  if (!TOKEN_RE.test(token)) throw new UsageError(`--token: not an API token: ${TOKEN_FORM}`, 'config set-credentials');
   try {
     readCaFile(g.certificateAuthority);
   } catch (err) {

@@ -20,6 +20,7 @@
 // unless it runs with --insecure-plaintext).
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { TOKEN_FORM, TOKEN_RE } from '@tugboat/pki';
 import type { TlsFiles } from '@tugboat/pki';
 import { parse, stringify } from 'yaml';
 import { CliError, UsageError } from './errors.ts';
@@ -150,16 +151,13 @@ export function parseConfig(text: string, path: string): Config {
   return { path, currentContext: current as string, contexts };
 }
 
-/** TOKEN_RE: an API token, ID.SECRET. */
-const TOKEN_RE = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
-
 /** credentials reads the credential settings by field name (get): the three TLS settings, or a
  *  token with certificate-authority, or none. */
 function credentials(get: (field: string) => string | undefined, bad: (field: string, problem: string) => never): { tls?: TlsFiles; bearer?: BearerFiles } {
   const values = TLS_FIELDS.map(([field]) => get(field));
   const token = get('token');
   if (token !== undefined) {
-    if (!TOKEN_RE.test(token)) bad('token', 'is not an API token: the form is ID.SECRET, 6 and 16 characters of a-z and 0-9');
+    if (!TOKEN_RE.test(token)) bad('token', `is not an API token: ${TOKEN_FORM}`);
     if (values[1] !== undefined || values[2] !== undefined) bad('token', 'cannot be combined with client-certificate and client-key (one credential or the other)');
     if (values[0] === undefined) bad('certificate-authority', 'is required with token (the CA the cluster is checked against)');
     return { bearer: { caFile: values[0] ?? '', token } };

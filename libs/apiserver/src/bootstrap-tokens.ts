@@ -13,6 +13,7 @@
 //
 // Everything here is pure: the I/O is the control plane's (apps/control/src/token-store.ts).
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { TOKEN_FORM, TOKEN_RE } from '@tugboat/pki';
 import { GrpcError, Status } from '@tugboat/proto';
 import type { BootstrapToken, CreateTokenRequest } from '@tugboat/proto';
 import type { KubeObject, StoredObject } from '@tugboat/store';
@@ -34,7 +35,6 @@ export const MAX_API_TOKEN_TTL_SECONDS = 365 * 86_400;
 const USER_RE = /^[a-z0-9]([a-z0-9._@-]{0,62})$/;
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 /** TOKEN_ID_RE: a token's ID, its public part. */
 export const TOKEN_ID_RE = /^[a-z0-9]{6}$/;
 
@@ -71,7 +71,7 @@ export function hashSecret(secret: string): string {
 /** parseToken splits "ID.SECRET"; INVALID_ARGUMENT names the expected form (never the token). */
 export function parseToken(text: string): { id: string; secret: string } {
   const m = TOKEN_RE.exec(text.trim());
-  if (m === null) throw new GrpcError(Status.INVALID_ARGUMENT, 'token: not a bootstrap token: the form is ID.SECRET, 6 and 16 characters of a-z and 0-9');
+  if (m === null) throw new GrpcError(Status.INVALID_ARGUMENT, `token: not a bootstrap token: ${TOKEN_FORM}`);
   return { id: m[1]!, secret: m[2]! };
 }
 

@@ -410,20 +410,25 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
   /** allowFresh is allow for a caller whose access depends on what is stored (a node's: the pods
    *  bound to it), decided on state at least as new as the leader's when the call came, so a
    *  binding the caller has seen counts on every member. */
-  const allowFresh = async (ctx: CallContext, request: () => AccessRequest, raw?: () => Json): Promise<void> => {
+  const allowFresh = async (ctx: CallContext, request: () => AccessRequest): Promise<void> => {
     if (!isRestricted(ctx.identity)) return;
     await b.readIndex(ctx);
     allow(ctx, request, access);
-    if (raw !== undefined) {
-      const req = request();
-      // A create is judged alone: if the Node exists, the store refuses it (AlreadyExists).
-      if (req.kind === 'Node') allowNodeSelfWrite(ctx, req, raw() as never, req.verb === 'create' ? undefined : (b.get({ kind: 'Node', name: req.name }) as never));
-    }
+  };
+  /** allowFreshWrite is allowFresh for a create or update of the object in `bytes`, read once;
+   *  a node's write of its own Node is also held to what it may change of it. */
+  const allowFreshWrite = async (ctx: CallContext, verb: AccessVerb, bytes: Uint8Array): Promise<void> => {
+    if (!isRestricted(ctx.identity)) return;
+    const object = parseObject(bytes, 'object');
+    const req = objectAccess(verb, object);
+    await allowFresh(ctx, () => req);
+    // A create is judged alone: if the Node exists, the store refuses it (AlreadyExists).
+    if (req.kind === 'Node') allowNodeSelfWrite(ctx, req, object as never, verb === 'create' ? undefined : (b.get({ kind: 'Node', name: req.name }) as never));
   };
   return {
     async create(req, ctx) {
       checkRequestId(req.requestId);
-      await allowFresh(ctx, () => objectAccess('create', parseObject(req.object, 'object')), () => parseObject(req.object, 'object'));
+      await allowFreshWrite(ctx, 'create', req.object);
       if (!b.isLeader()) return (await b.forward('create', req, ctx)) as never;
       const obj = admitCreate(parseObject(req.object, 'object'));
       const [o] = await propose([{ op: 'create', object: obj }], req.requestId, ctx, 'create');
@@ -432,11 +437,7 @@ export function objectService(b: ObjectBackend): ServiceImpl<typeof ObjectServic
 
     async update(req, ctx) {
       checkRequestId(req.requestId);
-      await allowFresh(
-        ctx,
-        () => objectAccess(req.statusOnly ? 'update status' : 'update', parseObject(req.object, 'object')),
-        () => parseObject(req.object, 'object'),
-      );
+      await allowFreshWrite(ctx, req.statusOnly ? 'update status' : 'update', req.object);
       if (!b.isLeader()) return (await b.forward('update', req, ctx)) as never;
       const raw = parseObject(req.object, 'object');
       const { object, expected } = admitUpdate(raw, secrets.open(storedVersionOf(b, raw)), req.statusOnly);

@@ -13,10 +13,9 @@
 // hash) ends the join at once with the reason.
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { checkServerIdentity } from 'node:tls';
-import { caHash, makeSigningRequest, writeCertificate, writeKeyPairFiles, writePrivateKey } from '@tugboat/pki';
-import type { CertificateRole, KeyPair, TlsFiles } from '@tugboat/pki';
-import { ClusterService, Status, createClient, credentials, isGrpcError } from '@tugboat/proto';
+import { CA_HASH_RE, caHash, makeSigningRequest, writeCertificate, writeKeyPairFiles, writePrivateKey } from '@tugboat/pki';
+import type { Bootstrap, CertificateRole, KeyPair, TlsFiles } from '@tugboat/pki';
+import { ClusterService, Status, anonymousTransport, createClient, hostOf, isGrpcError } from '@tugboat/proto';
 import type { ServiceClient } from '@tugboat/proto';
 
 /** JoinIdentity is one certificate a joining node asks for. */
@@ -68,15 +67,9 @@ export class JoinError extends Error {
   }
 }
 
-const CA_HASH_RE = /^sha256:[0-9a-f]{64}$/;
-
-function hostOf(address: string): string {
-  const host = address.slice(0, address.lastIndexOf(':'));
-  return host.startsWith('[') ? host.slice(1, -1) : host;
-}
-
-async function withClient<T>(address: string, creds: ReturnType<typeof credentials.createSsl>, call: (c: ServiceClient<typeof ClusterService>) => Promise<T>): Promise<T> {
-  const client = createClient(ClusterService, address, { credentials: creds, channelOptions: { 'grpc.ssl_target_name_override': 'tugboat' } });
+/** withClient calls ClusterService at address over TLS without a certificate of its own (see anonymousTransport). */
+async function withClient<T>(address: string, ca: Buffer | undefined, call: (c: ServiceClient<typeof ClusterService>) => Promise<T>): Promise<T> {
+  const client = createClient(ClusterService, address, anonymousTransport(address, ca));
   try {
     return await call(client);
   } finally {
@@ -86,8 +79,7 @@ async function withClient<T>(address: string, creds: ReturnType<typeof credentia
 
 /** pinnedCa asks address for the CA certificate and returns it if its hash is the pinned one. */
 async function pinnedCa(address: string, pin: string, timeoutMs: number): Promise<string> {
-  const unverified = credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
-  const { caPem } = await withClient(address, unverified, (c) => c.caCertificate({}, { timeoutMs }));
+  const { caPem } = await withClient(address, undefined, (c) => c.caCertificate({}, { timeoutMs }));
   let got: string;
   try {
     got = caHash(caPem);
@@ -108,9 +100,7 @@ export async function joinCluster(opts: JoinOptions): Promise<Joined> {
   for (const address of opts.addresses) {
     try {
       const caPem = await pinnedCa(address, opts.caHash, timeoutMs);
-      const host = hostOf(address);
-      const verified = credentials.createSsl(Buffer.from(caPem), null, null, { checkServerIdentity: (_n, cert) => checkServerIdentity(host, cert) });
-      const res = await withClient(address, verified, (c) =>
+      const res = await withClient(address, Buffer.from(caPem), (c) =>
         c.join({ token: opts.token, requests: opts.identities.map((id, i) => ({ role: id.role, csrPem: requests[i]!.csrPem })) }, { timeoutMs }),
       );
       if (res.certificatesPem.length !== requests.length) throw new JoinError(`${address} answered ${res.certificatesPem.length} certificates for ${requests.length} requests`);
@@ -133,11 +123,9 @@ export async function joinCluster(opts: JoinOptions): Promise<Joined> {
   throw new JoinError(`no member answered: ${failures.join('; ')}`, { unreachable: true });
 }
 
-/** JoinFlags are what a process is started with to join when it has no certificate yet. */
-export interface JoinFlags {
-  readonly token: string;
-  readonly caHash: string;
-  /** addresses: members' API addresses. */
+/** JoinFlags are what a process is started with to join when it has no certificate yet: the
+ *  token and CA hash, and members' API addresses. */
+export interface JoinFlags extends Bootstrap {
   readonly addresses: readonly string[];
 }
 

@@ -2,6 +2,13 @@
 // or --insecure-plaintext): reading them and their help text.
 import type { TlsFiles } from './files.ts';
 
+/** TOKEN_RE: a token, ID.SECRET (6 and 16 characters of a-z and 0-9); the groups are the two parts. */
+export const TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+/** TOKEN_FORM says what TOKEN_RE wants, for messages. */
+export const TOKEN_FORM = 'the form is ID.SECRET, 6 and 16 characters of a-z and 0-9';
+/** CA_HASH_RE: a CA hash as caHash writes it. */
+export const CA_HASH_RE = /^sha256:[0-9a-f]{64}$/;
+
 /** Bootstrap is a bootstrap token and the CA hash that comes with it (tug token create). */
 export interface Bootstrap {
   readonly token: string;
@@ -66,7 +73,7 @@ export function tlsFlags(
   const tls = { caFile: v['ca-file'] ?? '', certFile: v['cert-file'] ?? '', keyFile: v['key-file'] ?? '' };
   if (v.token === undefined && v['ca-hash'] === undefined) return { tls };
   if (v.token === undefined) fail('ca-hash', 'comes with --token (the CA hash pins the CA the token joins)');
-  if (!/^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(v.token ?? '')) fail('token', 'is not a bootstrap token: the form is ID.SECRET, 6 and 16 characters of a-z and 0-9');
-  if (!/^sha256:[0-9a-f]{64}$/.test(v['ca-hash'] ?? '')) fail('ca-hash', `${v['ca-hash'] === undefined ? 'is required with --token' : 'is not sha256: and 64 hex digits'} (tug token create prints it)`);
+  if (!TOKEN_RE.test(v.token ?? '')) fail('token', `is not a bootstrap token: ${TOKEN_FORM}`);
+  if (!CA_HASH_RE.test(v['ca-hash'] ?? '')) fail('ca-hash', `${v['ca-hash'] === undefined ? 'is required with --token' : 'is not sha256: and 64 hex digits'} (tug token create prints it)`);
   return { tls, bootstrap: { token: v.token ?? '', caHash: v['ca-hash'] ?? '' } };
 }

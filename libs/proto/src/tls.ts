@@ -185,13 +185,13 @@ export function clientTransport(security: Security, address: string): ClientTran
   const host = hostOf(address);
   if ('bearer' in security) {
     const { ca, token } = security.bearer;
-    const ssl = grpc.credentials.createSsl(ca, null, null, { checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) });
     const bearer = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
       const metadata = new grpc.Metadata();
       metadata.set(BEARER_METADATA, `Bearer ${token}`);
       callback(null, metadata);
     });
-    return { credentials: ssl.compose(bearer), channelOptions: { 'grpc.ssl_target_name_override': SERVER_NAME } };
+    const anonymous = anonymousTransport(address, ca);
+    return { ...anonymous, credentials: anonymous.credentials.compose(bearer) };
   }
   const certificates = sourceOf(security);
   const credentials = grpc.experimental.createCertificateProviderChannelCredentials(certificates, certificates, {
@@ -200,8 +200,23 @@ export function clientTransport(security: Security, address: string): ClientTran
   return { credentials, channelOptions: { 'grpc.ssl_target_name_override': SERVER_NAME } };
 }
 
+/**
+ * anonymousTransport dials address with TLS and no certificate of its own: trusting only `ca`
+ * and wanting the server's certificate to name the host dialled (a bearer-token client, a
+ * joining node once it holds the CA); or, without `ca`, checking nothing (a joining node
+ * fetching the CA, which it then checks against the hash it was given).
+ */
+export function anonymousTransport(address: string, ca: Buffer | undefined): ClientTransport {
+  const host = hostOf(address);
+  const credentials =
+    ca === undefined
+      ? grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined })
+      : grpc.credentials.createSsl(ca, null, null, { checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) });
+  return { credentials, channelOptions: { 'grpc.ssl_target_name_override': SERVER_NAME } };
+}
+
 /** hostOf is the host of "host:port" or "[v6]:port", without brackets. */
-function hostOf(address: string): string {
+export function hostOf(address: string): string {
   const at = address.lastIndexOf(':');
   const host = at < 0 ? address : address.slice(0, at);
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
