@@ -1,13 +1,35 @@
 // chaos-commands.ts: `tug chaos`: faults on purpose on a local cluster (@tugboat/localcluster's
-// chaos.ts): a node dies (every process of it SIGKILLed, its containers included) and comes
-// back, or restarts; its tugboat processes hang (SIGSTOP) and wake; `status` lists the active
-// faults and `heal --all` undoes them. Every action goes to the cluster's chaos log.
+// chaos.ts, chaos-network.ts): a node dies (every process of it SIGKILLed, its containers
+// included) and comes back, or restarts; its tugboat processes hang (SIGSTOP) and wake; nodes
+// are partitioned from each other; a node's link gets delay and loss; a pod crashes. `status`
+// lists the active faults and `heal --all` undoes them. Every action goes to the chaos log.
 import type { Command } from 'commander';
-import { DEFAULT_CLUSTER_NAME, adminSecurity, chaosLogFile, chaosStatus, existingPlan, healAll, killMember, killNode, pauseNode, resumeNode, startNode } from '@tugboat/localcluster';
+import {
+  DEFAULT_CLUSTER_NAME,
+  adminSecurity,
+  chaosLogFile,
+  chaosStatus,
+  clearNetem,
+  describeNetem,
+  existingPlan,
+  healAll,
+  healPartitions,
+  killMember,
+  killNode,
+  killPod,
+  netem,
+  parseMs,
+  parsePercent,
+  partition,
+  pauseNode,
+  resumeNode,
+  startNode,
+} from '@tugboat/localcluster';
 import { TugClient } from '@tugboat/client';
-import type { KillResult, ProcessRecord } from '@tugboat/localcluster';
+import type { KillResult, LinkDrop, ProcessRecord } from '@tugboat/localcluster';
 import type { Io } from './session.ts';
 import { clusterName, failure } from './local-commands.ts';
+import { addChaosRunCommand } from './chaos-run-command.ts';
 
 /** killSummary says what kill-node ended, e.g. "agent (pid 12), containerd (pid 10), 2 shims, 3 container processes". */
 export function killSummary(r: KillResult): string {
@@ -27,13 +49,21 @@ function processList(ps: readonly ProcessRecord[]): string {
   return ps.map((p) => `${p.role === 'control' ? 'tug-control' : p.role === 'agent' ? 'tug-agent' : p.role} (pid ${p.pid})`).join(', ');
 }
 
+/** dropList says which nodes drop what from which: "node-1 drops node-2, node-3; node-2 drops node-1". */
+export function dropList(drops: readonly LinkDrop[]): string {
+  const by = new Map<string, string[]>();
+  for (const d of drops) by.set(d.node, [...(by.get(d.node) ?? []), d.from]);
+  return [...by].map(([node, from]) => `${node} drops ${from.join(', ')}`).join('; ');
+}
+
 /** addChaosCommands adds `tug chaos` and its actions. */
 export function addChaosCommands(program: Command, io: Io): void {
   const chaos = program
     .command('chaos')
     .summary('make nodes of a local cluster fail and come back (root)')
-    .description('Failures on purpose, on a local cluster (tug cluster up): to watch the cluster recover. Every action is written with its time to the cluster\'s chaos log (BASE/chaos.log); `tug chaos status` lists the faults active now and `tug chaos heal --all` undoes them.')
+    .description('Failures on purpose, on a local cluster (tug cluster up): to watch the cluster recover: nodes killed, paused or partitioned, links delayed and lossy, pods crashed. Every action is written with its time to the cluster\'s chaos log (BASE/chaos.log); `tug chaos status` lists the faults active now and `tug chaos heal --all` undoes them.')
     .usage('COMMAND');
+  addChaosRunCommand(chaos, io);
   chaos
     .command('kill-node')
     .summary('SIGKILL every process of a node, its containers included')
@@ -135,6 +165,84 @@ export function addChaosCommands(program: Command, io: Io): void {
       }
     });
   chaos
+    .command('partition')
+    .summary('cut nodes off from the others: packets between the sides are dropped')
+    .description(
+      'Drop every packet between NODES and the other nodes (or those of --from), both ways, or with --one-way only what NODES receive from them. The drops are made where packets arrive, in each node\'s network namespace, by the sender\'s link address, so a node\'s pods are cut off with it; your machine still reaches every node. Undo with `tug chaos heal`.',
+    )
+    .argument('<nodes>', 'the nodes of one side, comma-separated, e.g. node-1 or node-1,node-2')
+    .option('--from <nodes>', 'the nodes of the other side, comma-separated (default: every other node)')
+    .option('--one-way', 'drop only what NODES receive from the other side; what they send gets through')
+    .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
+    .action((nodes: string, flags: { from?: string; oneWay?: boolean; name?: string }) => {
+      const name = clusterName(flags.name, 'chaos partition');
+      const side = (list: string): string[] => list.split(',').map((n) => n.trim()).filter((n) => n !== '');
+      try {
+        const drops = partition(name, side(nodes), flags.from === undefined ? undefined : side(flags.from), flags.oneWay === true);
+        io.stdout.write(`partitioned local cluster "${name}": ${drops.length === 0 ? 'those drops are in place already' : dropList(drops)}\n`);
+      } catch (err) {
+        throw failure(err, 'chaos partition');
+      }
+    });
+  chaos
+    .command('netem')
+    .summary("delay and lose packets leaving a node's link")
+    .description(
+      "Add delay (with --jitter) and loss to what leaves NODE's eth0, with tc's netem; a second call replaces the first, --clear removes it. On a kernel without netem, --loss alone is applied with iptables' statistic match and --delay is refused with the reason.",
+    )
+    .argument('<node>', 'the node, e.g. node-2')
+    .option('--delay <duration>', 'added to every packet, e.g. 200ms')
+    .option('--jitter <duration>', 'the delay varies by up to this much, e.g. 20ms')
+    .option('--loss <percent>', 'of packets dropped, e.g. 10%')
+    .option('--clear', 'remove the delay and loss of NODE')
+    .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
+    .action((node: string, flags: { delay?: string; jitter?: string; loss?: string; clear?: boolean; name?: string }) => {
+      const name = clusterName(flags.name, 'chaos netem');
+      try {
+        if (flags.clear === true) {
+          if (flags.delay !== undefined || flags.loss !== undefined || flags.jitter !== undefined) throw new Error('--clear takes no --delay, --jitter or --loss');
+          const cleared = clearNetem(name, node);
+          io.stdout.write(cleared.length === 0 ? `${node} of local cluster "${name}" has no delay or loss\n` : `cleared the delay and loss of ${node} of local cluster "${name}"\n`);
+          return;
+        }
+        const f = netem(name, node, {
+          delayMs: flags.delay === undefined ? 0 : parseMs(flags.delay, '--delay'),
+          jitterMs: flags.jitter === undefined ? 0 : parseMs(flags.jitter, '--jitter'),
+          lossPercent: flags.loss === undefined ? 0 : parsePercent(flags.loss, '--loss'),
+        });
+        io.stdout.write(`${node} of local cluster "${name}": ${describeNetem(f)}\n`);
+      } catch (err) {
+        throw failure(err, 'chaos netem');
+      }
+    });
+  chaos
+    .command('kill-pod')
+    .summary('SIGKILL every process of a pod, as a crash would')
+    .description("SIGKILL every process of a pod on its node, its sandbox included, as a crash of the whole pod would. The node's agent finds the sandbox dead and makes the pod again (its restart count goes up). The pod is found through the API: its node and uid.")
+    .argument('<pod>', 'the pod name')
+    .option('-n, --namespace <namespace>', 'the pod\'s namespace', 'default')
+    .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
+    .action(async (pod: string, flags: { namespace: string; name?: string }) => {
+      const name = clusterName(flags.name, 'chaos kill-pod');
+      try {
+        const plan = existingPlan(name);
+        const client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir), retryBudgetMs: 10_000 });
+        let found;
+        try {
+          found = await client.pods.get(flags.namespace, pod);
+        } finally {
+          client.close();
+        }
+        const node = found.spec?.nodeName;
+        const uid = found.metadata.uid;
+        if (node === undefined || node === '' || uid === undefined) throw new Error(`pod ${flags.namespace}/${pod} is not on a node yet`);
+        const killed = await killPod(name, node, uid, `${flags.namespace}/${pod}`);
+        io.stdout.write(`killed pod ${flags.namespace}/${pod} on ${node} of local cluster "${name}": ${killed.length} process${killed.length === 1 ? '' : 'es'}\n`);
+      } catch (err) {
+        throw failure(err, 'chaos kill-pod');
+      }
+    });
+  chaos
     .command('status')
     .summary('list the faults active now, and where the chaos log is')
     .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
@@ -142,7 +250,12 @@ export function addChaosCommands(program: Command, io: Io): void {
       const name = clusterName(flags.name, 'chaos status');
       try {
         const st = chaosStatus(name);
-        const lines = [...st.down.map((n) => `${n}: down (tug chaos start-node ${n})`), ...st.paused.map((n) => `${n}: paused (tug chaos resume-node ${n})`)];
+        const lines = [
+          ...st.down.map((n) => `${n}: down (tug chaos start-node ${n})`),
+          ...st.paused.map((n) => `${n}: paused (tug chaos resume-node ${n})`),
+          ...(st.partitions.length === 0 ? [] : [`partition: ${dropList(st.partitions)} (tug chaos heal)`]),
+          ...st.netem.map((f) => `${f.node}: ${describeNetem(f)} (tug chaos netem ${f.node} --clear)`),
+        ];
         io.stdout.write(`${lines.length === 0 ? 'no active faults' : lines.join('\n')}\nchaos log: ${chaosLogFile(existingPlan(name))}\n`);
       } catch (err) {
         throw failure(err, 'chaos status');
@@ -150,15 +263,28 @@ export function addChaosCommands(program: Command, io: Io): void {
     });
   chaos
     .command('heal')
-    .summary('undo every active fault: resume paused nodes, start down ones')
-    .requiredOption('--all', 'every active fault (the only choice for now)')
+    .summary('remove partitions; with --all, undo every active fault')
+    .description('Remove the partition drops in place: all of them, or those of the NODES given. With --all, undo every active fault: partitions and netem removed, paused nodes resumed, down nodes started.')
+    .argument('[nodes]', 'only the drops where one of these nodes (comma-separated) sends or receives')
+    .option('--all', 'undo every active fault, not only partitions')
     .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
-    .action(async (flags: { name?: string }) => {
+    .action(async (nodes: string | undefined, flags: { all?: boolean; name?: string }) => {
       const name = clusterName(flags.name, 'chaos heal');
       try {
-        const healed = await healAll(name);
-        const what = [...healed.paused.map((n) => `${n} resumed`), ...healed.down.map((n) => `${n} started`)];
-        io.stdout.write(`${what.length === 0 ? 'no active faults to heal' : `healed local cluster "${name}": ${what.join(', ')}`}\n`);
+        if (flags.all === true) {
+          if (nodes !== undefined) throw new Error('--all heals every fault of every node: give no nodes with it');
+          const healed = await healAll(name);
+          const what = [
+            ...(healed.partitions.length > 0 ? [`${healed.partitions.length} partition drops removed`] : []),
+            ...healed.netem.map((f) => `${f.node} netem cleared`),
+            ...healed.paused.map((n) => `${n} resumed`),
+            ...healed.down.map((n) => `${n} started`),
+          ];
+          io.stdout.write(`${what.length === 0 ? 'no active faults to heal' : `healed local cluster "${name}": ${what.join(', ')}`}\n`);
+          return;
+        }
+        const healed = healPartitions(name, nodes?.split(',').map((n) => n.trim()).filter((n) => n !== ''));
+        io.stdout.write(`${healed.length === 0 ? 'no partition to heal' : `healed local cluster "${name}": ${dropList(healed)} removed`}\n`);
       } catch (err) {
         throw failure(err, 'chaos heal');
       }

@@ -11,10 +11,13 @@
 //
 // A node hangs and wakes. pauseNode stops (SIGSTOP) the node's tugboat processes, tug-control
 // and tug-agent, while its containers run on, as a long stall of the machine's agent would;
-// resumeNode continues them (SIGCONT). healAll undoes every active fault: it resumes paused
-// nodes and starts down ones.
-import { appendFileSync, existsSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+// resumeNode continues them (SIGCONT).
+//
+// A pod crashes: killPod SIGKILLs everything in its cgroup. Network faults are chaos-network.ts's.
+// healAll undoes every active fault: it removes partitions and netem, resumes paused nodes and
+// starts down ones.
+import { existsSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CriClient } from '@tugboat/cri';
 import { roleOf, shimSockets } from './down.ts';
@@ -25,9 +28,12 @@ import type { ClusterPlan, NodePlan } from './plan.ts';
 import { describeStuck, isRunning, processesNaming, startTicks, waitGone } from './procs.ts';
 import type { ProcessId } from './procs.ts';
 import { killProcess, startProcess } from './restart.ts';
-import { readState, writeState } from './state.ts';
+import { readState } from './state.ts';
+import { logChaos, nodeOf, updateState } from './chaos-state.ts';
 import type { ClusterState, ProcessRecord } from './state.ts';
 import { START_ORDER } from './commands.ts';
+import { clearNetem, healPartitions } from './chaos-network.ts';
+import type { LinkDrop, NetemFault } from './network-faults.ts';
 
 export interface ChaosOptions {
   /** Default /var/lib/tugboat. */
@@ -48,12 +54,6 @@ export interface KillResult {
   readonly killed: readonly NodeProcess[];
   /** Shim sockets under /run/containerd/s removed (a SIGKILLed shim leaves its socket behind). */
   readonly socketsRemoved: readonly string[];
-}
-
-function nodeOf(plan: ClusterPlan, node: string): NodePlan {
-  const n = plan.nodes.find((x) => x.name === node);
-  if (n === undefined) throw new Error(`local cluster ${plan.name} has no node ${node} (its nodes: ${plan.nodes.map((x) => x.name).join(', ')})`);
-  return n;
 }
 
 /** nodeProcesses lists the running processes of a node: those recorded in the state file, those
@@ -78,27 +78,17 @@ export function nodeProcesses(node: NodePlan, state: ClusterState | undefined): 
 }
 
 function markDown(stateFile: string, node: string, down: boolean): void {
-  const state = readState(stateFile);
-  if (state === undefined) return;
-  const others = (state.downNodes ?? []).filter((n) => n !== node);
-  writeState(stateFile, { ...state, downNodes: down ? [...others, node] : others });
+  updateState(stateFile, (s) => {
+    const others = (s.downNodes ?? []).filter((n) => n !== node);
+    return { ...s, downNodes: down ? [...others, node] : others };
+  });
 }
 
 function markPaused(stateFile: string, node: string, paused: boolean): void {
-  const state = readState(stateFile);
-  if (state === undefined) return;
-  const others = (state.pausedNodes ?? []).filter((n) => n !== node);
-  writeState(stateFile, { ...state, pausedNodes: paused ? [...others, node] : others });
-}
-
-/** chaosLogFile is where a cluster's chaos actions are written. */
-export function chaosLogFile(plan: Pick<ClusterPlan, 'baseDir'>): string {
-  return join(plan.baseDir, 'chaos.log');
-}
-
-/** logChaos appends one action to the cluster's chaos log, with the time. */
-function logChaos(plan: ClusterPlan, action: string, node: string, detail: string): void {
-  appendFileSync(chaosLogFile(plan), `${JSON.stringify({ time: new Date().toISOString(), action, node, detail })}\n`);
+  updateState(stateFile, (s) => {
+    const others = (s.pausedNodes ?? []).filter((n) => n !== node);
+    return { ...s, pausedNodes: paused ? [...others, node] : others };
+  });
 }
 
 /**
@@ -238,22 +228,58 @@ export function resumeNode(name: string, node: string, opts: ChaosOptions = {}):
   return procs;
 }
 
+/**
+ * killPod SIGKILLs every process of one pod on `node`, its sandbox's pause process included,
+ * as a crash of the whole pod would: everything in the pod's cgroup (`pod<uid>` below the
+ * node's pod parent), thawed first, again until none is left. The agent finds the sandbox dead
+ * and makes the pod again. `pod` names it in the chaos log. Throws when nothing of it runs.
+ */
+export async function killPod(name: string, node: string, uid: string, pod: string, opts: ChaosOptions = {}): Promise<number[]> {
+  const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
+  const podCgroup = `${nodeOf(plan, node).cgroupParent.replace(/^\//, '')}/pod${uid}`;
+  const killed = new Set<number>();
+  for (let round = 0; round < 5; round++) {
+    const victims = cgroupPids(cgroupDirs(podCgroup)).flatMap((pid) => {
+      const ticks = startTicks(pid);
+      return ticks === undefined ? [] : [{ pid, startTicks: ticks }];
+    });
+    if (victims.length === 0) break;
+    thawCgroups(cgroupDirs(podCgroup));
+    for (const v of victims) {
+      try {
+        process.kill(v.pid, 'SIGKILL');
+        killed.add(v.pid);
+      } catch {
+        // ended meanwhile
+      }
+    }
+    await waitGone(victims, 2_000);
+  }
+  if (killed.size === 0) throw new Error(`pod ${pod} (uid ${uid}) runs no process on ${node} of local cluster ${name}`);
+  logChaos(plan, 'kill-pod', node, `${pod}: ${killed.size} processes killed`);
+  return [...killed];
+}
+
 /** ChaosStatus is the faults active on a cluster now. */
 export interface ChaosStatus {
   readonly down: readonly string[];
   readonly paused: readonly string[];
+  readonly partitions: readonly LinkDrop[];
+  readonly netem: readonly NetemFault[];
 }
 
 /** chaosStatus reads the active faults from the state file. */
 export function chaosStatus(name: string, opts: ChaosOptions = {}): ChaosStatus {
   const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
   const state = readState(plan.stateFile);
-  return { down: [...(state?.downNodes ?? [])], paused: [...(state?.pausedNodes ?? [])] };
+  return { down: [...(state?.downNodes ?? [])], paused: [...(state?.pausedNodes ?? [])], partitions: [...(state?.partitions ?? [])], netem: [...(state?.netem ?? [])] };
 }
 
-/** healAll undoes every active fault: paused nodes are resumed, down nodes started. Returns what was healed. */
+/** healAll undoes every active fault: partitions and netem removed, paused nodes resumed, down nodes started. Returns what was healed. */
 export async function healAll(name: string, opts: ChaosOptions = {}): Promise<ChaosStatus> {
   const active = chaosStatus(name, opts);
+  healPartitions(name, undefined, opts);
+  clearNetem(name, undefined, opts);
   for (const node of active.paused) resumeNode(name, node, opts);
   for (const node of active.down) await startNode(name, node, opts);
   return active;

@@ -25,7 +25,12 @@ export {
 } from './plan.ts';
 export type { ClusterPlan, ClusterPkiPaths, NodePlan, NodePaths, PlanOptions, ClusterNames } from './plan.ts';
 export { killProcess, startProcess, restartProcess } from './restart.ts';
-export { chaosLogFile, chaosStatus, healAll, killMember, killNode, nodeProcesses, pauseNode, resumeNode, startNode } from './chaos.ts';
+export { chaosStatus, healAll, killMember, killNode, killPod, nodeProcesses, pauseNode, resumeNode, startNode } from './chaos.ts';
+export { chaosLogFile } from './chaos-state.ts';
+export { clearNetem, healPartitions, netem, partition } from './chaos-network.ts';
+export type { NetemSpec } from './chaos-network.ts';
+export { describeNetem, parseMs, parsePercent } from './network-faults.ts';
+export type { LinkDrop, NetemFault } from './network-faults.ts';
 export type { ChaosOptions, ChaosStatus, KillResult, NodeProcess } from './chaos.ts';
 export type { RestartOptions } from './restart.ts';
 export type { Role } from './commands.ts';

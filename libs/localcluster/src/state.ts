@@ -4,6 +4,7 @@
 // (or of the machine's processes) knows what to stop.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Role } from './commands.ts';
+import type { LinkDrop, NetemFault } from './network-faults.ts';
 
 export interface ProcessRecord {
   readonly node: string;
@@ -34,6 +35,10 @@ export interface ClusterState {
   readonly downNodes?: readonly string[];
   /** Nodes whose tugboat processes `tug chaos pause-node` stopped (SIGSTOP), not resumed since. */
   readonly pausedNodes?: readonly string[];
+  /** The drops of `tug chaos partition` in place now. */
+  readonly partitions?: readonly LinkDrop[];
+  /** The delay and loss of `tug chaos netem` in place now. */
+  readonly netem?: readonly NetemFault[];
 }
 
 const roles: readonly string[] = ['containerd', 'control', 'agent'];
@@ -87,6 +92,13 @@ export function parseState(text: string, path: string): ClusterState {
   if (down !== undefined && !(Array.isArray(down) && down.every((n) => typeof n === 'string'))) bad('downNodes', 'must be a list of node names');
   const paused = doc['pausedNodes'];
   if (paused !== undefined && !(Array.isArray(paused) && paused.every((n) => typeof n === 'string'))) bad('pausedNodes', 'must be a list of node names');
+  const partitions = doc['partitions'];
+  const isDrop = (d: unknown): boolean => isObject(d) && typeof d['node'] === 'string' && typeof d['from'] === 'string' && typeof d['mac'] === 'string';
+  if (partitions !== undefined && !(Array.isArray(partitions) && partitions.every(isDrop))) bad('partitions', 'must be a list of {node, from, mac}');
+  const netem = doc['netem'];
+  const isNetem = (f: unknown): boolean =>
+    isObject(f) && typeof f['node'] === 'string' && ['delayMs', 'jitterMs', 'lossPercent'].every((k) => typeof f[k] === 'number') && (f['via'] === 'tc' || f['via'] === 'iptables');
+  if (netem !== undefined && !(Array.isArray(netem) && netem.every(isNetem))) bad('netem', 'must be a list of {node, delayMs, jitterMs, lossPercent, via}');
   return {
     version: 1,
     name: str(doc, 'name', ''),
@@ -98,6 +110,8 @@ export function parseState(text: string, path: string): ClusterState {
     iptablesRules,
     ...(down === undefined ? {} : { downNodes: down as string[] }),
     ...(paused === undefined ? {} : { pausedNodes: paused as string[] }),
+    ...(partitions === undefined ? {} : { partitions: partitions as LinkDrop[] }),
+    ...(netem === undefined ? {} : { netem: netem as NetemFault[] }),
   };
 }
 

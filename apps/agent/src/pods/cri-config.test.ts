@@ -11,7 +11,7 @@ import {
   POD_NAME_LABEL,
   POD_NAMESPACE_LABEL,
   POD_UID_LABEL,
-} from '../labels.ts';
+} from '@tugboat/cri';
 import { containerConfig, containerHash, containerResources, qosClass, sandboxConfig } from './cri-config.ts';
 import type { RuntimeSettings } from './cri-config.ts';
 

@@ -14,7 +14,7 @@ import {
   POD_NAME_LABEL,
   POD_NAMESPACE_LABEL,
   POD_UID_LABEL,
-} from '../labels.ts';
+} from '@tugboat/cri';
 import { containerLogPath, podLogDir } from '../paths.ts';
 import type { MountInit } from './volumes.ts';
 

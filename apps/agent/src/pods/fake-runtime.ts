@@ -11,7 +11,7 @@ import { CriError } from '@tugboat/cri';
 import type { ContainerConfigInit, ContainerFilterInit, PodSandboxConfigInit, PodSandboxFilterInit } from '@tugboat/cri';
 import { cri, Status } from '@tugboat/proto';
 import type { StatusCode } from '@tugboat/proto';
-import { POD_UID_LABEL } from '../labels.ts';
+import { POD_UID_LABEL } from '@tugboat/cri';
 import type { RuntimeClient } from './runtime.ts';
 
 interface FakeSandbox {

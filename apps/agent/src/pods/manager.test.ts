@@ -17,7 +17,7 @@ import {
   POD_NAME_LABEL,
   POD_NAMESPACE_LABEL,
   POD_UID_LABEL,
-} from '../labels.ts';
+} from '@tugboat/cri';
 import { containerLogPath, podLogDir } from '../paths.ts';
 import { isContainerNotFoundError } from '../server.ts';
 import { FakeRuntime } from './fake-runtime.ts';

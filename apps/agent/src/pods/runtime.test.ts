@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CriClient } from '@tugboat/cri';
-import { CONTAINER_HASH_ANNOTATION, CONTAINER_NAME_LABEL, GRACE_PERIOD_ANNOTATION, MANAGED_LABEL, POD_UID_LABEL } from '../labels.ts';
+import { CONTAINER_HASH_ANNOTATION, CONTAINER_NAME_LABEL, GRACE_PERIOD_ANNOTATION, MANAGED_LABEL, POD_UID_LABEL } from '@tugboat/cri';
 import { FakeRuntime } from './fake-runtime.ts';
 import { listManaged, RuntimeObserver } from './runtime.ts';
 import type { RuntimeClient } from './runtime.ts';

@@ -12,7 +12,7 @@ import {
   POD_NAME_LABEL,
   POD_NAMESPACE_LABEL,
   POD_UID_LABEL,
-} from '../labels.ts';
+} from '@tugboat/cri';
 
 /** RuntimeClient is the part of CriClient the pod manager uses. */
 export interface RuntimeClient {

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cri } from '@tugboat/proto';
 import type { CriClient } from '@tugboat/cri';
-import { CONTAINER_NAME_LABEL, MANAGED_LABEL, POD_NAMESPACE_LABEL, POD_NAME_LABEL, POD_UID_LABEL } from '../labels.ts';
+import { CONTAINER_NAME_LABEL, MANAGED_LABEL, POD_NAMESPACE_LABEL, POD_NAME_LABEL, POD_UID_LABEL } from '@tugboat/cri';
 import type { ContainerReading, NodeReading, UsageSources } from './sampler.ts';
 
 /** USER_HZ is the unit of /proc/stat's counters (ticks per second; 100 on Linux). */
