@@ -5,6 +5,7 @@
 // removes the workload, checks that nothing is left, judges the invariants (checks.ts) and
 // returns the record a report is made of.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Pod } from '@tugboat/api';
 import { TugClient } from '@tugboat/client';
 import {
   adminSecurity,
@@ -106,7 +107,8 @@ async function inject(p: PlannedFault, cluster: string, client: TugClient, names
       for (const n of p.nodes) pauseNode(cluster, n, opts);
       return p.label;
     case 'partition':
-      partition(cluster, p.nodes, p.from, f.oneWay, opts);
+      if (f.each) for (const n of p.nodes) partition(cluster, [n], p.from.filter((x) => x !== n), f.oneWay, opts);
+      else partition(cluster, p.nodes, p.from, f.oneWay, opts);
       return p.label;
     case 'netem':
       for (const n of p.nodes) netem(cluster, n, { delayMs: f.delayMs, jitterMs: f.jitterMs, lossPercent: f.lossPercent }, opts);
@@ -170,7 +172,12 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
     for (let round = 0; since() - roundsStart < durationMs; round++) {
       const fault = faultOfRound(scenario, round, rng);
       const status = await client.cluster.status({ timeoutMs: 5_000 }).catch(() => undefined);
-      const view: ClusterView = { nodes: plan.nodes.map((n) => ({ name: n.name, control: n.control })), leader: status?.members.find((m) => m.role === 'leader')?.name ?? observer.leader() };
+      const solo = (await client.pods.list({ namespace, labelSelector: 'app=solo' }).catch(() => ({ items: [] as Pod[] }))).items.find((p) => p.status?.phase === 'Running');
+      const view: ClusterView = {
+        nodes: plan.nodes.map((n) => ({ name: n.name, control: n.control })),
+        leader: status?.members.find((m) => m.role === 'leader')?.name ?? observer.leader(),
+        soloNode: solo?.spec.nodeName,
+      };
       const planned = planFault(fault, round, view, rng);
       clientNode = planned.clientNode;
       if (fault.duringRollout) say(`round ${round + 1}: rolling the web Deployment to ${await rollout(client, namespace)}`);

@@ -13,6 +13,11 @@
 //   gap: 5s                    # steady time after the cluster recovered, before the next round
 //   recoverWithin: 60s         # desired replicas Ready again this long after a heal, at most
 //   availability: { steady: 99, fault: 80, recovering: 90 }   # least % of requests answered
+//
+// A round's fault: `fault` (an action of FAULT_ACTIONS), `target` (TARGETS, or {node: NAME}),
+// `hold`; for a partition `from: rest|control`, `oneWay`, and `each` (every targeted node cut off
+// on its own); for netem `delay`, `jitter`, `loss`; `during: rollout` starts a rolling update of
+// the workload just before the fault.
 //   workload: { replicas: 3, writers: 3, keys: 4 }
 import { parse } from 'yaml';
 
@@ -22,10 +27,10 @@ export type FaultAction = (typeof FAULT_ACTIONS)[number];
 /**
  * Who a fault hits, chosen when its round starts: the leader; a follower (a control member that
  * does not lead); a worker (a node without a control member if there is one, else a follower's
- * node); any node; all nodes; a minority or a majority of the control members; the control
+ * node); the node running the one-replica set's pod (solo); any node; all nodes; a minority or a majority of the control members; the control
  * members in turn, one a round (next-control); or one node by name.
  */
-export const TARGETS = ['leader', 'follower', 'worker', 'any', 'all', 'minority', 'majority', 'next-control'] as const;
+export const TARGETS = ['leader', 'follower', 'worker', 'solo', 'any', 'all', 'minority', 'majority', 'next-control'] as const;
 export type Target = (typeof TARGETS)[number] | { readonly node: string };
 
 /** The other side of a partition: every node not targeted, or only the control members not targeted. */
@@ -39,6 +44,8 @@ export interface Fault {
   readonly holdMs: number;
   readonly from: PartitionFrom;
   readonly oneWay: boolean;
+  /** A partition that cuts each targeted node off on its own (from the others targeted too), e.g. to leave no majority anywhere. */
+  readonly each: boolean;
   readonly delayMs: number;
   readonly jitterMs: number;
   readonly lossPercent: number;
@@ -173,7 +180,7 @@ function parseFault(
   known: (o: Obj, fields: readonly string[], at: string) => void,
 ): Fault {
   if (!isObj(r)) return bad(at.slice(0, -1), 'must be a mapping such as {fault: kill-leader, hold: 8s}');
-  known(r, ['fault', 'target', 'hold', 'from', 'oneWay', 'delay', 'jitter', 'loss', 'during'], at);
+  known(r, ['fault', 'target', 'hold', 'from', 'oneWay', 'each', 'delay', 'jitter', 'loss', 'during'], at);
   const action = r['fault'];
   if (!FAULT_ACTIONS.includes(action as FaultAction)) bad(`${at}fault`, `must be one of ${FAULT_ACTIONS.join(', ')}, got ${JSON.stringify(action)}`);
   const t = r['target'] ?? (action === 'kill-leader' ? 'leader' : action === 'kill-pod' ? 'any' : undefined);
@@ -184,9 +191,11 @@ function parseFault(
   if (action === 'kill-leader' && target !== 'leader') bad(`${at}target`, 'kill-leader always hits the leader: leave target out');
   const from = r['from'] ?? 'rest';
   if (from !== 'rest' && from !== 'control') bad(`${at}from`, `must be rest or control, got ${JSON.stringify(from)}`);
-  if (action !== 'partition' && (r['from'] !== undefined || r['oneWay'] !== undefined)) bad(`${at}from`, 'from and oneWay belong to a partition');
+  for (const k of ['from', 'oneWay', 'each']) if (action !== 'partition' && r[k] !== undefined) bad(`${at}${k}`, 'belongs to a partition');
   const oneWay = r['oneWay'] ?? false;
   if (typeof oneWay !== 'boolean') bad(`${at}oneWay`, 'must be true or false');
+  const each = r['each'] ?? false;
+  if (typeof each !== 'boolean') bad(`${at}each`, 'must be true or false');
   const instant = action === 'restart-node' || action === 'kill-pod';
   const holdMs = instant ? (r['hold'] === undefined ? 0 : bad(`${at}hold`, `${action as string} acts at once: it has no hold`)) : duration(r, 'hold', at, undefined);
   const netemOnly = (k: string): void => {
@@ -200,5 +209,5 @@ function parseFault(
   if (action === 'netem' && delayMs === 0 && lossPercent === 0) bad(at.slice(0, -1), 'a netem fault needs a delay or a loss');
   const during = r['during'];
   if (during !== undefined && during !== 'rollout') bad(`${at}during`, `must be rollout, got ${JSON.stringify(during)}`);
-  return { action: action as FaultAction, target, holdMs, from: from as PartitionFrom, oneWay: oneWay as boolean, delayMs, jitterMs, lossPercent, duringRollout: during === 'rollout' };
+  return { action: action as FaultAction, target, holdMs, from: from as PartitionFrom, oneWay: oneWay as boolean, each: each as boolean, delayMs, jitterMs, lossPercent, duringRollout: during === 'rollout' };
 }

@@ -9,6 +9,8 @@ export interface ClusterView {
   readonly nodes: readonly { readonly name: string; readonly control: boolean }[];
   /** The leader now, if one is known. */
   readonly leader: string | undefined;
+  /** The node running the one-replica set's pod, if it runs. */
+  readonly soloNode: string | undefined;
 }
 
 /** PlannedFault is one round's fault with its targets resolved. */
@@ -68,6 +70,9 @@ export function targetNodes(fault: Fault, round: number, view: ClusterView, rng:
       const workers = all.filter((n) => !control.includes(n));
       return [workers.length > 0 ? pick(workers, rng, 'worker') : pick(control.filter((n) => n !== view.leader), rng, 'follower')];
     }
+    case 'solo':
+      if (view.soloNode === undefined) throw new Error("the one-replica set's pod runs on no node to hit");
+      return [view.soloNode];
     case 'any':
       return [pick(all, rng, 'node')];
     case 'all':
@@ -87,19 +92,19 @@ export function planFault(fault: Fault, round: number, view: ClusterView, rng: R
   if (nodes.length === 0 && fault.action !== 'kill-pod') throw new Error(`target ${JSON.stringify(fault.target)} hits no node of this cluster`);
   const all = view.nodes.map((n) => n.name);
   const control = view.nodes.filter((n) => n.control).map((n) => n.name);
-  const from = fault.action !== 'partition' ? [] : (fault.from === 'control' ? control : all).filter((n) => !nodes.includes(n));
+  const from = fault.action !== 'partition' ? [] : (fault.from === 'control' ? control : all).filter((n) => fault.each || !nodes.includes(n));
   if (fault.action === 'partition' && from.length === 0) throw new Error(`a partition of ${nodes.join(',')} has nobody on the other side`);
   // The requests come from a node the fault spares (for a partition: the other side, which
   // holds the majority when the target is a minority), so that they measure the service, not
   // the client's own cut; when every node is hit, from the first.
-  const spared = (fault.action === 'partition' ? from : all.filter((n) => !nodes.includes(n))).filter((n) => n !== view.leader || fault.action !== 'kill-leader');
+  const spared = (fault.action === 'partition' ? from.filter((n) => !nodes.includes(n)) : all.filter((n) => !nodes.includes(n))).filter((n) => n !== view.leader || fault.action !== 'kill-leader');
   const clientNode = spared[0] ?? all[0]!;
   const podPick = rng.u32();
   const label =
     fault.action === 'kill-pod'
       ? 'a web pod'
       : fault.action === 'partition'
-        ? `${nodes.join(',')} from ${from.join(',')}${fault.oneWay ? ' (one way)' : ''}`
+        ? `${nodes.join(',')} from ${fault.each ? 'every other node, each on its own' : from.join(',')}${fault.oneWay ? ' (one way)' : ''}`
         : nodes.join(',');
   return { fault, nodes, from, podPick, clientNode, label };
 }

@@ -149,7 +149,7 @@ export class TugClient {
   async get<T extends ObjectLike = ObjectLike>(ref: ObjectRef, opts?: ReadOptions): Promise<T> {
     const res = await this.pool.call(
       (ep, o) => ep.objects.get({ ref: { kind: ref.kind, namespace: ref.namespace ?? '', name: ref.name }, staleOk: opts?.staleOk === true }, o),
-      { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs },
+      { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs },
     );
     return this.must<T>(res.object, 'Get');
   }
@@ -166,7 +166,7 @@ export class TugClient {
     const res = await this.pool.call((ep, o) => ep.objects.list(req, o), {
       safety: 'idempotent',
       signal: opts?.signal,
-      budgetMs: opts?.timeoutMs,
+      budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs,
     });
     return { items: res.items.map((b) => this.must<T>(b, 'List')), revision: revisionNumber(res.revision) };
   }
@@ -179,7 +179,7 @@ export class TugClient {
     const res = await this.pool.call((ep, o) => ep.objects.create({ object, requestId }, o), {
       safety: 'idempotent',
       signal: opts?.signal,
-      budgetMs: opts?.timeoutMs,
+      budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs,
     });
     return this.written(res.object, obj, opts);
   }
@@ -201,7 +201,7 @@ export class TugClient {
     const res = await this.pool.call((ep, o) => ep.objects.update({ object, requestId, statusOnly }, o), {
       safety: 'idempotent',
       signal: opts?.signal,
-      budgetMs: opts?.timeoutMs,
+      budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs,
     });
     return this.written(res.object, obj, opts);
   }
@@ -226,7 +226,7 @@ export class TugClient {
     const res = await this.pool.call((ep, o) => ep.objects.delete(req, o), {
       safety: 'idempotent',
       signal: opts?.signal,
-      budgetMs: opts?.timeoutMs,
+      budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs,
     });
     return decodeObject<T>(res.object);
   }
@@ -251,7 +251,7 @@ export class TugClient {
     const res = await this.pool.call((ep, o) => ep.objects.txn({ ops: protoOps, requestId }, o), {
       safety: 'idempotent',
       signal: opts?.signal,
-      budgetMs: opts?.timeoutMs,
+      budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs,
     });
     return res.objects.map((b) => decodeObject<ObjectLike>(b));
   }
@@ -279,7 +279,7 @@ export class TugClient {
         endpoint = ep.address;
         return ep.cluster.health({}, o);
       },
-      { safety: 'idempotent', signal: opts.signal, budgetMs: opts.timeoutMs, endpoint: opts.endpoint },
+      { safety: 'idempotent', signal: opts.signal, budgetMs: opts.timeoutMs, attemptTimeoutMs: opts.attemptTimeoutMs, endpoint: opts.endpoint },
     );
     return { ready: res.ready, name: res.name, endpoint };
   }
@@ -387,7 +387,7 @@ export class ClusterClient {
         endpoint = ep.address;
         return ep.cluster.status({}, o);
       },
-      { safety: 'idempotent', signal: opts.signal, budgetMs: opts.timeoutMs, endpoint: opts.endpoint },
+      { safety: 'idempotent', signal: opts.signal, budgetMs: opts.timeoutMs, attemptTimeoutMs: opts.attemptTimeoutMs, endpoint: opts.endpoint },
     );
     return { clusterId: res.clusterId, members: res.members.map(memberInfo), endpoint };
   }
@@ -397,7 +397,7 @@ export class ClusterClient {
     const res = await this.pool.call((ep, o) => ep.cluster.memberStatus({}, o), {
       safety: 'idempotent',
       signal: opts.signal,
-      budgetMs: opts.timeoutMs,
+      budgetMs: opts.timeoutMs, attemptTimeoutMs: opts.attemptTimeoutMs,
       endpoint: opts.endpoint,
     });
     return { member: res.member === undefined ? undefined : memberInfo(res.member), clusterId: res.clusterId };
@@ -441,25 +441,25 @@ export class ClusterClient {
    *  hash a joining node pins. Retried only on UNAVAILABLE (at worst an unused second token,
    *  which expires). */
   async createToken(spec: { ttlSeconds: number; role: string; description: string; maxUses: number; user?: string }, opts?: RequestOptions): Promise<{ token: string; info: BootstrapToken; caHash: string }> {
-    const res = await this.pool.call((ep, o) => ep.cluster.createToken(spec, o), { safety: 'once', signal: opts?.signal, budgetMs: opts?.timeoutMs });
+    const res = await this.pool.call((ep, o) => ep.cluster.createToken(spec, o), { safety: 'once', signal: opts?.signal, budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs });
     if (res.info === undefined) throw new ApiError(Status.INTERNAL, 'create token: the answer has no token');
     return { token: res.token, info: res.info, caHash: res.caHash };
   }
 
   /** listTokens lists the bootstrap tokens, without their secrets. */
   async listTokens(opts?: RequestOptions): Promise<BootstrapToken[]> {
-    const res = await this.pool.call((ep, o) => ep.cluster.listTokens({}, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs });
+    const res = await this.pool.call((ep, o) => ep.cluster.listTokens({}, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs });
     return res.tokens;
   }
 
   /** deleteToken revokes a bootstrap token by its ID. */
   async deleteToken(id: string, opts?: RequestOptions): Promise<void> {
-    await this.pool.call((ep, o) => ep.cluster.deleteToken({ id }, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs });
+    await this.pool.call((ep, o) => ep.cluster.deleteToken({ id }, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs });
   }
 
   /** renewCertificate has the caller's own certificate signed again for the key of csrPem. */
   async renewCertificate(csrPem: string, opts?: RequestOptions): Promise<string> {
-    const res = await this.pool.call((ep, o) => ep.cluster.renewCertificate({ csrPem }, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs });
+    const res = await this.pool.call((ep, o) => ep.cluster.renewCertificate({ csrPem }, o), { safety: 'idempotent', signal: opts?.signal, budgetMs: opts?.timeoutMs, attemptTimeoutMs: opts?.attemptTimeoutMs });
     return res.certificatePem;
   }
 }

@@ -26,6 +26,8 @@ export interface RequestOptions {
   readonly signal?: AbortSignal | undefined;
   /** timeoutMs bounds the whole call, retries included; default: the client's retryBudgetMs. */
   readonly timeoutMs?: number | undefined;
+  /** attemptTimeoutMs bounds each attempt at one endpoint before the next is tried; default: the client's attemptTimeoutMs. */
+  readonly attemptTimeoutMs?: number | undefined;
 }
 
 /** ReadOptions: reads are linearizable unless staleOk. */

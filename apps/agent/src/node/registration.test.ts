@@ -25,6 +25,7 @@ import {
   parseTaints,
   readyCondition,
   statusWriteDue,
+  HEARTBEAT_ATTEMPT_MS,
 } from './registration.ts';
 import type { NodeConfig, NodeHealth } from './registration.ts';
 
@@ -375,6 +376,41 @@ describe('NodeRegistration', () => {
       await reg.stop();
       late.close();
       await up.stop();
+    }
+  });
+
+  test('a member that stops answering (a partition: no refusal, no reply) holds a heartbeat for a second at most before the next member gets it', async () => {
+    // The member first in the list is reached through a relay that, on cue, keeps its
+    // connections open and forwards nothing, as a partition between two machines does.
+    let silent = false;
+    const held = new Set<net.Socket>();
+    const relay = net.createServer((inbound) => {
+      held.add(inbound);
+      const outbound = net.connect(Number(server.address.split(':')[1]), '127.0.0.1');
+      held.add(outbound);
+      inbound.on('data', (b) => void (silent || outbound.write(b)));
+      outbound.on('data', (b) => void (silent || inbound.write(b)));
+      inbound.on('error', () => undefined);
+      outbound.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const both = new TugClient({ endpoints: [`127.0.0.1:${(relay.address() as net.AddressInfo).port}`, server.address], retryBudgetMs: 20_000 });
+    const { log } = logCapture();
+    try {
+      reg = new NodeRegistration({ client: both, ...config, ...common, health: async () => ({ ready: true }), heartbeatSeconds: 0.1, log });
+      await reg.start();
+      await until('a lease', () => lease() !== undefined);
+      silent = true;
+      const cutAt = Date.now();
+      await until('a lease renewed through the other member', () => Date.parse(lease()?.spec?.renewTime ?? '') >= cutAt, 10_000);
+      const tookMs = Date.now() - cutAt;
+      assert.ok(tookMs < HEARTBEAT_ATTEMPT_MS + 1_000, `renewed ${tookMs} ms after the member went silent`);
+    } finally {
+      await reg?.stop();
+      reg = undefined;
+      both.close();
+      for (const s of held) s.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
     }
   });
 

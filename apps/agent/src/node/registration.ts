@@ -34,6 +34,15 @@ import type { Node, NodeCondition, NodeStatus, Taint, TaintEffect } from '@tugbo
 import { isAlreadyExists, isConflict, isNotFound } from '@tugboat/client';
 import type { TugClient } from '@tugboat/client';
 
+/**
+ * HEARTBEAT_ATTEMPT_MS bounds each try of a heartbeat write at one API member. A member cut off
+ * from this node (a partition drops packets, no connection is refused) would otherwise hold the
+ * write for the client's whole attempt time (5 s), as long as the control plane's grace before
+ * it calls the Node unreachable: the node, healthy and reaching other members, would be marked
+ * NotReady and its pods evicted. After a second the write goes to the next member.
+ */
+export const HEARTBEAT_ATTEMPT_MS = 1_000;
+
 /** MAX_PODS is the pods capacity every node reports. */
 export const MAX_PODS = 110;
 /** MEMORY_RESERVE_BYTES is held back from allocatable memory for the agent and the system. */
@@ -503,7 +512,7 @@ export class NodeRegistration {
     const status = nodeStatusOf(config, health, now, before);
     if (!statusWriteDue(current, status, now.getTime() - this.writtenAtMs, this.opts.nodeStatusReportSeconds * 1_000)) return;
     const node: Node = { apiVersion: 'v1', kind: 'Node', metadata: { name: config.nodeName }, status };
-    this.wrote(await client.nodes.updateStatus(node, { signal: this.abort.signal }), now);
+    this.wrote(await client.nodes.updateStatus(node, { signal: this.abort.signal, attemptTimeoutMs: HEARTBEAT_ATTEMPT_MS }), now);
     const after = readyOf(this.written);
     if (before !== undefined && after !== undefined && before.status !== after.status) {
       log.info({ node: config.nodeName, ready: after.status, reason: after.reason, message: after.message }, 'node Ready condition changed');
@@ -517,19 +526,19 @@ export class NodeRegistration {
     const signal = this.abort.signal;
     if (this.leaseSeen) {
       try {
-        await client.leases.update(lease, { signal });
+        await client.leases.update(lease, { signal, attemptTimeoutMs: HEARTBEAT_ATTEMPT_MS });
         return;
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
     }
     try {
-      await client.leases.create(lease, { signal });
+      await client.leases.create(lease, { signal, attemptTimeoutMs: HEARTBEAT_ATTEMPT_MS });
       log.info({ node: this.config.nodeName, namespace: NODE_LEASE_NAMESPACE }, 'node lease created');
     } catch (err) {
       // There already (an agent restart): ours to replace.
       if (!isAlreadyExists(err)) throw err;
-      await client.leases.update(lease, { signal });
+      await client.leases.update(lease, { signal, attemptTimeoutMs: HEARTBEAT_ATTEMPT_MS });
     }
     this.leaseSeen = true;
   }

@@ -246,6 +246,26 @@ describe('PodManager', () => {
     assert.equal(second.podIP('u1'), '10.244.0.2');
   });
 
+  it('writes its status again when another writer changed it (a pod marked not Ready while its node was unreachable)', async () => {
+    h = new Harness();
+    const m = h.manager();
+    await m.start();
+    const pod = makePod('u1');
+    m.setPods([pod]);
+    const ready = await waitFor('Ready', () => (h.lastStatus('u1')?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? h.lastStatus('u1') : undefined));
+    const writes = h.written.length;
+    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '7' }, status: ready }]);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(h.written.length, writes, 'its own status coming back is no reason to write');
+    const marked = {
+      ...ready,
+      conditions: (ready.conditions ?? []).map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False' as const, reason: 'NodeNotReady' } : c)),
+    };
+    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '8' }, status: marked }]);
+    const again = await waitFor('Ready written again', () => (h.written.length > writes ? h.lastStatus('u1') : undefined));
+    assert.equal(again.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+  });
+
   it('removes adopted pods only after the first setPods, and never touches unmanaged sandboxes', async () => {
     h = new Harness();
     const first = h.manager();

@@ -276,9 +276,15 @@ export class PodManager implements ContainerLookup {
     for (const pod of wanted) {
       const entry = this.#entry(pod.metadata.uid ?? '');
       // Only what the agent acts on: its own status writes come back here and need no sync.
-      const changed = entry.desired === undefined || !sameIntent(entry.desired, pod);
+      let changed = entry.desired === undefined || !sameIntent(entry.desired, pod);
       if (entry.desired === undefined && entry.writtenKey === undefined && pod.status !== undefined) {
         entry.writtenKey = statusKey(pod.status);
+      } else if (this.#statusChangedElsewhere(entry, pod)) {
+        // Another writer changed the status (the node lifecycle controller marks the pods of a
+        // NotReady node not Ready): what the API holds is no longer what the agent wrote, so the
+        // next sync writes the agent's view again.
+        entry.writtenKey = statusKey(pod.status!);
+        changed = true;
       }
       entry.desired = pod;
       entry.lastSeen = pod;
@@ -291,6 +297,13 @@ export class PodManager implements ContainerLookup {
       }
     }
     if (first) this.#track(this.#sweepDisk());
+  }
+
+  /** #statusChangedElsewhere: a new version of the pod whose status is not the one the agent wrote last, nor one it is writing. */
+  #statusChangedElsewhere(entry: PodEntry, pod: Pod): boolean {
+    if (pod.status === undefined || entry.writtenKey === undefined || entry.writing || entry.pendingStatus !== undefined) return false;
+    if (entry.lastSeen?.metadata.resourceVersion === pod.metadata.resourceVersion) return false;
+    return statusKey(pod.status) !== entry.writtenKey;
   }
 
   /** livenessFailed is the prober's callback: the container is stopped and restarted by policy. */
