@@ -34,7 +34,7 @@ export function addChaosRunCommand(chaos: Command, io: Io): void {
     .argument('<files...>', 'scenario files (YAML)')
     .option('--duration <duration>', "run this long instead of the scenario's own duration, e.g. 30m (the long form)")
     .option('--seed <n>', "the seed of the faults' random choices, instead of the scenario's")
-    .option('--report <dir>', 'where to write the report (default: BASE/chaos-reports/SCENARIO-TIME; with several files, one folder each inside DIR)')
+    .option('--report <dir>', 'where to write the report (default: /var/lib/tugboat/chaos-reports/CLUSTER/SCENARIO-TIME, kept after `tug cluster down`; with several files, one folder each inside DIR)')
     .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
     .action(async (files: string[], flags: RunFlags) => {
       const name = clusterName(flags.name, 'chaos run');
@@ -60,7 +60,7 @@ export function addChaosRunCommand(chaos: Command, io: Io): void {
       try {
         const plan = existingPlan(name);
         for (const { file, scenario } of scenarios) {
-          const dir = flags.report === undefined ? join(plan.baseDir, 'chaos-reports', `${scenario.name}-${stamp(new Date())}`) : scenarios.length === 1 ? flags.report : join(flags.report, scenario.name);
+          const dir = flags.report === undefined ? join(plan.stateRoot, 'chaos-reports', name, `${scenario.name}-${stamp(new Date())}`) : scenarios.length === 1 ? flags.report : join(flags.report, scenario.name);
           const record = await runScenario(scenario, {
             cluster: name,
             ...(durationMs === undefined ? {} : { durationMs }),

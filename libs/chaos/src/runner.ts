@@ -1,7 +1,7 @@
 // runner.ts: `tug chaos run`: one scenario against a running local cluster. It deploys the
 // workload, starts the traffic and the samplers, then runs rounds until the duration is spent:
 // each round plans its fault (schedule.ts), injects it, holds it, heals every fault and waits
-// until the workload has its desired replicas Ready again. Then it reads every key once more,
+// until the workload has its desired replicas Ready again, each answering at its own address. Then it reads every key once more,
 // removes the workload, checks that nothing is left, judges the invariants (checks.ts) and
 // returns the record a report is made of.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,7 +42,7 @@ import { faultOfRound, planFault } from './schedule.ts';
 import type { ClusterView, PlannedFault } from './schedule.ts';
 import { finalReads, startApiClients, startServiceClient } from './traffic.ts';
 import type { Stoppable } from './traffic.ts';
-import { createWorkload, namespaceOf, rollout, webPods, workloadState } from './workload.ts';
+import { createWorkload, namespaceOf, rollout, servingAnswers, webPods, workloadState } from './workload.ts';
 
 export interface RunOptions {
   /** The local cluster's name. */
@@ -188,7 +188,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       await healAll(opts.cluster, sr);
       const healedAtMs = since();
       faults.push({ action: fault.action, target, startMs, endMs: healedAtMs });
-      const recovered = await waitFor(scenario.recoverWithinMs, async () => (await workloadState(client, namespace)).complete);
+      const recovered = await waitFor(scenario.recoverWithinMs, async () => (await workloadState(client, namespace)).complete && (await servingAnswers(client, namespace, netnsOf(clientNode))));
       const recoveredAtMs = recovered === undefined ? undefined : recovered - t0;
       recoveries.push({ fault: `${fault.action} ${target}`, healedAtMs, recoveredAtMs });
       say(`  healed; ${recoveredAtMs === undefined ? `NOT recovered within ${secs(scenario.recoverWithinMs)}` : `recovered in ${secs(recoveredAtMs - healedAtMs)}`}`);

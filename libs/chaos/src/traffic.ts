@@ -19,8 +19,8 @@ export interface Stoppable {
 }
 
 /**
- * startServiceClient asks http://VIP/ again and again, each request up to two tries (as an
- * HTTP client with one retry would), from the network namespace `netns()` names at the time
+ * startServiceClient asks http://VIP/ again and again, each request up to three tries (as an
+ * HTTP client with two retries would), from the network namespace `netns()` names at the time
  * of the request. `record` gets each request with its time since `t0`.
  */
 export function startServiceClient(vip: string, netns: () => string, t0: number, record: (r: Request) => void, intervalMs = 100): Stoppable {
@@ -29,7 +29,7 @@ export function startServiceClient(vip: string, netns: () => string, t0: number,
     while (!stopped) {
       const atMs = performance.now() - t0;
       let answered = false;
-      for (let attempt = 0; attempt < 2 && !answered; attempt++) {
+      for (let attempt = 0; attempt < 3 && !answered; attempt++) {
         try {
           answered = (await fetchPage(netns(), `http://${vip}/`)) !== '';
         } catch {

@@ -4,6 +4,7 @@
 // ConfigMaps the API clients write.
 import type { Deployment, Namespace, Pod, Service } from '@tugboat/api';
 import type { TugClient } from '@tugboat/client';
+import { fetchPage, isServing } from '@tugboat/localcluster';
 
 export const WEB_IMAGES = ['tugboat.local/web:latest', 'tugboat.local/web:v2'] as const;
 
@@ -93,6 +94,17 @@ function complete(d: Deployment): boolean {
 export async function workloadState(client: TugClient, namespace: string): Promise<WorkloadState> {
   const [web, solo] = await Promise.all([client.deployments.get(namespace, 'web', { timeoutMs: 3_000 }), client.deployments.get(namespace, 'solo', { timeoutMs: 3_000 })]);
   return { desired: web.spec.replicas ?? 1, ready: web.status?.readyReplicas ?? 0, complete: complete(web) && complete(solo) };
+}
+
+/**
+ * servingAnswers: every Ready web pod answers over HTTP at its own address from `netns`, so the
+ * Deployment's status is not merely stale (a node restarted a moment ago has lost its pods
+ * before anyone wrote it down).
+ */
+export async function servingAnswers(client: TugClient, namespace: string, netns: string): Promise<boolean> {
+  const pods = (await client.pods.list({ namespace, labelSelector: 'app=web', timeoutMs: 3_000 })).items.filter(isServing);
+  const answers = await Promise.all(pods.map((p) => fetchPage(netns, `http://${p.status?.podIP}:8080/`).then((page) => page === p.metadata.name, () => false)));
+  return pods.length > 0 && answers.every((a) => a);
 }
 
 /** webPods lists the running web pods that are on a node. */

@@ -240,11 +240,50 @@ export function checkHistory(history: readonly Operation[], opts: { budget?: num
     const verdict = linearizableKey(ops, budget);
     if (verdict === true) continue;
     if (verdict === undefined) return { ok: 'unknown', key, message: `${key}: the search gave up after ${budget} steps over ${ops.length} operations` };
-    const minimal = minimize(ops, budget);
-    const counterexample = minimal.map((o) => o.op);
+    const failing = shortestFailingPrefix(ops, budget);
+    if (failing.length > MINIMIZE_MAX) {
+      const counterexample = failing.slice(-COUNTEREXAMPLE_TAIL).map((o) => o.op);
+      return {
+        ok: false,
+        key,
+        counterexample,
+        message: `${key}: not linearizable; the first ${failing.length} operations cannot be linearized (too many to minimize), the last ${counterexample.length} of them:\n${counterexample.map(describeOperation).join('\n')}`,
+      };
+    }
+    const counterexample = minimize(failing, budget).map((o) => o.op);
     return { ok: false, key, counterexample, message: `${key}: not linearizable; a minimal counterexample:\n${counterexample.map(describeOperation).join('\n')}` };
   }
   return { ok: true, keys: keys.size, operations: history.length };
+}
+
+/** Failing histories longer than this are not minimized (minimizing is quadratic in their length); their tail is shown. */
+const MINIMIZE_MAX = 400;
+const COUNTEREXAMPLE_TAIL = 20;
+
+/**
+ * shortestFailingPrefix returns the shortest prefix of a failing history that already fails:
+ * the operations called up to some moment T, those still running at T taken as unknown (as a
+ * history cut at T shows them). A history cut earlier is linearizable whenever a later cut is, so
+ * the first failing moment can be found by bisection over the calls.
+ */
+function shortestFailingPrefix(ops: readonly KeyOp[], budget: number): KeyOp[] {
+  const byCall = [...ops].sort((a, b) => a.op.call - b.op.call);
+  const cut = (n: number): KeyOp[] => {
+    const t = byCall[n - 1]!.op.call;
+    return byCall.slice(0, n).map((o) => (o.op.ret <= t ? o : { ...o, op: { ...o.op, ret: Infinity, output: undefined }, output: undefined }));
+  };
+  // A history that fails only through the answers of its last operations has no shorter failing cut.
+  if (linearizableKey(cut(byCall.length), budget) !== false) return byCall;
+  let lo = 1;
+  let hi = byCall.length;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (linearizableKey(cut(mid), budget) === false) hi = mid;
+    else lo = mid + 1;
+  }
+  // With the answers of the operations still running at the cut, the prefix fails too (an
+  // answered operation has fewer places than an unknown one), and shows what they answered.
+  return byCall.slice(0, hi);
 }
 
 /** minimize removes operations one at a time while the rest is still not linearizable. */
