@@ -4,7 +4,9 @@
 // the Node Unknown, taints it and deletes its pod within 10 s; startNode brings the node back
 // Ready. `tug chaos pause-node` hangs its agent until the Node turns Unknown, `status` lists
 // the fault and `heal --all` wakes it; the chaos log holds every action with its time.
-// `kill-leader` kills the leading tug-control and `heal --all` brings it back. Then
+// `kill-leader` kills the leading tug-control and `heal --all` brings it back. `partition` cuts
+// node-2 off (a pod there out of reach from node-1) until `heal`; `kill-pod` crashes a pod and
+// its agent makes it again. Then
 // `tug chaos kill-node` kills it again and `down` still removes everything.
 // Needs root, containerd, runc and the CNI plugins (deploy/setup.sh); fails naming what is missing.
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Node, Pod } from '@tugboat/api';
 import { runCaptured } from '@tugboat/cli';
 import { TugClient, isNotFound } from '@tugboat/client';
-import { adminSecurity, downCluster, existingPlan, killNode, nodeProcesses, startNode, upCluster } from '@tugboat/localcluster';
+import { adminSecurity, downCluster, existingPlan, fetchPage, killNode, nodeProcesses, startNode, upCluster } from '@tugboat/localcluster';
 import type { ClusterInfo, NodePlan } from '@tugboat/localcluster';
 
 const NAME = `ch${process.pid % 100000}`;
@@ -142,6 +144,47 @@ describe('chaos: kill-node and start-node', { timeout: 300_000 }, () => {
       return st?.members.some((m) => m.role === 'leader') === true ? true : undefined;
     });
     await waitFor('node-2 Ready with the control plane back', 30_000, async () => (readyOf(await client.nodes.get('node-2')) === 'True' ? true : undefined));
+  });
+
+  it("partition cuts node-2 off (its pod unreachable from node-1) until heal; kill-pod crashes a pod and its agent makes it again", async () => {
+    const pod: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'cut', namespace: 'default' },
+      spec: { nodeName: 'node-2', terminationGracePeriodSeconds: 2, containers: [{ name: 'web', image: WEB, imagePullPolicy: 'Never' }] },
+    };
+    await client.pods.create(pod);
+    const running = await waitFor('pod cut to be Ready', 60_000, async () => {
+      const p = await client.pods.get('default', 'cut');
+      return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? p : undefined;
+    });
+    const node1 = existingPlan(NAME).nodes[0]!.netnsPath;
+    const url = `http://${running.status?.podIP}:8080/`;
+    assert.equal(await fetchPage(node1, url), 'cut', 'node-1 reaches the pod on node-2');
+
+    const cut = await tug(['chaos', 'partition', 'node-2', '--name', NAME]);
+    assert.equal(cut.code, 0, cut.stderr);
+    assert.match(cut.stdout, /^partitioned local cluster "ch\d+": node-2 drops node-1; node-1 drops node-2\n$/);
+    await assert.rejects(fetchPage(node1, url), 'the pod is out of reach while node-2 is cut off');
+    assert.match((await tug(['chaos', 'status', '--name', NAME])).stdout, /^partition: node-2 drops node-1; node-1 drops node-2 \(tug chaos heal\)\n/);
+    const overlap = await tug(['chaos', 'partition', 'node-1', '--from', 'node-1,node-2', '--name', NAME]);
+    assert.equal(overlap.code, 1);
+    assert.match(overlap.stderr, /node-1 cannot be on both sides of a partition/);
+    const healed = await tug(['chaos', 'heal', '--name', NAME]);
+    assert.equal(healed.code, 0, healed.stderr);
+    assert.equal(await fetchPage(node1, url), 'cut', 'reachable again after the heal');
+    assert.equal((await tug(['chaos', 'status', '--name', NAME])).stdout.split('\n')[0], 'no active faults');
+
+    const crashed = await tug(['chaos', 'kill-pod', 'cut', '--name', NAME]);
+    assert.equal(crashed.code, 0, crashed.stderr);
+    assert.match(crashed.stdout, /^killed pod default\/cut on node-2 of local cluster "ch\d+": \d+ process(es)?\n$/);
+    const again = await waitFor('pod cut made again and Ready', 60_000, async () => {
+      const p = await client.pods.get('default', 'cut');
+      const ready = p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+      return ready && (p.status?.containerStatuses?.[0]?.restartCount ?? 0) > 0 ? p : undefined;
+    });
+    assert.equal(await fetchPage(node1, `http://${again.status?.podIP}:8080/`), 'cut');
+    await client.pods.delete('default', 'cut');
   });
 
   it('tug chaos: start-node refuses a running node; kill-node names what it killed', async () => {

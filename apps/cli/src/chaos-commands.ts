@@ -26,7 +26,8 @@ import {
   startNode,
 } from '@tugboat/localcluster';
 import { TugClient } from '@tugboat/client';
-import type { KillResult, LinkDrop, ProcessRecord } from '@tugboat/localcluster';
+import type { KillResult, LinkDrop, NetemSpec, ProcessRecord } from '@tugboat/localcluster';
+import { UsageError } from './errors.ts';
 import type { Io } from './session.ts';
 import { clusterName, failure } from './local-commands.ts';
 import { addChaosRunCommand } from './chaos-run-command.ts';
@@ -198,18 +199,24 @@ export function addChaosCommands(program: Command, io: Io): void {
     .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
     .action((node: string, flags: { delay?: string; jitter?: string; loss?: string; clear?: boolean; name?: string }) => {
       const name = clusterName(flags.name, 'chaos netem');
+      let spec: NetemSpec;
+      try {
+        if (flags.clear === true && (flags.delay !== undefined || flags.loss !== undefined || flags.jitter !== undefined)) throw new Error('--clear takes no --delay, --jitter or --loss');
+        spec = {
+          delayMs: flags.delay === undefined ? 0 : parseMs(flags.delay, '--delay'),
+          jitterMs: flags.jitter === undefined ? 0 : parseMs(flags.jitter, '--jitter'),
+          lossPercent: flags.loss === undefined ? 0 : parsePercent(flags.loss, '--loss'),
+        };
+      } catch (err) {
+        throw new UsageError((err as Error).message, 'chaos netem');
+      }
       try {
         if (flags.clear === true) {
-          if (flags.delay !== undefined || flags.loss !== undefined || flags.jitter !== undefined) throw new Error('--clear takes no --delay, --jitter or --loss');
           const cleared = clearNetem(name, node);
           io.stdout.write(cleared.length === 0 ? `${node} of local cluster "${name}" has no delay or loss\n` : `cleared the delay and loss of ${node} of local cluster "${name}"\n`);
           return;
         }
-        const f = netem(name, node, {
-          delayMs: flags.delay === undefined ? 0 : parseMs(flags.delay, '--delay'),
-          jitterMs: flags.jitter === undefined ? 0 : parseMs(flags.jitter, '--jitter'),
-          lossPercent: flags.loss === undefined ? 0 : parsePercent(flags.loss, '--loss'),
-        });
+        const f = netem(name, node, spec);
         io.stdout.write(`${node} of local cluster "${name}": ${describeNetem(f)}\n`);
       } catch (err) {
         throw failure(err, 'chaos netem');
@@ -218,26 +225,26 @@ export function addChaosCommands(program: Command, io: Io): void {
   chaos
     .command('kill-pod')
     .summary('SIGKILL every process of a pod, as a crash would')
-    .description("SIGKILL every process of a pod on its node, its sandbox included, as a crash of the whole pod would. The node's agent finds the sandbox dead and makes the pod again (its restart count goes up). The pod is found through the API: its node and uid.")
+    .description("SIGKILL every process of a pod on its node, its sandbox included, as a crash of the whole pod would. The node's agent finds the sandbox dead and makes the pod again (its restart count goes up). The pod is found through the API (its node and uid), in the namespace of -n.")
     .argument('<pod>', 'the pod name')
-    .option('-n, --namespace <namespace>', 'the pod\'s namespace', 'default')
     .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
-    .action(async (pod: string, flags: { namespace: string; name?: string }) => {
+    .action(async (pod: string, flags: { name?: string }, cmd: Command) => {
       const name = clusterName(flags.name, 'chaos kill-pod');
+      const namespace = cmd.optsWithGlobals<{ namespace?: string }>().namespace ?? 'default';
       try {
         const plan = existingPlan(name);
         const client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir), retryBudgetMs: 10_000 });
         let found;
         try {
-          found = await client.pods.get(flags.namespace, pod);
+          found = await client.pods.get(namespace, pod);
         } finally {
           client.close();
         }
         const node = found.spec?.nodeName;
         const uid = found.metadata.uid;
-        if (node === undefined || node === '' || uid === undefined) throw new Error(`pod ${flags.namespace}/${pod} is not on a node yet`);
-        const killed = await killPod(name, node, uid, `${flags.namespace}/${pod}`);
-        io.stdout.write(`killed pod ${flags.namespace}/${pod} on ${node} of local cluster "${name}": ${killed.length} process${killed.length === 1 ? '' : 'es'}\n`);
+        if (node === undefined || node === '' || uid === undefined) throw new Error(`pod ${namespace}/${pod} is not on a node yet`);
+        const killed = await killPod(name, node, uid, `${namespace}/${pod}`);
+        io.stdout.write(`killed pod ${namespace}/${pod} on ${node} of local cluster "${name}": ${killed.length} process${killed.length === 1 ? '' : 'es'}\n`);
       } catch (err) {
         throw failure(err, 'chaos kill-pod');
       }
@@ -272,7 +279,7 @@ export function addChaosCommands(program: Command, io: Io): void {
       const name = clusterName(flags.name, 'chaos heal');
       try {
         if (flags.all === true) {
-          if (nodes !== undefined) throw new Error('--all heals every fault of every node: give no nodes with it');
+          if (nodes !== undefined) throw new UsageError('--all heals every fault of every node: give no nodes with it', 'chaos heal');
           const healed = await healAll(name);
           const what = [
             ...(healed.partitions.length > 0 ? [`${healed.partitions.length} partition drops removed`] : []),
