@@ -134,111 +134,114 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
   const durationMs = opts.durationMs ?? scenario.durationMs;
   const namespace = namespaceOf(scenario.name);
   const client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir), retryBudgetMs: 5_000 });
-  const startedAt = new Date().toISOString();
-  const t0 = performance.now();
-  const since = (): number => performance.now() - t0;
-  const faults: FaultSpan[] = [];
-  const recoveries: Recovery[] = [];
-  const requests: Request[] = [];
-  const writes: WriteSample[] = [];
-  const history = new HistoryRecorder();
-  const keys = Array.from({ length: scenario.workload.keys }, (_, i) => `key-${i}`);
-  const stops: Stoppable[] = [];
-  let obs: Observations | undefined;
-  let clientNode = plan.nodes[0]!.name;
   try {
-    say(`scenario ${scenario.name}, seed ${seed}, ${secs(durationMs)} on local cluster ${opts.cluster}`);
-    const stale = await client.namespaces.get(namespace).catch(() => undefined);
-    if (stale !== undefined) {
-      say(`removing namespace ${namespace}, left by an earlier run`);
-      await client.namespaces.delete(namespace);
-      await waitFor(120_000, async () => (await client.namespaces.get(namespace).catch(() => undefined)) === undefined);
-    }
-    const vip = await createWorkload(client, namespace, scenario.workload.replicas);
-    const up = await waitFor(120_000, async () => (await workloadState(client, namespace)).complete);
-    if (up === undefined) throw new RunError(`the workload in ${namespace} did not become Ready within 120 s (tug get pods -n ${namespace})`);
-    say(`workload ready in ${secs(since())}: ${scenario.workload.replicas} web pods behind ${vip}, a one-replica set, ${scenario.workload.writers} API clients on ${keys.length} ConfigMaps`);
+    const startedAt = new Date().toISOString();
+    const t0 = performance.now();
+    const since = (): number => performance.now() - t0;
+    const faults: FaultSpan[] = [];
+    const recoveries: Recovery[] = [];
+    const requests: Request[] = [];
+    const writes: WriteSample[] = [];
+    const history = new HistoryRecorder();
+    const keys = Array.from({ length: scenario.workload.keys }, (_, i) => `key-${i}`);
+    const stops: Stoppable[] = [];
+    let obs: Observations | undefined;
+    let clientNode = plan.nodes[0]!.name;
+    try {
+      say(`scenario ${scenario.name}, seed ${seed}, ${secs(durationMs)} on local cluster ${opts.cluster}`);
+      const stale = await client.namespaces.get(namespace).catch(() => undefined);
+      if (stale !== undefined) {
+        say(`removing namespace ${namespace}, left by an earlier run`);
+        await client.namespaces.delete(namespace);
+        await waitFor(120_000, async () => (await client.namespaces.get(namespace).catch(() => undefined)) === undefined);
+      }
+      const vip = await createWorkload(client, namespace, scenario.workload.replicas);
+      const up = await waitFor(120_000, async () => (await workloadState(client, namespace)).complete);
+      if (up === undefined) throw new RunError(`the workload in ${namespace} did not become Ready within 120 s (tug get pods -n ${namespace})`);
+      say(`workload ready in ${secs(since())}: ${scenario.workload.replicas} web pods behind ${vip}, a one-replica set, ${scenario.workload.writers} API clients on ${keys.length} ConfigMaps`);
 
-    const netnsOf = (node: string): string => plan.nodes.find((n) => n.name === node)!.netnsPath;
-    const observer = observe(client, plan, namespace, t0);
-    obs = observer;
-    stops.push(observer);
-    stops.push(startServiceClient(vip, () => netnsOf(clientNode), t0, (r) => requests.push(r)));
-    stops.push(startApiClients(client, namespace, keys, scenario.workload.writers, history, Rng.forStream(seed, 'clients'), t0, (w) => writes.push(w)));
-    await sleep(scenario.gapMs);
-
-    const rng = Rng.forStream(seed, 'faults');
-    const roundsStart = since();
-    for (let round = 0; since() - roundsStart < durationMs; round++) {
-      const fault = faultOfRound(scenario, round, rng);
-      const status = await client.cluster.status({ timeoutMs: 5_000 }).catch(() => undefined);
-      const solo = (await client.pods.list({ namespace, labelSelector: 'app=solo' }).catch(() => ({ items: [] as Pod[] }))).items.find((p) => p.status?.phase === 'Running');
-      const view: ClusterView = {
-        nodes: plan.nodes.map((n) => ({ name: n.name, control: n.control })),
-        leader: status?.members.find((m) => m.role === 'leader')?.name ?? observer.leader(),
-        soloNode: solo?.spec.nodeName,
-      };
-      const planned = planFault(fault, round, view, rng);
-      clientNode = planned.clientNode;
-      if (fault.duringRollout) say(`round ${round + 1}: rolling the web Deployment to ${await rollout(client, namespace)}`);
-      const startMs = since();
-      const target = await inject(planned, opts.cluster, client, namespace, sr);
-      say(`round ${round + 1} at ${secs(startMs)}: ${fault.action} ${target}${fault.holdMs > 0 ? `, held ${secs(fault.holdMs)}` : ''}`);
-      if (fault.holdMs > 0) await sleep(fault.holdMs);
-      await healAll(opts.cluster, sr);
-      const healedAtMs = since();
-      faults.push({ action: fault.action, target, startMs, endMs: healedAtMs });
-      const recovered = await waitFor(scenario.recoverWithinMs, async () => (await workloadState(client, namespace)).complete && (await servingAnswers(client, namespace, netnsOf(clientNode))));
-      const recoveredAtMs = recovered === undefined ? undefined : recovered - t0;
-      recoveries.push({ fault: `${fault.action} ${target}`, healedAtMs, recoveredAtMs });
-      say(`  healed; ${recoveredAtMs === undefined ? `NOT recovered within ${secs(scenario.recoverWithinMs)}` : `recovered in ${secs(recoveredAtMs - healedAtMs)}`}`);
-      if (recoveredAtMs === undefined) break;
+      const netnsOf = (node: string): string => plan.nodes.find((n) => n.name === node)!.netnsPath;
+      const observer = observe(client, plan, namespace, t0);
+      obs = observer;
+      stops.push(observer);
+      stops.push(startServiceClient(vip, () => netnsOf(clientNode), t0, (r) => requests.push(r)));
+      stops.push(startApiClients(client, namespace, keys, scenario.workload.writers, history, Rng.forStream(seed, 'clients'), t0, (w) => writes.push(w)));
       await sleep(scenario.gapMs);
+
+      const rng = Rng.forStream(seed, 'faults');
+      const roundsStart = since();
+      for (let round = 0; since() - roundsStart < durationMs; round++) {
+        const fault = faultOfRound(scenario, round, rng);
+        const status = await client.cluster.status({ timeoutMs: 5_000 }).catch(() => undefined);
+        const solo = (await client.pods.list({ namespace, labelSelector: 'app=solo' }).catch(() => ({ items: [] as Pod[] }))).items.find((p) => p.status?.phase === 'Running');
+        const view: ClusterView = {
+          nodes: plan.nodes.map((n) => ({ name: n.name, control: n.control })),
+          leader: status?.members.find((m) => m.role === 'leader')?.name ?? observer.leader(),
+          soloNode: solo?.spec.nodeName,
+        };
+        const planned = planFault(fault, round, view, rng);
+        clientNode = planned.clientNode;
+        if (fault.duringRollout) say(`round ${round + 1}: rolling the web Deployment to ${await rollout(client, namespace)}`);
+        const startMs = since();
+        const target = await inject(planned, opts.cluster, client, namespace, sr);
+        say(`round ${round + 1} at ${secs(startMs)}: ${fault.action} ${target}${fault.holdMs > 0 ? `, held ${secs(fault.holdMs)}` : ''}`);
+        if (fault.holdMs > 0) await sleep(fault.holdMs);
+        await healAll(opts.cluster, sr);
+        const healedAtMs = since();
+        faults.push({ action: fault.action, target, startMs, endMs: healedAtMs });
+        const recovered = await waitFor(scenario.recoverWithinMs, async () => (await workloadState(client, namespace)).complete && (await servingAnswers(client, namespace, netnsOf(clientNode))));
+        const recoveredAtMs = recovered === undefined ? undefined : recovered - t0;
+        recoveries.push({ fault: `${fault.action} ${target}`, healedAtMs, recoveredAtMs });
+        say(`  healed; ${recoveredAtMs === undefined ? `NOT recovered within ${secs(scenario.recoverWithinMs)}` : `recovered in ${secs(recoveredAtMs - healedAtMs)}`}`);
+        if (recoveredAtMs === undefined) break;
+        await sleep(scenario.gapMs);
+      }
+    } finally {
+      for (const s of stops.reverse()) await s.stop();
+      await healAll(opts.cluster, sr).catch(() => undefined);
     }
+    const ranMs = since();
+    await finalReads(client, namespace, keys, history);
+    const seen = obs ?? { leaders: [], ready: [], orphans: [], solo: [] };
+
+    say('removing the workload');
+    await client.namespaces.delete(namespace).catch(() => undefined);
+    const left: string[] = [];
+    const gone = await waitFor(120_000, async () => (await runningContainers(plan)).every((c) => c.namespace !== namespace) && (await client.namespaces.get(namespace).catch(() => undefined)) === undefined);
+    if (gone === undefined) {
+      left.push(...(await runningContainers(plan)).filter((c) => c.namespace === namespace).map((c) => `container of ${c.pod} running on ${c.node}`));
+      if ((await client.namespaces.get(namespace).catch(() => undefined)) !== undefined) left.push(`namespace ${namespace} still there 120 s after its deletion`);
+    }
+    const st = chaosStatus(opts.cluster, sr);
+    left.push(...st.down.map((n) => `${n} down`), ...st.paused.map((n) => `${n} paused`), ...(st.partitions.length > 0 ? [`${st.partitions.length} partition drops`] : []), ...st.netem.map((f) => `netem on ${f.node}`));
+
+    const phases = availabilityByPhase(requests, faults, recoveries);
+    const checks = [
+      recoveredInTime(recoveries, scenario.recoverWithinMs),
+      availabilityHolds(phases, scenario.availability),
+      oneLeaderPerTerm(leaderClaims(plan)),
+      noOrphanContainers(seen.orphans, faults, 30_000),
+      oneCopyOfSolo(seen.solo, faults, scenario.recoverWithinMs),
+      linearizable(history.history()),
+      nothingLeft(left),
+    ];
+    return {
+      scenario: scenario.name,
+      description: scenario.description,
+      seed,
+      cluster: opts.cluster,
+      startedAt,
+      durationMs: ranMs,
+      faults,
+      leaders: seen.leaders,
+      ready: seen.ready,
+      requests: perSecond(requests),
+      writes,
+      phases,
+      checks,
+      rerun: `${opts.command ?? 'tug chaos run'} --seed ${seed}${opts.durationMs === undefined ? '' : ` --duration ${Math.round(durationMs / 1_000)}s`}`,
+    };
   } finally {
-    for (const s of stops.reverse()) await s.stop();
-    await healAll(opts.cluster, sr).catch(() => undefined);
+    client.close();
   }
-  const ranMs = since();
-  await finalReads(client, namespace, keys, history);
-  const seen = obs ?? { leaders: [], ready: [], orphans: [], solo: [] };
-
-  say('removing the workload');
-  await client.namespaces.delete(namespace).catch(() => undefined);
-  const left: string[] = [];
-  const gone = await waitFor(120_000, async () => (await runningContainers(plan)).every((c) => c.namespace !== namespace) && (await client.namespaces.get(namespace).catch(() => undefined)) === undefined);
-  if (gone === undefined) {
-    left.push(...(await runningContainers(plan)).filter((c) => c.namespace === namespace).map((c) => `container of ${c.pod} running on ${c.node}`));
-    if ((await client.namespaces.get(namespace).catch(() => undefined)) !== undefined) left.push(`namespace ${namespace} still there 120 s after its deletion`);
-  }
-  const st = chaosStatus(opts.cluster, sr);
-  left.push(...st.down.map((n) => `${n} down`), ...st.paused.map((n) => `${n} paused`), ...(st.partitions.length > 0 ? [`${st.partitions.length} partition drops`] : []), ...st.netem.map((f) => `netem on ${f.node}`));
-  client.close();
-
-  const phases = availabilityByPhase(requests, faults, recoveries);
-  const checks = [
-    recoveredInTime(recoveries, scenario.recoverWithinMs),
-    availabilityHolds(phases, scenario.availability),
-    oneLeaderPerTerm(leaderClaims(plan)),
-    noOrphanContainers(seen.orphans, faults, 30_000),
-    oneCopyOfSolo(seen.solo, faults, scenario.recoverWithinMs),
-    linearizable(history.history()),
-    nothingLeft(left),
-  ];
-  return {
-    scenario: scenario.name,
-    description: scenario.description,
-    seed,
-    cluster: opts.cluster,
-    startedAt,
-    durationMs: ranMs,
-    faults,
-    leaders: seen.leaders,
-    ready: seen.ready,
-    requests: perSecond(requests),
-    writes,
-    phases,
-    checks,
-    rerun: `${opts.command ?? 'tug chaos run'} --seed ${seed}${opts.durationMs === undefined ? '' : ` --duration ${Math.round(durationMs / 1_000)}s`}`,
-  };
 }
