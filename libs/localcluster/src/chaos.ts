@@ -24,7 +24,7 @@ import { roleOf, shimSockets } from './down.ts';
 import { existingPlan } from './existing.ts';
 import { cgroupDirs, cgroupPids, HostError, thawCgroups } from './host.ts';
 import { DEFAULT_STATE_ROOT } from './plan.ts';
-import type { ClusterPlan, NodePlan } from './plan.ts';
+import type { NodePlan } from './plan.ts';
 import { describeStuck, isRunning, processesNaming, startTicks, waitGone } from './procs.ts';
 import type { ProcessId } from './procs.ts';
 import { killProcess, startProcess } from './restart.ts';
