@@ -2,15 +2,21 @@
 # deploy/setup.sh — make this machine ready to build, run and test tugboat.
 # Idempotent; run as root on Debian 12. Installs the apt packages tugboat uses, Node 24 LTS when
 # the machine's Node is missing or older than 22.18 (the first release that runs .ts files by
-# type stripping without a flag), the npm dependencies, and the generated protocol code if it is
-# missing. A second run changes nothing and needs no network.
+# type stripping without a flag), the npm dependencies, the generated protocol code if it is
+# missing, and tug-netdelay (tools/netdelay) when it is missing or older than its source. A second
+# run changes nothing and needs no network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NODE_MIN=22.18
 NODE_PREFIX=/opt/tugboat/node24
+NETDELAY_SOURCE=tools/netdelay/netdelay.c
+NETDELAY_BIN=/opt/tugboat/bin/tug-netdelay
 # etcd-server: only the store benchmark's same-run peer (bench:store starts its own members).
-APT_PACKAGES=(ca-certificates git iproute2 iptables conntrack procps psmisc etcd-server containerd runc containernetworking-plugins busybox-static)
+# gcc, libc6-dev, libnetfilter-queue-dev: to compile tug-netdelay, the packet delayer
+# `tug chaos netem --delay` runs where the kernel has no netem qdisc.
+APT_PACKAGES=(ca-certificates git iproute2 iptables conntrack procps psmisc etcd-server containerd runc containernetworking-plugins busybox-static
+  gcc libc6-dev libnetfilter-queue-dev)
 
 log() { printf 'setup: %s\n' "$*"; }
 
@@ -95,6 +101,13 @@ if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ]; then
   for d in node_modules libs/proto/src/gen; do
     if [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 -user 0)" ]; then chown -R "$owner" "$d"; fi
   done
+fi
+# tug-netdelay is compiled when it is missing or older than its source.
+if [ ! -x "$NETDELAY_BIN" ] || [ "$NETDELAY_SOURCE" -nt "$NETDELAY_BIN" ]; then
+  log "compiling $NETDELAY_BIN from $NETDELAY_SOURCE"
+  mkdir -p "$(dirname "$NETDELAY_BIN")"
+  gcc -O2 -Wall -Wextra -o "$NETDELAY_BIN.tmp" "$NETDELAY_SOURCE" -lnetfilter_queue
+  mv "$NETDELAY_BIN.tmp" "$NETDELAY_BIN"
 fi
 # Put the programs on PATH, as links to this checkout (Node runs their sources directly).
 for prog in tug:apps/cli/src/main.ts tug-control:apps/control/src/main.ts tug-agent:apps/agent/src/main.ts; do

@@ -189,7 +189,7 @@ export function addChaosCommands(program: Command, io: Io): void {
     .command('netem')
     .summary("delay and lose packets leaving a node's link")
     .description(
-      "Add delay (with --jitter) and loss to what leaves NODE's eth0, with tc's netem; a second call replaces the first, --clear removes it. On a kernel without netem, --loss alone is applied with iptables' statistic match and --delay is refused with the reason.",
+      "Add delay (with --jitter) and loss to what leaves NODE's eth0, with tc's netem; a second call replaces the first, --clear removes it. On a kernel without netem, both act where NODE's frames reach the host's bridge: loss by iptables' statistic match, delay by tug-netdelay (an NFQUEUE reader that deploy/setup.sh compiles).",
     )
     .argument('<node>', 'the node, e.g. node-2')
     .option('--delay <duration>', 'added to every packet, e.g. 200ms')
@@ -197,7 +197,7 @@ export function addChaosCommands(program: Command, io: Io): void {
     .option('--loss <percent>', 'of packets dropped, e.g. 10%')
     .option('--clear', 'remove the delay and loss of NODE')
     .option('--name <name>', 'cluster name', DEFAULT_CLUSTER_NAME)
-    .action((node: string, flags: { delay?: string; jitter?: string; loss?: string; clear?: boolean; name?: string }) => {
+    .action(async (node: string, flags: { delay?: string; jitter?: string; loss?: string; clear?: boolean; name?: string }) => {
       const name = clusterName(flags.name, 'chaos netem');
       let spec: NetemSpec;
       try {
@@ -212,11 +212,11 @@ export function addChaosCommands(program: Command, io: Io): void {
       }
       try {
         if (flags.clear === true) {
-          const cleared = clearNetem(name, node);
+          const cleared = await clearNetem(name, node);
           io.stdout.write(cleared.length === 0 ? `${node} of local cluster "${name}" has no delay or loss\n` : `cleared the delay and loss of ${node} of local cluster "${name}"\n`);
           return;
         }
-        const f = netem(name, node, spec);
+        const f = await netem(name, node, spec);
         io.stdout.write(`${node} of local cluster "${name}": ${describeNetem(f)}\n`);
       } catch (err) {
         throw failure(err, 'chaos netem');

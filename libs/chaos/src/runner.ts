@@ -111,7 +111,7 @@ async function inject(p: PlannedFault, cluster: string, client: TugClient, names
       else partition(cluster, p.nodes, p.from, f.oneWay, opts);
       return p.label;
     case 'netem':
-      for (const n of p.nodes) netem(cluster, n, { delayMs: f.delayMs, jitterMs: f.jitterMs, lossPercent: f.lossPercent }, opts);
+      for (const n of p.nodes) await netem(cluster, n, { delayMs: f.delayMs, jitterMs: f.jitterMs, lossPercent: f.lossPercent }, opts);
       return p.label;
     case 'kill-pod': {
       const pods = await webPods(client, namespace);

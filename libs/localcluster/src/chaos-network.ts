@@ -1,14 +1,20 @@
 // chaos-network.ts: network faults on a running local cluster (the rules are network-faults.ts's):
-// partitions between nodes, delay and loss on a node's link, and their undoing. Each is
-// recorded in the state file while it is in place and written to the chaos log. The rules live
-// in the nodes' network namespaces, so `tug cluster down` takes any that are left with them.
-import { spawnSync } from 'node:child_process';
+// partitions between nodes, delay and loss on a node's link (link-netem.ts), and their undoing.
+// Each is recorded in the state file while it is in place and written to the chaos log. The
+// partition rules live in the nodes' network namespaces, so `tug cluster down` takes any that
+// are left with them. So does a netem qdisc; without tc's netem, the rules are in the host's
+// namespace on the node's veth, which down finds by that veth's name, and the delayer
+// (tug-netdelay) names the node's directory on its command line, so down ends it with the
+// cluster's other processes.
+import { join } from 'node:path';
 import { existingPlan } from './existing.ts';
 import { HostError, run, tryRun } from './host.ts';
-import { describeNetem, dropCommand, linkDrops, lossRuleCommand, netemClearCommand, netemQdiscCommand, NO_NETEM } from './network-faults.ts';
-import type { LinkDrop, NetemFault } from './network-faults.ts';
+import { applyLinkNetem, removeLinkNetem } from './link-netem.ts';
+import type { NetemLink } from './link-netem.ts';
+import { checkNetemSpec, describeNetem, dropCommand, linkDrops, netemQueueNum } from './network-faults.ts';
+import type { LinkDrop, NetemFault, NetemSpec } from './network-faults.ts';
 import { DEFAULT_STATE_ROOT } from './plan.ts';
-import type { NodePlan } from './plan.ts';
+import type { ClusterPlan, NodePlan } from './plan.ts';
 import { readState } from './state.ts';
 import { logChaos, nodeOf, updateState } from './chaos-state.ts';
 
@@ -74,51 +80,52 @@ export function healPartitions(name: string, nodes?: readonly string[], opts: Ne
   return healed;
 }
 
-/** NetemSpec is what `tug chaos netem` asks for. */
-export type NetemSpec = Pick<NetemFault, 'delayMs' | 'jitterMs' | 'lossPercent'>;
-
-function removeNetem(node: NodePlan, f: NetemFault): void {
-  if (f.via === 'tc') tryRun(netemClearCommand(node));
-  else tryRun(lossRuleCommand(node, f.lossPercent, true));
+/** linkOf is a node's link as link-netem.ts takes it: its eth0, the host end on the cluster's
+ *  bridge; its delayer logs to node-I/logs/netdelay.log. */
+function linkOf(plan: ClusterPlan, node: NodePlan): NetemLink {
+  return {
+    netnsPath: node.netnsPath,
+    hostEnd: { port: node.hostVeth },
+    queueNum: netemQueueNum(plan.subnet, node.index),
+    label: node.paths.dir,
+    logFile: join(node.paths.logDir, 'netdelay.log'),
+  };
 }
 
 /**
- * netem adds delay (with jitter) and loss to what leaves `node`'s eth0, replacing any it had.
- * With tc's netem qdisc where the kernel has it; where it has not, loss alone is applied with
- * iptables' statistic match, and a delay is refused with the reason.
+ * netem adds delay (with jitter) and loss to what leaves `node`'s eth0, replacing any it had:
+ * with tc's netem qdisc where the kernel has it; where it has not, at the host end of the
+ * node's link, loss by iptables' statistic match and delay by tug-netdelay (link-netem.ts).
+ * Throws when the spec is not one netem can do (before anything changes) or when applying it
+ * fails (then the node has no delay or loss).
  */
-export function netem(name: string, node: string, spec: NetemSpec, opts: NetworkChaosOptions = {}): NetemFault {
-  if (spec.delayMs <= 0 && spec.lossPercent <= 0) throw new Error('netem needs a delay or a loss (--delay 200ms, --loss 10%)');
-  if (spec.jitterMs > 0 && spec.delayMs <= 0) throw new Error('--jitter varies a delay: give --delay too');
-  if (spec.jitterMs > spec.delayMs) throw new Error(`--jitter (${spec.jitterMs} ms) must not exceed --delay (${spec.delayMs} ms)`);
+export async function netem(name: string, node: string, spec: NetemSpec, opts: NetworkChaosOptions = {}): Promise<NetemFault> {
+  checkNetemSpec(spec);
   const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
   const n = nodeOf(plan, node);
   const before = (readState(plan.stateFile)?.netem ?? []).find((f) => f.node === node);
-  if (before !== undefined) removeNetem(n, before);
-  let via: NetemFault['via'] = 'tc';
-  const qdisc = netemQdiscCommand(n, spec);
-  const tc = spawnSync(qdisc[0]!, qdisc.slice(1), { encoding: 'utf8' });
-  if (tc.status !== 0) {
-    const why = `${tc.stderr ?? ''}${tc.error?.message ?? ''}`.trim();
-    if (!NO_NETEM.test(why)) throw new HostError(`netem on ${node} of local cluster ${name}: ${qdisc.join(' ')}: ${why}`);
-    if (spec.delayMs > 0) {
-      throw new HostError(`this machine's kernel has no netem qdisc (tc: "${why}"), so no delay can be added on ${node}; --loss alone works, through iptables' statistic match`);
-    }
-    run(lossRuleCommand(n, spec.lossPercent));
-    via = 'iptables';
+  if (before !== undefined) {
+    await removeLinkNetem(linkOf(plan, n), before);
+    updateState(plan.stateFile, (s) => ({ ...s, netem: (s.netem ?? []).filter((f) => f.node !== node) }));
   }
-  const fault: NetemFault = { node, ...spec, via };
+  let fault: NetemFault;
+  try {
+    fault = { node, ...(await applyLinkNetem(linkOf(plan, n), spec)) };
+  } catch (err) {
+    throw new HostError(`netem on ${node} of local cluster ${name}: ${(err as Error).message}`, { cause: err });
+  }
   updateState(plan.stateFile, (s) => ({ ...s, netem: [...(s.netem ?? []).filter((f) => f.node !== node), fault] }));
   logChaos(plan, 'netem', node, describeNetem(fault));
   return fault;
 }
 
-/** clearNetem removes the delay and loss of `node` (or of every node); returns what it removed. */
-export function clearNetem(name: string, node?: string, opts: NetworkChaosOptions = {}): NetemFault[] {
+/** clearNetem removes the delay and loss of `node` (or of every node), a delayer that ended
+ *  already included; returns what it removed. */
+export async function clearNetem(name: string, node?: string, opts: NetworkChaosOptions = {}): Promise<NetemFault[]> {
   const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
   if (node !== undefined) nodeOf(plan, node);
   const cleared = (readState(plan.stateFile)?.netem ?? []).filter((f) => node === undefined || f.node === node);
-  for (const f of cleared) removeNetem(nodeOf(plan, f.node), f);
+  for (const f of cleared) await removeLinkNetem(linkOf(plan, nodeOf(plan, f.node)), f);
   updateState(plan.stateFile, (s) => ({ ...s, netem: (s.netem ?? []).filter((f) => !cleared.some((c) => c.node === f.node)) }));
   for (const f of cleared) logChaos(plan, 'netem-clear', f.node, 'delay and loss removed');
   return cleared;

@@ -5,9 +5,10 @@
 // process of the node at once, as a power cut would: its tug-agent, its tug-control (on a
 // control node), its containerd, the containerd shims of its containers and every process in
 // its pods' cgroup. Its network namespace, files and mounts stay, as a machine's disk and wiring
-// would. startNode starts containerd, tug-control and tug-agent again with the same command
-// lines; containerd cleans up after its dead shims and the agent finds its pods' sandboxes dead
-// and makes them again (or removes them, for pods no longer bound to it).
+// would, and so does the tug-netdelay of a netem fault on it: like a netem qdisc, it is wiring.
+// startNode starts containerd, tug-control and tug-agent again with the same command lines;
+// containerd cleans up after its dead shims and the agent finds its pods' sandboxes dead and
+// makes them again (or removes them, for pods no longer bound to it).
 //
 // A node hangs and wakes. pauseNode stops (SIGSTOP) the node's tugboat processes, tug-control
 // and tug-agent, while its containers run on, as a long stall of the machine's agent would;
@@ -33,6 +34,7 @@ import { logChaos, nodeOf, updateState } from './chaos-state.ts';
 import type { ClusterState, ProcessRecord } from './state.ts';
 import { START_ORDER } from './commands.ts';
 import { clearNetem, healPartitions } from './chaos-network.ts';
+import { NETDELAY_BIN } from './network-faults.ts';
 import type { LinkDrop, NetemFault } from './network-faults.ts';
 
 export interface ChaosOptions {
@@ -57,15 +59,16 @@ export interface KillResult {
 }
 
 /** nodeProcesses lists the running processes of a node: those recorded in the state file, those
- *  whose command line names the node's directory (containerd, tug-control, tug-agent, shims) and
- *  those in the node's pod cgroup (containers). */
+ *  whose command line names the node's directory (containerd, tug-control, tug-agent, shims; not
+ *  a netem fault's tug-netdelay, which is the node's wiring) and those in the node's pod cgroup
+ *  (containers). */
 export function nodeProcesses(node: NodePlan, state: ClusterState | undefined): NodeProcess[] {
   const found = new Map<number, NodeProcess>();
   for (const p of state?.processes ?? []) {
     if (p.node === node.name && isRunning(p)) found.set(p.pid, { pid: p.pid, startTicks: p.startTicks, what: p.role });
   }
   for (const p of processesNaming(node.paths.dir)) {
-    if (found.has(p.pid)) continue;
+    if (found.has(p.pid) || p.argv[0] === NETDELAY_BIN) continue;
     const role = roleOf(p.argv);
     const what = role !== 'other' ? role : basename(p.argv[0] ?? '').startsWith('containerd-shim') ? 'shim' : 'container';
     found.set(p.pid, { pid: p.pid, startTicks: p.startTicks, what });
@@ -279,7 +282,7 @@ export function chaosStatus(name: string, opts: ChaosOptions = {}): ChaosStatus 
 export async function healAll(name: string, opts: ChaosOptions = {}): Promise<ChaosStatus> {
   const active = chaosStatus(name, opts);
   healPartitions(name, undefined, opts);
-  clearNetem(name, undefined, opts);
+  await clearNetem(name, undefined, opts);
   for (const node of active.paused) resumeNode(name, node, opts);
   for (const node of active.down) await startNode(name, node, opts);
   return active;

@@ -1,13 +1,14 @@
 // down.ts: `tug cluster down`: stops and removes everything of a local cluster. Processes come
 // from the state file (by PID, only while the start time matches) and from /proc (command
-// lines naming the base dir, cgroups of the cluster), the rest by name, so it also cleans up
+// lines naming the base dir, cgroups of the cluster, a netem fault's tug-netdelay), the rest by
+// name (a netem fault's rules by the cluster's veths they match), so it also cleans up
 // after a crash, a half-made cluster or a lost state file; running it twice is harmless.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Role } from './commands.ts';
 import { START_ORDER } from './commands.ts';
 import { cgroupDirs, cgroupPids, HostError, iptablesArgs, iptablesRulesWithComment, mountsUnder, removeCgroups, thawCgroups, tryRun } from './host.ts';
-import { cniCacheFiles, leftoversOf } from './leftovers.ts';
+import { cniCacheFiles, leftoversOf, netemRulesOf } from './leftovers.ts';
 import { deleteNetwork } from './network.ts';
 import { clusterNames, DEFAULT_STATE_ROOT } from './plan.ts';
 import type { ClusterNames } from './plan.ts';
@@ -36,7 +37,7 @@ export interface DownSummary {
   readonly containerProcesses: number;
   /** SIGKILLed containerd shims (command lines naming the base dir). */
   readonly shims: number;
-  /** Other SIGKILLed processes naming the base dir (runc, a leftover ctr, ...). */
+  /** Other SIGKILLed processes naming the base dir (runc, a leftover ctr, a netem fault's tug-netdelay, ...). */
   readonly otherProcesses: number;
   /** Sockets SIGKILLed shims left in /run/containerd/s. */
   readonly shimSockets: number;
@@ -188,9 +189,10 @@ async function killRest(names: ClusterNames, note: Note): Promise<void> {
  * downCluster stops and removes local cluster `name`: agents, then control members, then
  * containerd (SIGTERM, SIGKILL after graceMs), then containers and shims (frozen cgroups
  * thawed first); mounts under the base dir (deepest first), network namespaces, veths,
- * bridge, iptables rules with the cluster's comment, cgroups, libcni cache entries and the
- * base dir. Never throws for a missing part; `left` lists whatever could not be removed.
- * Throws a HostError only when a process survives SIGKILL, naming its cgroup and state.
+ * bridge, iptables rules with the cluster's comment or a netem fault's on its veths, cgroups,
+ * libcni cache entries and the base dir. Never throws for a missing part; `left` lists
+ * whatever could not be removed. Throws a HostError only when a process survives SIGKILL,
+ * naming its cgroup and state.
  */
 export async function downCluster(name: string, opts: DownOptions = {}): Promise<DownResult> {
   const names = clusterNames(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
@@ -252,7 +254,7 @@ export async function downCluster(name: string, opts: DownOptions = {}): Promise
     const kind = what.startsWith('network namespace ') ? 'networkNamespaces' : what === `link ${names.bridge}` ? 'bridges' : 'veths';
     note(kind, `deleted ${what}`);
   }
-  const rules = [...(state?.iptablesRules ?? []), ...iptablesRulesWithComment(names.iptablesComment)];
+  const rules = [...(state?.iptablesRules ?? []), ...iptablesRulesWithComment(names.iptablesComment), ...netemRulesOf(names)];
   const seen = new Set<string>();
   for (const r of rules) {
     const key = JSON.stringify(r);

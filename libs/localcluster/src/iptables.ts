@@ -1,5 +1,6 @@
 // iptables.ts: reading `iptables-save` output (pure): the rules carrying a comment, as
-// arguments that delete them, and whether the FORWARD chain may drop bridged traffic.
+// arguments that delete them, those matching frames from given bridge ports, and whether the
+// FORWARD chain may drop bridged traffic.
 import type { IptablesRule } from './state.ts';
 
 /** splitRule splits an iptables-save rule line into words, honouring double quotes. */
@@ -43,6 +44,12 @@ export function rulesWithComment(save: string, comment: string): IptablesRule[] 
     out.push({ table, chain: words[1]!, spec: words.slice(2) });
   }
   return out;
+}
+
+/** rulesFromPorts keeps the rules that match frames from a bridge port (`--physdev-in PORT`)
+ *  whose name starts with prefix, such as the veths of one cluster (`tv-NAME-`). */
+export function rulesFromPorts(rules: readonly IptablesRule[], prefix: string): IptablesRule[] {
+  return rules.filter((r) => r.spec.some((w, i) => r.spec[i - 1] === '--physdev-in' && w.startsWith(prefix)));
 }
 
 /** forwardMayBlock says whether the filter table's FORWARD chain could drop a bridged packet

@@ -3,9 +3,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupDirs, cgroupPids, iptablesRulesWithComment, linkNames, mountsUnder, netnsNames } from './host.ts';
+import { rulesFromPorts } from './iptables.ts';
+import { NETEM_COMMENT } from './network-faults.ts';
 import { clusterNames, DEFAULT_STATE_ROOT } from './plan.ts';
 import type { ClusterNames } from './plan.ts';
 import { processesNaming } from './procs.ts';
+import type { IptablesRule } from './state.ts';
 
 /** CNI_CACHE_DIR is where libcni (in containerd) caches each attachment's result. */
 export const CNI_CACHE_DIR = '/var/lib/cni/results';
@@ -68,6 +71,12 @@ export function cniCacheFiles(baseDir: string): string[] {
   return entries.filter((e) => ids.has(e.id) || cniCacheNames(e.text, baseDir)).map((e) => e.f).sort();
 }
 
+/** netemRulesOf lists the rules of `tug chaos netem` without tc's netem on the cluster's veths,
+ *  in the host's namespace (network-faults.ts). */
+export function netemRulesOf(names: ClusterNames): IptablesRule[] {
+  return rulesFromPorts(iptablesRulesWithComment(NETEM_COMMENT), names.vethPrefix);
+}
+
 /** leftoversOf lists what of the cluster is on the host, one line per thing. */
 export function leftoversOf(names: ClusterNames): string[] {
   const out: string[] = [];
@@ -78,7 +87,7 @@ export function leftoversOf(names: ClusterNames): string[] {
   out.push(...cgroupPids(cgroups).map((pid) => `process ${pid} in cgroup ${names.cgroupDir}`));
   out.push(...cgroups.map((d) => `cgroup ${d}`));
   out.push(...mountsUnder(names.baseDir).map((m) => `mount ${m}`));
-  out.push(...iptablesRulesWithComment(names.iptablesComment).map((r) => `iptables -t ${r.table} -A ${r.chain} ${r.spec.join(' ')}`));
+  out.push(...[...iptablesRulesWithComment(names.iptablesComment), ...netemRulesOf(names)].map((r) => `iptables -t ${r.table} -A ${r.chain} ${r.spec.join(' ')}`));
   out.push(...cniCacheFiles(names.baseDir).map((f) => `CNI cache ${f}`));
   if (existsSync(names.baseDir)) out.push(`directory ${names.baseDir}`);
   return out;

@@ -176,6 +176,14 @@ describe('state file', () => {
     assert.deepEqual(parseState(renderState(state), 'f'), state);
     const withDown: ClusterState = { ...state, downNodes: ['node-2'], pausedNodes: ['node-1'] };
     assert.deepEqual(parseState(renderState(withDown), 'f'), withDown);
+    const withNetem: ClusterState = {
+      ...state,
+      netem: [
+        { node: 'node-1', delayMs: 200, jitterMs: 20, lossPercent: 10, via: 'iptables', delayer: { pid: 4242, startTicks: '99' } },
+        { node: 'node-2', delayMs: 0, jitterMs: 0, lossPercent: 5, via: 'tc' },
+      ],
+    };
+    assert.deepEqual(parseState(renderState(withNetem), 'f'), withNetem);
   });
   it('names the bad field', () => {
     assert.throws(() => parseState('{', 'f'), /f: \(file\): not JSON/);
@@ -185,6 +193,9 @@ describe('state file', () => {
     assert.throws(() => parseState(JSON.stringify({ ...state, iptablesRules: [{ table: 'filter', chain: 'F', spec: [1] }] }), 'f'), /iptablesRules\[0\]\.spec/);
     assert.throws(() => parseState(JSON.stringify({ ...state, downNodes: 'node-2' }), 'f'), /f: downNodes: must be a list of node names/);
     assert.throws(() => parseState(JSON.stringify({ ...state, pausedNodes: [1] }), 'f'), /f: pausedNodes: must be a list of node names/);
+    const netem = { node: 'node-1', delayMs: 200, jitterMs: 0, lossPercent: 0, via: 'iptables' };
+    assert.throws(() => parseState(JSON.stringify({ ...state, netem: [{ ...netem, delayer: { pid: 1, startTicks: 'x' } }] }), 'f'), /f: netem: must be a list of/);
+    assert.throws(() => parseState(JSON.stringify({ ...state, netem: [{ ...netem, via: 'nft' }] }), 'f'), /f: netem: must be a list of/);
   });
 });
 

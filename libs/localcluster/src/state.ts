@@ -96,9 +96,14 @@ export function parseState(text: string, path: string): ClusterState {
   const isDrop = (d: unknown): boolean => isObject(d) && typeof d['node'] === 'string' && typeof d['from'] === 'string' && typeof d['mac'] === 'string';
   if (partitions !== undefined && !(Array.isArray(partitions) && partitions.every(isDrop))) bad('partitions', 'must be a list of {node, from, mac}');
   const netem = doc['netem'];
+  const isDelayer = (d: unknown): boolean => isObject(d) && typeof d['pid'] === 'number' && Number.isSafeInteger(d['pid']) && typeof d['startTicks'] === 'string' && /^\d+$/.test(d['startTicks']);
   const isNetem = (f: unknown): boolean =>
-    isObject(f) && typeof f['node'] === 'string' && ['delayMs', 'jitterMs', 'lossPercent'].every((k) => typeof f[k] === 'number') && (f['via'] === 'tc' || f['via'] === 'iptables');
-  if (netem !== undefined && !(Array.isArray(netem) && netem.every(isNetem))) bad('netem', 'must be a list of {node, delayMs, jitterMs, lossPercent, via}');
+    isObject(f) &&
+    typeof f['node'] === 'string' &&
+    ['delayMs', 'jitterMs', 'lossPercent'].every((k) => typeof f[k] === 'number') &&
+    (f['via'] === 'tc' || f['via'] === 'iptables') &&
+    (f['delayer'] === undefined || isDelayer(f['delayer']));
+  if (netem !== undefined && !(Array.isArray(netem) && netem.every(isNetem))) bad('netem', 'must be a list of {node, delayMs, jitterMs, lossPercent, via, delayer?: {pid, startTicks}}');
   return {
     version: 1,
     name: str(doc, 'name', ''),
