@@ -40,7 +40,7 @@ import type { FaultSpan, RunRecord, WriteSample } from './record.ts';
 import type { Scenario } from './scenario.ts';
 import { faultOfRound, planFault } from './schedule.ts';
 import type { ClusterView, PlannedFault } from './schedule.ts';
-import { finalReads, startApiClients, startServiceClient } from './traffic.ts';
+import { finalReads, KeySet, startApiClients, startServiceClient } from './traffic.ts';
 import type { Stoppable } from './traffic.ts';
 import { createWorkload, namespaceOf, rollout, servingAnswers, webPods, workloadState } from './workload.ts';
 
@@ -143,7 +143,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
     const requests: Request[] = [];
     const writes: WriteSample[] = [];
     const history = new HistoryRecorder();
-    const keys = Array.from({ length: scenario.workload.keys }, (_, i) => `key-${i}`);
+    const keys = new KeySet(scenario.workload.keys, t0);
     const stops: Stoppable[] = [];
     let obs: Observations | undefined;
     let clientNode = plan.nodes[0]!.name;
@@ -158,7 +158,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       const vip = await createWorkload(client, namespace, scenario.workload.replicas);
       const up = await waitFor(120_000, async () => (await workloadState(client, namespace)).complete);
       if (up === undefined) throw new RunError(`the workload in ${namespace} did not become Ready within 120 s (tug get pods -n ${namespace})`);
-      say(`workload ready in ${secs(since())}: ${scenario.workload.replicas} web pods behind ${vip}, a one-replica set, ${scenario.workload.writers} API clients on ${keys.length} ConfigMaps`);
+      say(`workload ready in ${secs(since())}: ${scenario.workload.replicas} web pods behind ${vip}, a one-replica set, ${scenario.workload.writers} API clients on ${scenario.workload.keys} ConfigMaps at a time`);
 
       const netnsOf = (node: string): string => plan.nodes.find((n) => n.name === node)!.netnsPath;
       const observer = observe(client, plan, namespace, t0);
@@ -201,7 +201,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       await healAll(opts.cluster, sr).catch(() => undefined);
     }
     const ranMs = since();
-    await finalReads(client, namespace, keys, history);
+    await finalReads(client, namespace, keys.used(), history);
     const seen = obs ?? { leaders: [], ready: [], orphans: [], solo: [] };
 
     say('removing the workload');

@@ -54,14 +54,44 @@ type Outcome = { output: StoreOutput } | 'fail' | 'unknown';
 const errorName = (err: unknown): string => (err instanceof Error ? err.name : '');
 
 /**
- * startApiClients runs `writers` clients over the ConfigMaps `keys` of `namespace`: each loops
- * on a get, a list, or a read-then-compare-and-swap update (a create when the read found
+ * KeySet names the ConfigMaps the clients share: `count` of them, a fresh set every
+ * KEY_EPOCH_MS. The linearizability search costs more than linearly in the operations on one
+ * object, so each object's history is kept to about a minute of operations however long the run.
+ */
+export class KeySet {
+  static readonly KEY_EPOCH_MS = 60_000;
+  readonly #used = new Set<string>();
+  readonly #count: number;
+  readonly #t0: number;
+
+  constructor(count: number, t0: number) {
+    this.#count = count;
+    this.#t0 = t0;
+  }
+
+  /** now is the keys in use at this moment. */
+  now(): string[] {
+    const epoch = Math.floor((performance.now() - this.#t0) / KeySet.KEY_EPOCH_MS);
+    const keys = Array.from({ length: this.#count }, (_, i) => `key-${epoch}-${i}`);
+    for (const k of keys) this.#used.add(k);
+    return keys;
+  }
+
+  /** used is every key handed out so far. */
+  used(): string[] {
+    return [...this.#used];
+  }
+}
+
+/**
+ * startApiClients runs `writers` clients over the ConfigMaps of `keys` in `namespace`: each
+ * loops on a get, a list, or a read-then-compare-and-swap update (a create when the read found
  * nothing), with unique values so that a CAS on resourceVersion is a CAS on the value.
  */
 export function startApiClients(
   client: TugClient,
   namespace: string,
-  keys: readonly string[],
+  keySet: KeySet,
   writers: number,
   history: HistoryRecorder,
   rng: Rng,
@@ -108,6 +138,7 @@ export function startApiClients(
     }
   };
   const one = async (who: string): Promise<void> => {
+    const keys = keySet.now();
     const key = keys[Math.floor(rng.float() * keys.length)]!;
     const r = rng.float();
     if (r < 0.15) {
