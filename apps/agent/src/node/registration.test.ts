@@ -379,7 +379,7 @@ describe('NodeRegistration', () => {
     }
   });
 
-  test('a member that stops answering (a partition: no refusal, no reply) holds a heartbeat for a second at most before the next member gets it', async () => {
+  test('a member that stops answering (a partition: no refusal, no reply) holds a heartbeat for two seconds at most before the next member gets it', async () => {
     // The member first in the list is reached through a relay that, on cue, keeps its
     // connections open and forwards nothing, as a partition between two machines does.
     let silent = false;

@@ -39,9 +39,11 @@ import type { TugClient } from '@tugboat/client';
  * from this node (a partition drops packets, no connection is refused) would otherwise hold the
  * write for the client's whole attempt time (5 s), as long as the control plane's grace before
  * it calls the Node unreachable: the node, healthy and reaching other members, would be marked
- * NotReady and its pods evicted. After a second the write goes to the next member.
+ * NotReady and its pods evicted. After two seconds the write goes to the next member: with the
+ * 2 s beat, the Lease is then at most about 4 s old, inside the 5 s grace; a shorter bound would
+ * cut off writes that are merely slow (on a link with 200 ms of delay a write takes about 1 s).
  */
-export const HEARTBEAT_ATTEMPT_MS = 1_000;
+export const HEARTBEAT_ATTEMPT_MS = 2_000;
 
 /** MAX_PODS is the pods capacity every node reports. */
 export const MAX_PODS = 110;
