@@ -147,11 +147,23 @@ describe('chaos: kill-node and start-node', { timeout: 300_000 }, () => {
   });
 
   it("partition cuts node-2 off (its pod unreachable from node-1) until heal; kill-pod crashes a pod and its agent makes it again", async () => {
+    // The control plane was just down: until node-2's unreachable taint is gone, a pod bound there is evicted at once.
+    await waitFor('node-2 Ready and untainted', 30_000, async () => {
+      const n = await client.nodes.get('node-2');
+      return readyOf(n) === 'True' && (n.spec?.taints ?? []).length === 0 ? true : undefined;
+    });
     const pod: Pod = {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'cut', namespace: 'default' },
-      spec: { nodeName: 'node-2', terminationGracePeriodSeconds: 2, containers: [{ name: 'web', image: WEB, imagePullPolicy: 'Never' }] },
+      spec: {
+        nodeName: 'node-2',
+        terminationGracePeriodSeconds: 2,
+        containers: [{ name: 'web', image: WEB, imagePullPolicy: 'Never' }],
+        // Cut off for longer than the node grace, node-2 turns unreachable: the pod stays, as a
+        // pod that tolerates it does, so that the heal can find it again.
+        tolerations: [{ key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' }],
+      },
     };
     await client.pods.create(pod);
     const running = await waitFor('pod cut to be Ready', 60_000, async () => {
@@ -173,6 +185,10 @@ describe('chaos: kill-node and start-node', { timeout: 300_000 }, () => {
     const healed = await tug(['chaos', 'heal', '--name', NAME]);
     assert.equal(healed.code, 0, healed.stderr);
     assert.equal(await fetchPage(node1, url), 'cut', 'reachable again after the heal');
+    await waitFor('pod cut Ready again after the heal', 30_000, async () => {
+      const p = await client.pods.get('default', 'cut');
+      return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? true : undefined;
+    });
     assert.equal((await tug(['chaos', 'status', '--name', NAME])).stdout.split('\n')[0], 'no active faults');
 
     const crashed = await tug(['chaos', 'kill-pod', 'cut', '--name', NAME]);
