@@ -282,7 +282,7 @@ export function addChaosCommands(program: Command, io: Io): void {
           if (nodes !== undefined) throw new UsageError('--all heals every fault of every node: give no nodes with it', 'chaos heal');
           const healed = await healAll(name);
           const what = [
-            ...(healed.partitions.length > 0 ? [`${healed.partitions.length} partition drops removed`] : []),
+            ...(healed.partitions.length > 0 ? [`${healed.partitions.length} partition drop${healed.partitions.length === 1 ? '' : 's'} removed`] : []),
             ...healed.netem.map((f) => `${f.node} netem cleared`),
             ...healed.paused.map((n) => `${n} resumed`),
             ...healed.down.map((n) => `${n} started`),

@@ -76,7 +76,7 @@ export function healPartitions(name: string, nodes?: readonly string[], opts: Ne
   const healed = present.filter((d) => nodes === undefined || nodes.includes(d.node) || nodes.includes(d.from));
   for (const d of healed) tryRun(dropCommand(nodeOf(plan, d.node), d.mac, true));
   updateState(plan.stateFile, (s) => ({ ...s, partitions: (s.partitions ?? []).filter((d) => !healed.some((h) => h.node === d.node && h.from === d.from)) }));
-  if (healed.length > 0) logChaos(plan, 'heal', nodes?.join(',') ?? 'all', `${healed.length} partition drops removed`);
+  if (healed.length > 0) logChaos(plan, 'heal', nodes?.join(',') ?? 'all', `${healed.length} partition drop${healed.length === 1 ? '' : 's'} removed`);
   return healed;
 }
 
