@@ -1,7 +1,7 @@
-// observe.ts: what a chaos run watches besides its own traffic: who leads (asked every second),
-// the workload's Ready replicas, the containers each node's containerd runs (for pods the API no
-// longer has, and copies of the one-replica set), and after the run every member's own record
-// of the terms it led, read from its log.
+// observe.ts: what a chaos run watches besides its own traffic: who leads (every member asked
+// every second), the workload's Ready replicas, the containers each node's containerd runs (for
+// pods the API no longer has, and copies of the one-replica set), and after the run every
+// member's own record of the terms it led, read from its log.
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TugClient } from '@tugboat/client';
@@ -77,9 +77,13 @@ export function observe(client: TugClient, plan: ClusterPlan, namespace: string,
   const at = (): number => performance.now() - t0;
   const loops = [
     every(1_000, async () => {
-      const status = await client.cluster.status({ timeoutMs: 2_000 });
-      const leader = status.members.find((m) => m.role === 'leader');
-      leaders.push({ atMs: at(), leader: leader?.name ?? '', term: leader?.term ?? Math.max(0, ...status.members.map((m) => m.term)) });
+      // Each member is asked about itself, on its own: a member cut off answers late or not at
+      // all without holding up the others. The leader is one that says it leads in the newest
+      // term any member reports (a deposed leader may not know it yet).
+      const answers = await Promise.all(plan.apiEndpoints.map((endpoint) => client.cluster.memberStatus({ endpoint, timeoutMs: 900 }).then((r) => r.member, () => undefined)));
+      const term = Math.max(0, ...answers.map((m) => m?.term ?? 0));
+      const leader = answers.find((m) => m?.role === 'leader' && m.term === term);
+      leaders.push({ atMs: at(), leader: leader?.name ?? '', term });
     }),
     every(1_000, async () => {
       const s = await workloadState(client, namespace);
