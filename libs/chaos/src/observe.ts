@@ -48,28 +48,38 @@ export interface RunningContainer {
   readonly namespace: string;
 }
 
-/** runningContainers lists the running containers of every node whose containerd answers. */
-export async function runningContainers(plan: ClusterPlan): Promise<RunningContainer[]> {
-  const out: RunningContainer[] = [];
-  for (const n of plan.nodes) {
-    if (!existsSync(n.paths.containerdSocket)) continue;
-    const cri = new CriClient(n.paths.containerdSocket, { timeoutMs: 2_000 });
-    try {
-      for (const c of await cri.listContainers({ state: { state: 1 } })) {
-        const l = c.labels;
-        if (l[POD_UID_LABEL] !== undefined) out.push({ node: n.name, podUid: l[POD_UID_LABEL], pod: l[POD_NAME_LABEL] ?? '', namespace: l[POD_NAMESPACE_LABEL] ?? '' });
-      }
-    } catch {
-      // a node that is down or paused has no answer; its containers are judged when it is back
-    } finally {
-      cri.close();
-    }
+/** NodeRuntimes holds a CRI client of every node's containerd for the length of a run. */
+export class NodeRuntimes {
+  readonly #clients: { readonly node: string; readonly socket: string; readonly cri: CriClient }[];
+
+  constructor(plan: ClusterPlan) {
+    this.#clients = plan.nodes.map((n) => ({ node: n.name, socket: n.paths.containerdSocket, cri: new CriClient(n.paths.containerdSocket, { timeoutMs: 2_000 }) }));
   }
-  return out;
+
+  /** running lists the running containers of every node whose containerd answers. */
+  async running(): Promise<RunningContainer[]> {
+    const out: RunningContainer[] = [];
+    for (const { node, socket, cri } of this.#clients) {
+      if (!existsSync(socket)) continue;
+      try {
+        for (const c of await cri.listContainers({ state: { state: 1 } })) {
+          const l = c.labels;
+          if (l[POD_UID_LABEL] !== undefined) out.push({ node, podUid: l[POD_UID_LABEL], pod: l[POD_NAME_LABEL] ?? '', namespace: l[POD_NAMESPACE_LABEL] ?? '' });
+        }
+      } catch {
+        // a node that is down or paused has no answer; its containers are judged when it is back
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const { cri } of this.#clients) cri.close();
+  }
 }
 
 /** observe starts the samplers of a run over `namespace`; times are ms since `t0`. */
-export function observe(client: TugClient, plan: ClusterPlan, namespace: string, t0: number): Observations & Stoppable {
+export function observe(client: TugClient, plan: ClusterPlan, runtimes: NodeRuntimes, namespace: string, t0: number): Observations & Stoppable {
   const leaders: LeaderSample[] = [];
   const ready: ReadySample[] = [];
   const orphans: ContainerSighting[] = [];
@@ -90,7 +100,7 @@ export function observe(client: TugClient, plan: ClusterPlan, namespace: string,
       ready.push({ atMs: at(), ready: s.ready, desired: s.desired });
     }),
     every(2_000, async () => {
-      const running = (await runningContainers(plan)).filter((c) => c.namespace === namespace);
+      const running = (await runtimes.running()).filter((c) => c.namespace === namespace);
       const pods = (await client.pods.list({ namespace, timeoutMs: 3_000 })).items;
       const atMs = at();
       const live = new Map(pods.map((p) => [p.metadata.uid, p]));

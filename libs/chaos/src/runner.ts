@@ -34,7 +34,7 @@ import {
   recoveredInTime,
 } from './checks.ts';
 import type { Recovery, Request } from './checks.ts';
-import { leaderClaims, observe, runningContainers } from './observe.ts';
+import { leaderClaims, NodeRuntimes, observe } from './observe.ts';
 import type { Observations } from './observe.ts';
 import type { FaultSpan, RunRecord, WriteSample } from './record.ts';
 import type { Scenario } from './scenario.ts';
@@ -134,6 +134,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
   const durationMs = opts.durationMs ?? scenario.durationMs;
   const namespace = namespaceOf(scenario.name);
   const client = new TugClient({ endpoints: plan.apiEndpoints, security: adminSecurity(plan.baseDir), retryBudgetMs: 5_000 });
+  const runtimes = new NodeRuntimes(plan);
   try {
     const startedAt = new Date().toISOString();
     const t0 = performance.now();
@@ -161,7 +162,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       say(`workload ready in ${secs(since())}: ${scenario.workload.replicas} web pods behind ${vip}, a one-replica set, ${scenario.workload.writers} API clients on ${scenario.workload.keys} ConfigMaps at a time`);
 
       const netnsOf = (node: string): string => plan.nodes.find((n) => n.name === node)!.netnsPath;
-      const observer = observe(client, plan, namespace, t0);
+      const observer = observe(client, plan, runtimes, namespace, t0);
       obs = observer;
       stops.push(observer);
       stops.push(startServiceClient(vip, () => netnsOf(clientNode), t0, (r) => requests.push(r)));
@@ -207,9 +208,9 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
     say('removing the workload');
     await client.namespaces.delete(namespace).catch(() => undefined);
     const left: string[] = [];
-    const gone = await waitFor(120_000, async () => (await runningContainers(plan)).every((c) => c.namespace !== namespace) && (await client.namespaces.get(namespace).catch(() => undefined)) === undefined);
+    const gone = await waitFor(120_000, async () => (await runtimes.running()).every((c) => c.namespace !== namespace) && (await client.namespaces.get(namespace).catch(() => undefined)) === undefined);
     if (gone === undefined) {
-      left.push(...(await runningContainers(plan)).filter((c) => c.namespace === namespace).map((c) => `container of ${c.pod} running on ${c.node}`));
+      left.push(...(await runtimes.running()).filter((c) => c.namespace === namespace).map((c) => `container of ${c.pod} running on ${c.node}`));
       if ((await client.namespaces.get(namespace).catch(() => undefined)) !== undefined) left.push(`namespace ${namespace} still there 120 s after its deletion`);
     }
     const st = chaosStatus(opts.cluster, sr);
@@ -242,6 +243,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       rerun: `${opts.command ?? 'tug chaos run'} --seed ${seed}${opts.durationMs === undefined ? '' : ` --duration ${Math.round(durationMs / 1_000)}s`}`,
     };
   } finally {
+    runtimes.close();
     client.close();
   }
 }

@@ -95,6 +95,29 @@ function markPaused(stateFile: string, node: string, paused: boolean): void {
 }
 
 /**
+ * killUntilGone SIGKILLs what `find` lists, again until it lists nothing (a container may fork
+ * meanwhile), at most 5 rounds, thawing `cgroups` before each round: a runc killed while it
+ * signals a container leaves the container's cgroup FROZEN, and a frozen process takes SIGKILL
+ * only once thawed. `onKilled` gets each process signalled.
+ */
+async function killUntilGone<P extends ProcessId>(cgroups: readonly string[], find: () => P[], onKilled: (p: P) => void): Promise<void> {
+  for (let round = 0; round < 5; round++) {
+    const victims = find();
+    if (victims.length === 0) return;
+    thawCgroups(cgroups);
+    for (const v of victims) {
+      try {
+        process.kill(v.pid, 'SIGKILL');
+        onKilled(v);
+      } catch {
+        // ended meanwhile
+      }
+    }
+    await waitGone(victims, 2_000);
+  }
+}
+
+/**
  * killNode SIGKILLs every process of `node` of local cluster `name` (see nodeProcesses), again
  * until none is left (a container may fork meanwhile), thawing the node's frozen cgroups before
  * each round, removes the sockets its shims leave and records the node as down in the state
@@ -106,23 +129,11 @@ export async function killNode(name: string, node: string, opts: ChaosOptions = 
   const killed = new Map<number, NodeProcess>();
   const sockets = new Set<string>();
   const nodeCgroup = n.cgroupParent.replace(/^\//, '');
-  for (let round = 0; round < 5; round++) {
+  await killUntilGone(cgroupDirs(nodeCgroup), () => {
     const victims = nodeProcesses(n, readState(plan.stateFile));
-    if (victims.length === 0) break;
     for (const s of shimSockets(victims.filter((v) => v.what === 'shim').map((v) => v.pid))) sockets.add(s);
-    // A runc killed while it signals a container leaves the container's cgroup FROZEN, and a
-    // frozen process takes SIGKILL only once thawed: thaw before every round.
-    thawCgroups(cgroupDirs(nodeCgroup));
-    for (const v of victims) {
-      try {
-        process.kill(v.pid, 'SIGKILL');
-        killed.set(v.pid, v);
-      } catch {
-        // ended meanwhile
-      }
-    }
-    await waitGone(victims, 2_000);
-  }
+    return victims;
+  }, (v) => killed.set(v.pid, v));
   const left = nodeProcesses(n, readState(plan.stateFile));
   if (left.length > 0) {
     throw new HostError(`${node} (cluster ${name}) still has processes after 5 rounds of SIGKILL: ${describeStuck(left.map((p) => p.pid))}`);
@@ -241,23 +252,12 @@ export async function killPod(name: string, node: string, uid: string, pod: stri
   const plan = existingPlan(name, opts.stateRoot ?? DEFAULT_STATE_ROOT);
   const podCgroup = `${nodeOf(plan, node).cgroupParent.replace(/^\//, '')}/pod${uid}`;
   const killed = new Set<number>();
-  for (let round = 0; round < 5; round++) {
-    const victims = cgroupPids(cgroupDirs(podCgroup)).flatMap((pid) => {
+  const victims = (): ProcessId[] =>
+    cgroupPids(cgroupDirs(podCgroup)).flatMap((pid) => {
       const ticks = startTicks(pid);
       return ticks === undefined ? [] : [{ pid, startTicks: ticks }];
     });
-    if (victims.length === 0) break;
-    thawCgroups(cgroupDirs(podCgroup));
-    for (const v of victims) {
-      try {
-        process.kill(v.pid, 'SIGKILL');
-        killed.add(v.pid);
-      } catch {
-        // ended meanwhile
-      }
-    }
-    await waitGone(victims, 2_000);
-  }
+  await killUntilGone(cgroupDirs(podCgroup), victims, (v) => killed.add(v.pid));
   if (killed.size === 0) throw new Error(`pod ${pod} (uid ${uid}) runs no process on ${node} of local cluster ${name}`);
   logChaos(plan, 'kill-pod', node, `${pod}: ${killed.size} processes killed`);
   return [...killed];
