@@ -117,6 +117,8 @@ class Harness {
   readonly deleted: Pod[] = [];
   deleterDown = false;
   writerDown = false;
+  /** writeGate: while set, status writes wait for it (a write under way). */
+  writeGate: Promise<void> | undefined;
   writeAttempts = 0;
   readonly managers: PodManager[] = [];
 
@@ -138,6 +140,7 @@ class Harness {
       source: { configMap: async () => undefined, secret: async () => undefined },
       statusWriter: async (pod, status) => {
         this.writeAttempts++;
+        await this.writeGate;
         if (this.writerDown) throw new Error('control plane unreachable');
         this.written.push({ pod, status: structuredClone(status) });
       },
@@ -264,6 +267,34 @@ describe('PodManager', () => {
     m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '8' }, status: marked }]);
     const again = await waitFor('Ready written again', () => (h.written.length > writes ? h.lastStatus('u1') : undefined));
     assert.equal(again.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+  });
+
+  it('writes its status again when another writer changed it while a write was under way', async () => {
+    h = new Harness();
+    const m = h.manager();
+    await m.start();
+    const pod = makePod('u1');
+    m.setPods([pod]);
+    const ready = await waitFor('Ready', () => (h.lastStatus('u1')?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? h.lastStatus('u1') : undefined));
+    const marked = {
+      ...ready,
+      conditions: (ready.conditions ?? []).map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False' as const, reason: 'NodeNotReady' } : c)),
+    };
+    let open = (): void => {};
+    h.writeGate = new Promise((r) => {
+      open = r;
+    });
+    const attempts = h.writeAttempts;
+    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '8' }, status: marked }]);
+    await waitFor('a write under way', () => h.writeAttempts > attempts);
+    // While it is under way: the write lands (its echo), then the pod is marked again.
+    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '9' }, status: ready }]);
+    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '10' }, status: marked }]);
+    const writes = h.written.length;
+    h.writeGate = undefined;
+    open();
+    await waitFor('Ready written once more', () => h.written.length >= writes + 2);
+    assert.equal(h.lastStatus('u1')?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
   });
 
   it('removes adopted pods only after the first setPods, and never touches unmanaged sandboxes', async () => {

@@ -149,7 +149,10 @@ interface PodEntry {
   // status writes
   writtenKey: string | undefined;
   pendingStatus: { status: PodStatus; key: string } | undefined;
-  writing: boolean;
+  /** writingKey: the key of the status being written now, if a write is under way. */
+  writingKey: string | undefined;
+  /** apiDiffers: another writer changed the status in the API since the agent last wrote it. */
+  apiDiffers: boolean;
   writeRetryAtMs: number;
   writeFailing: boolean;
   /** sandboxRetryAtMs: a failed RunPodSandbox is not tried again before this. */
@@ -282,8 +285,8 @@ export class PodManager implements ContainerLookup {
       } else if (this.#statusChangedElsewhere(entry, pod)) {
         // Another writer changed the status (the node lifecycle controller marks the pods of a
         // NotReady node not Ready): what the API holds is no longer what the agent wrote, so the
-        // next sync writes the agent's view again.
-        entry.writtenKey = statusKey(pod.status!);
+        // next sync writes the agent's view again, after any write under way.
+        entry.apiDiffers = true;
         changed = true;
       }
       entry.desired = pod;
@@ -299,11 +302,17 @@ export class PodManager implements ContainerLookup {
     if (first) this.#track(this.#sweepDisk());
   }
 
-  /** #statusChangedElsewhere: a new version of the pod whose status is not the one the agent wrote last, nor one it is writing. */
+  /**
+   * #statusChangedElsewhere: a new version of the pod whose status is none the agent wrote last,
+   * is writing or is about to write. A version that arrives while a write is under way counts
+   * too: it may have been written after the agent's write landed (the controller read the
+   * agent's status and marked it), and no later event would tell.
+   */
   #statusChangedElsewhere(entry: PodEntry, pod: Pod): boolean {
-    if (pod.status === undefined || entry.writtenKey === undefined || entry.writing || entry.pendingStatus !== undefined) return false;
+    if (pod.status === undefined || entry.writtenKey === undefined) return false;
     if (entry.lastSeen?.metadata.resourceVersion === pod.metadata.resourceVersion) return false;
-    return statusKey(pod.status) !== entry.writtenKey;
+    const key = statusKey(pod.status);
+    return key !== entry.writtenKey && key !== entry.writingKey && key !== entry.pendingStatus?.key;
   }
 
   /** livenessFailed is the prober's callback: the container is stopped and restarted by policy. */
@@ -404,7 +413,8 @@ export class PodManager implements ContainerLookup {
         wakeAtMs: undefined,
         writtenKey: undefined,
         pendingStatus: undefined,
-        writing: false,
+        writingKey: undefined,
+        apiDiffers: false,
         writeRetryAtMs: 0,
         writeFailing: false,
         sandboxRetryAtMs: 0,
@@ -930,13 +940,13 @@ export class PodManager implements ContainerLookup {
 
   #queueStatus(entry: PodEntry, status: PodStatus): void {
     const key = statusKey(status);
-    if (key === (entry.pendingStatus?.key ?? entry.writtenKey)) return;
+    if (!entry.apiDiffers && key === (entry.pendingStatus?.key ?? entry.writtenKey)) return;
     entry.pendingStatus = { status, key };
     this.#flushStatus(entry);
   }
 
   #flushStatus(entry: PodEntry): void {
-    if (entry.writing || entry.pendingStatus === undefined || this.#stopped) return;
+    if (entry.writingKey !== undefined || entry.pendingStatus === undefined || this.#stopped) return;
     const pod = entry.desired;
     if (pod === undefined) {
       entry.pendingStatus = undefined;
@@ -944,7 +954,8 @@ export class PodManager implements ContainerLookup {
     }
     const { status, key } = entry.pendingStatus;
     entry.pendingStatus = undefined;
-    entry.writing = true;
+    entry.writingKey = key;
+    entry.apiDiffers = false;
     const write = this.#statusWriter(pod, status).then(
       () => {
         entry.writtenKey = key;
@@ -960,7 +971,7 @@ export class PodManager implements ContainerLookup {
     );
     this.#track(
       write.finally(() => {
-        entry.writing = false;
+        entry.writingKey = undefined;
         if (entry.pendingStatus !== undefined && this.#now() >= entry.writeRetryAtMs) this.#flushStatus(entry);
       }),
     );
