@@ -12,8 +12,10 @@
 //   stop sending them traffic at once rather than when they are evicted;
 // - the pods on a Node with NoExecute taints they do not tolerate are deleted once their
 //   tolerationSeconds (defaultEvictionSeconds for the two taints above when the pod has no
-//   toleration for them) have passed since the taint's timeAdded: with grace 0 on an
-//   unreachable Node (nobody is there to stop them), gracefully on any other.
+//   toleration for them) have passed since the taint's timeAdded (on an unreachable Node, since
+//   a grace period after this leader began watching at the earliest: the Node may have been
+//   judged while no heartbeat could be stored): with grace 0 on an unreachable Node (nobody is
+//   there to stop them), gracefully on any other.
 // Every sync schedules the next one for the moment the clock alone changes something (the
 // heartbeat ages past the grace period, a pod's eviction falls due), so nothing waits for a
 // watch event. Events: NodeNotReady / NodeReady on the Node, TaintManagerEviction on each pod.
@@ -21,7 +23,7 @@ import { NODE_LEASE_NAMESPACE } from '@tugboat/api';
 import type { Lease, Node, Pod } from '@tugboat/api';
 import { isConflict, isNotFound } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
-import { assessNode, healthTaints, planEvictions, readyCondition, UNKNOWN_MESSAGE, withPodNotReady, withReadyUnknown } from './node-health.ts';
+import { assessNode, evictionsCountFromMs, healthTaints, planEvictions, readyCondition, UNKNOWN_MESSAGE, withPodNotReady, withReadyUnknown } from './node-health.ts';
 import type { NodeHealth } from './node-health.ts';
 import type { Controller, ControllerContext } from './runtime/controller.ts';
 import { WorkQueue } from './runtime/workqueue.ts';
@@ -161,7 +163,8 @@ export class NodeLifecycleController implements Controller {
     } else if (hasNoExecute(node)) {
       this.waiting = false;
       const onNode = pods.list((p) => p.spec.nodeName === name);
-      const plan = planEvictions(onNode, node.spec?.taints ?? [], verdict.health, now, settings.defaultEvictionSeconds, sinceMs);
+      const countFromMs = evictionsCountFromMs(verdict.health, sinceMs, graceMs);
+      const plan = planEvictions(onNode, node.spec?.taints ?? [], verdict.health, now, settings.defaultEvictionSeconds, countFromMs);
       for (const pod of plan.due) await this.evict(ctx, pod, name, verdict.health, plan.force);
       if (plan.nextAtMs !== undefined && (nextAtMs === undefined || plan.nextAtMs < nextAtMs)) nextAtMs = plan.nextAtMs;
     }
