@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lease, Node, NodeCondition, Pod, Taint, Toleration } from '@tugboat/api';
 import { TAINT_NOT_READY, TAINT_UNREACHABLE, assessNode, evictionAtMs, healthTaints, planEvictions, tolerates } from '@tugboat/controllers';
-import { evictionsCountFromMs, heartbeatMs, withReadyUnknown } from './node-health.ts';
+import { actsFromMs, heartbeatMs, withReadyUnknown } from './node-health.ts';
 
 const T0 = Date.parse('2025-01-01T00:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -226,13 +226,13 @@ describe('a new leader counts heartbeats and taints from when it began watching'
     assert.equal(assessNode(n, undefined, since + GRACE_MS, GRACE_MS, since).health, 'unreachable');
   });
 
-  it('evicts from a node it found unreachable only after a grace period of its own', () => {
+  it('acts on a node it found unreachable only after a grace period of its own', () => {
     const since = T0 + 60_000;
-    const from = evictionsCountFromMs('unreachable', since, GRACE_MS);
+    const from = actsFromMs('unreachable', since, GRACE_MS);
     assert.equal(from, since + GRACE_MS);
     assert.deepEqual(planEvictions([pod('p')], unreachable(T0), 'unreachable', since + GRACE_MS, 2, from).due, []);
     assert.deepEqual(planEvictions([pod('p')], unreachable(T0), 'unreachable', since + GRACE_MS + 2_000, 2, from).due.map((x) => x.metadata.name), ['p']);
-    assert.equal(evictionsCountFromMs('not-ready', since, GRACE_MS), since, 'an agent that reports NotReady is heard: no wait');
+    assert.equal(actsFromMs('not-ready', since, GRACE_MS), since, 'an agent that reports NotReady is heard: no wait');
   });
 
   it('times evictions of an old taint from then too', () => {

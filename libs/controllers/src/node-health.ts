@@ -178,13 +178,13 @@ export function evictionAtMs(pod: Pod, taints: readonly Taint[], defaultSeconds:
 }
 
 /**
- * evictionsCountFromMs is the earliest moment a leader watching since sinceMs counts a node's
- * NoExecute taints from: sinceMs, except on an unreachable node, where it is a grace period
- * later. A leader may find a node unreachable by its predecessor's verdict (Ready Unknown), made
- * while the control plane could not store heartbeats; only a grace period of silence it has
- * watched itself makes the node's pods go.
+ * actsFromMs is the earliest moment a leader watching since sinceMs acts on a node's health
+ * (marks its pods not Ready, counts its NoExecute taints): sinceMs, except on an unreachable
+ * node, where it is a grace period later. A leader may find a node unreachable by its
+ * predecessor's verdict (Ready Unknown), made while the control plane could not store
+ * heartbeats; only a grace period of silence it has watched itself makes it act.
  */
-export function evictionsCountFromMs(health: NodeHealth, sinceMs: number, graceMs: number): number {
+export function actsFromMs(health: NodeHealth, sinceMs: number, graceMs: number): number {
   return health === 'unreachable' ? sinceMs + graceMs : sinceMs;
 }
 

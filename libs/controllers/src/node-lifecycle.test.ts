@@ -166,6 +166,39 @@ test('with no Node Ready, evictions wait (a full disruption), and a new leader c
   });
 });
 
+test('a new leader that finds Nodes Unknown already acts on them only after a grace period of its own', { timeout: 30_000 }, async () => {
+  for (const n of (await client.nodes.list()).items) await client.nodes.delete(n.metadata.name ?? '');
+  for (const p of (await client.pods.list({ namespace: 'default' })).items) await client.pods.delete('default', p.metadata.name ?? '', { gracePeriodSeconds: 0 });
+  // Its predecessor judged both unreachable an hour ago (perhaps while no heartbeat could be
+  // stored); the agent of 'back' has since written its pod Ready again.
+  const judged = new Date(Date.now() - 3_600_000).toISOString();
+  const inherited = (name: string): Node => ({
+    ...readyNode(name, new Date(Date.now() - 3_600_000)),
+    spec: { taints: [{ key: TAINT_UNREACHABLE, effect: 'NoSchedule', timeAdded: judged }, { key: TAINT_UNREACHABLE, effect: 'NoExecute', timeAdded: judged }] },
+    status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', lastHeartbeatTime: judged, lastTransitionTime: judged }] },
+  });
+  await client.nodes.create(inherited('back'));
+  await client.nodes.create(inherited('gone'));
+  await client.nodes.create(readyNode('fine', new Date(Date.now() + 60_000)));
+  await client.pods.create(boundPod('on-back', 'back'));
+  await client.pods.create(boundPod('on-gone', 'gone'));
+  const start = Date.now();
+  const readyOf = async (name: string): Promise<string | undefined> => (await client.pods.get('default', name)).status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  await runController({ nodeMonitorGraceSeconds: 1, defaultEvictionSeconds: 0 }, async () => {
+    await sleep(600);
+    assert.deepEqual(await podNames(), ['on-back', 'on-gone'], 'nothing evicted within the grace period');
+    assert.equal(await readyOf('on-back'), 'True', 'nor marked not Ready');
+    // The agent of 'back' is heard within this leader's grace period.
+    await client.nodes.updateStatus(readyNode('back', new Date()));
+    await waitFor('on-gone to be evicted', 4_000, async () => ((await podNames()).includes('on-gone') ? undefined : true));
+    assert.ok(Date.now() - start >= 900, 'evicted a grace period after the controller started');
+    await sleep(300);
+    assert.deepEqual(await podNames(), ['on-back']);
+    assert.equal(await readyOf('on-back'), 'True', 'the pod of the Node heard from stayed Ready');
+    assert.equal((await client.nodes.get('back')).spec?.taints, undefined);
+  });
+});
+
 test('pods bound to a Node that does not exist are deleted after the grace period', { timeout: 30_000 }, async () => {
   for (const p of (await client.pods.list({ namespace: 'default' })).items) await client.pods.delete('default', p.metadata.name ?? '', { gracePeriodSeconds: 0 });
   await client.nodes.create(readyNode('alive', new Date(Date.now() + 60_000)));

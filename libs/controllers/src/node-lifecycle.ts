@@ -9,12 +9,13 @@
 //   node.kubernetes.io/not-ready taints (NoSchedule and NoExecute, with timeAdded, by a
 //   compare-and-swap update of spec.taints); both go once it is Ready again;
 // - the Ready pods of a NotReady Node get Ready=False (reason NodeNotReady), so that services
-//   stop sending them traffic at once rather than when they are evicted;
+//   stop sending them traffic at once rather than when they are evicted (a Node this leader
+//   found unreachable already: once it has watched a grace period of silence itself);
 // - the pods on a Node with NoExecute taints they do not tolerate are deleted once their
 //   tolerationSeconds (defaultEvictionSeconds for the two taints above when the pod has no
 //   toleration for them) have passed since the taint's timeAdded (on an unreachable Node, since
-//   a grace period after this leader began watching at the earliest: the Node may have been
-//   judged while no heartbeat could be stored): with grace 0 on an unreachable Node (nobody is
+//   a grace period after this leader began watching at the earliest: its predecessor may have
+//   judged it while no heartbeat could be stored): with grace 0 on an unreachable Node (nobody is
 //   there to stop them), gracefully on any other.
 // Every sync schedules the next one for the moment the clock alone changes something (the
 // heartbeat ages past the grace period, a pod's eviction falls due), so nothing waits for a
@@ -23,7 +24,7 @@ import { NODE_LEASE_NAMESPACE } from '@tugboat/api';
 import type { Lease, Node, Pod } from '@tugboat/api';
 import { isConflict, isNotFound } from '@tugboat/client';
 import type { Informer } from '@tugboat/client';
-import { assessNode, evictionsCountFromMs, healthTaints, planEvictions, readyCondition, UNKNOWN_MESSAGE, withPodNotReady, withReadyUnknown } from './node-health.ts';
+import { assessNode, actsFromMs, healthTaints, planEvictions, readyCondition, UNKNOWN_MESSAGE, withPodNotReady, withReadyUnknown } from './node-health.ts';
 import type { NodeHealth } from './node-health.ts';
 import type { Controller, ControllerContext } from './runtime/controller.ts';
 import { WorkQueue } from './runtime/workqueue.ts';
@@ -150,9 +151,12 @@ export class NodeLifecycleController implements Controller {
       }
     }
 
-    if (verdict.health === 'unreachable' || verdict.health === 'not-ready') await this.markPodsNotReady(ctx, pods, name, nowIso);
-
     let nextAtMs = verdict.staleAtMs;
+    const actsFrom = actsFromMs(verdict.health, sinceMs, graceMs);
+    if (verdict.health === 'unreachable' || verdict.health === 'not-ready') {
+      if (now >= actsFrom) await this.markPodsNotReady(ctx, pods, name, nowIso);
+      else nextAtMs = Math.min(nextAtMs ?? Infinity, actsFrom);
+    }
     // When no Node is Ready (the control plane is cut off from all of them, or they all died),
     // evicting would only empty the cluster: wait, as Kubernetes does in a full disruption.
     const anyReady = (): boolean => nodes.list().some((n) => assessNode(n, leaseOf(n.metadata.name ?? ''), now, graceMs, sinceMs).health === 'ready');
@@ -163,8 +167,7 @@ export class NodeLifecycleController implements Controller {
     } else if (hasNoExecute(node)) {
       this.waiting = false;
       const onNode = pods.list((p) => p.spec.nodeName === name);
-      const countFromMs = evictionsCountFromMs(verdict.health, sinceMs, graceMs);
-      const plan = planEvictions(onNode, node.spec?.taints ?? [], verdict.health, now, settings.defaultEvictionSeconds, countFromMs);
+      const plan = planEvictions(onNode, node.spec?.taints ?? [], verdict.health, now, settings.defaultEvictionSeconds, actsFrom);
       for (const pod of plan.due) await this.evict(ctx, pod, name, verdict.health, plan.force);
       if (plan.nextAtMs !== undefined && (nextAtMs === undefined || plan.nextAtMs < nextAtMs)) nextAtMs = plan.nextAtMs;
     }
