@@ -249,47 +249,49 @@ describe('PodManager', () => {
     assert.equal(second.podIP('u1'), '10.244.0.2');
   });
 
-  it('writes its status again when another writer changed it (a pod marked not Ready while its node was unreachable)', async () => {
+  /**
+   * readyPod starts pod u1 and waits for its Ready status: `ready`, and `marked` as the node
+   * lifecycle controller marks the pods of a NotReady node; `seen` hands the manager the API's
+   * version `rv` of the pod with a status.
+   */
+  async function readyPod(): Promise<{ ready: PodStatus; marked: PodStatus; seen: (rv: string, status: PodStatus) => void }> {
     h = new Harness();
     const m = h.manager();
     await m.start();
     const pod = makePod('u1');
     m.setPods([pod]);
     const ready = await waitFor('Ready', () => (h.lastStatus('u1')?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? h.lastStatus('u1') : undefined));
-    const writes = h.written.length;
-    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '7' }, status: ready }]);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(h.written.length, writes, 'its own status coming back is no reason to write');
     const marked = {
       ...ready,
       conditions: (ready.conditions ?? []).map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False' as const, reason: 'NodeNotReady' } : c)),
     };
-    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '8' }, status: marked }]);
+    const seen = (rv: string, status: PodStatus): void => m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: rv }, status }]);
+    return { ready, marked, seen };
+  }
+
+  it('writes its status again when another writer changed it (a pod marked not Ready while its node was unreachable)', async () => {
+    const { ready, marked, seen } = await readyPod();
+    const writes = h.written.length;
+    seen('7', ready);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(h.written.length, writes, 'its own status coming back is no reason to write');
+    seen('8', marked);
     const again = await waitFor('Ready written again', () => (h.written.length > writes ? h.lastStatus('u1') : undefined));
     assert.equal(again.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
   });
 
   it('writes its status again when another writer changed it while a write was under way', async () => {
-    h = new Harness();
-    const m = h.manager();
-    await m.start();
-    const pod = makePod('u1');
-    m.setPods([pod]);
-    const ready = await waitFor('Ready', () => (h.lastStatus('u1')?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? h.lastStatus('u1') : undefined));
-    const marked = {
-      ...ready,
-      conditions: (ready.conditions ?? []).map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False' as const, reason: 'NodeNotReady' } : c)),
-    };
+    const { ready, marked, seen } = await readyPod();
     let open = (): void => {};
     h.writeGate = new Promise((r) => {
       open = r;
     });
     const attempts = h.writeAttempts;
-    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '8' }, status: marked }]);
+    seen('8', marked);
     await waitFor('a write under way', () => h.writeAttempts > attempts);
     // While it is under way: the write lands (its echo), then the pod is marked again.
-    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '9' }, status: ready }]);
-    m.setPods([{ ...pod, metadata: { ...pod.metadata, resourceVersion: '10' }, status: marked }]);
+    seen('9', ready);
+    seen('10', marked);
     const writes = h.written.length;
     h.writeGate = undefined;
     open();
