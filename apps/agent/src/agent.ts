@@ -198,6 +198,7 @@ export class Agent {
       settings: {
         dataDir: flags.dataDir,
         cgroupParent: flags.cgroupParent,
+        cgroupDriver: flags.cgroupDriver,
         nodeName: flags.nodeName,
         nodeIP: flags.nodeIP,
         clusterDNS: { server: flags.clusterDNS, domain: flags.clusterDomain },

@@ -15,6 +15,7 @@ describe('tug-agent flags', () => {
     assert.equal(f.containerd, 'unix:///run/containerd/containerd.sock');
     assert.equal(f.dataDir, '/var/lib/tug-agent');
     assert.equal(f.cgroupParent, '/tugboat');
+    assert.equal(f.cgroupDriver, 'cgroupfs');
     assert.equal(f.heartbeatSeconds, 2);
     assert.equal(f.nodeStatusReportSeconds, 60);
     assert.equal(f.clusterDNS, '10.96.0.10');
@@ -46,6 +47,14 @@ describe('tug-agent flags', () => {
     assert.deepEqual(f.dnsUpstreams, ['192.0.2.53', '192.0.2.54:5353']);
     assert.equal(f.proxyCheckSeconds, 5);
     assert.deepEqual(f.transport, { tls: { caFile: '/p/ca.crt', certFile: '/p/n2.crt', keyFile: '/p/n2.key' } });
+  });
+
+  it('takes a slice as the cgroup parent under the systemd driver', () => {
+    const base = ['--node-name', 'n', '--api', 'a:1', '--insecure-plaintext', '--cgroup-driver', 'systemd'];
+    assert.equal(parseFlags(base, detect).cgroupParent, 'tugboat.slice');
+    assert.equal(parseFlags([...base, '--cgroup-parent', 'lab-pods.slice'], detect).cgroupParent, 'lab-pods.slice');
+    assert.throws(() => parseFlags([...base, '--cgroup-parent', '/tugboat'], detect), /--cgroup-parent: "\/tugboat" is not a systemd slice name/);
+    assert.throws(() => parseFlags([...base.slice(0, -1), 'cgroupv2'], detect), /--cgroup-driver: must be cgroupfs or systemd, got "cgroupv2"/);
   });
 
   it('refuses bad input, naming the flag', () => {

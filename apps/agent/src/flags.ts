@@ -10,6 +10,7 @@ import { DNS_CLUSTER_IP } from '@tugboat/netconf';
 import { tlsFlags, tlsFlagsUsage } from '@tugboat/pki';
 import type { TransportChoice } from '@tugboat/pki';
 import { parseLabels, parseTaints } from './node/registration.ts';
+import type { CgroupDriver } from './pods/cri-config.ts';
 
 export const defaultAgentPort = 7402;
 export const defaultContainerd = '/run/containerd/containerd.sock';
@@ -17,6 +18,7 @@ export const defaultDataDir = '/var/lib/tug-agent';
 export const defaultCniConfDir = '/etc/cni/net.d';
 export const defaultCniDataDir = '/var/lib/cni/networks';
 export const defaultCgroupParent = '/tugboat';
+export const defaultSystemdCgroupParent = 'tugboat.slice';
 export const defaultHeartbeatSeconds = 2;
 export const defaultNodeStatusReportSeconds = 60;
 export const defaultClusterDomain = 'cluster.local';
@@ -43,7 +45,10 @@ agent and leaves its pods running. Logs (JSON lines, pino) go to stderr.
   --listen HOST:PORT      logs and exec service (default NODE-IP:${defaultAgentPort})
   --cni-conf-dir DIR      where containerd reads the CNI config (default ${defaultCniConfDir})
   --cni-data-dir DIR      host-local IP allocations (default ${defaultCniDataDir})
-  --cgroup-parent PATH    cgroup (cgroupfs) under which pods run (default ${defaultCgroupParent})
+  --cgroup-driver DRIVER  cgroupfs or systemd: containerd's runc must use the same (its
+                          SystemdCgroup setting) (default cgroupfs)
+  --cgroup-parent PARENT  where pods' cgroups go: a cgroupfs path (default ${defaultCgroupParent}), or
+                          with --cgroup-driver systemd a slice (default ${defaultSystemdCgroupParent})
   --heartbeat-seconds N   how often the node's Lease (tug-node-lease/NAME), its heartbeat, is renewed
                           (default ${defaultHeartbeatSeconds})
   --node-status-report-seconds N
@@ -88,6 +93,7 @@ export interface AgentFlags {
   readonly cniConfDir: string;
   readonly cniDataDir: string;
   readonly cgroupParent: string;
+  readonly cgroupDriver: CgroupDriver;
   readonly heartbeatSeconds: number;
   readonly nodeStatusReportSeconds: number;
   readonly clusterDNS: string;
@@ -120,6 +126,14 @@ export function firstIPv4(): string | undefined {
     }
   }
   return undefined;
+}
+
+/** slice checks a systemd slice name for --cgroup-parent under the systemd driver. */
+function slice(value: string): string {
+  if (!/^[A-Za-z0-9_:.-]+\.slice$/.test(value) || value.startsWith('-') || value.includes('--')) {
+    throw new FlagError('cgroup-parent', `${JSON.stringify(value)} is not a systemd slice name such as ${defaultSystemdCgroupParent} (with --cgroup-driver systemd)`);
+  }
+  return value;
 }
 
 /** seconds reads a whole number of seconds from 1 to max (default when absent). */
@@ -156,6 +170,7 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
         'cni-conf-dir': { type: 'string' },
         'cni-data-dir': { type: 'string' },
         'cgroup-parent': { type: 'string' },
+        'cgroup-driver': { type: 'string' },
         'heartbeat-seconds': { type: 'string' },
         'node-status-report-seconds': { type: 'string' },
         'cluster-dns': { type: 'string' },
@@ -190,6 +205,7 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     cniConfDir: '',
     cniDataDir: '',
     cgroupParent: '',
+    cgroupDriver: 'cgroupfs',
     heartbeatSeconds: 0,
     nodeStatusReportSeconds: 0,
     clusterDNS: '',
@@ -235,6 +251,10 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     throw new FlagError('taints', (err as Error).message);
   }
 
+  const cgroupDriver = v['cgroup-driver'] ?? 'cgroupfs';
+  if (cgroupDriver !== 'cgroupfs' && cgroupDriver !== 'systemd') throw new FlagError('cgroup-driver', `must be cgroupfs or systemd, got ${JSON.stringify(cgroupDriver)}`);
+  const cgroupParent = cgroupDriver === 'systemd' ? slice(v['cgroup-parent'] ?? defaultSystemdCgroupParent) : absolute('cgroup-parent', v['cgroup-parent'] ?? defaultCgroupParent);
+
   const heartbeatSeconds = seconds('heartbeat-seconds', v['heartbeat-seconds'], defaultHeartbeatSeconds, 300);
   const nodeStatusReportSeconds = seconds('node-status-report-seconds', v['node-status-report-seconds'], defaultNodeStatusReportSeconds, 3600);
   const proxyCheckSeconds = seconds('proxy-check-seconds', v['proxy-check-seconds'], defaultProxyCheckSeconds, 3600);
@@ -265,7 +285,8 @@ export function parseFlags(argv: readonly string[], detectIP: () => string | und
     listen: hostPort('listen', v.listen ?? `${nodeIP}:${defaultAgentPort}`),
     cniConfDir: absolute('cni-conf-dir', v['cni-conf-dir'] ?? defaultCniConfDir),
     cniDataDir: absolute('cni-data-dir', v['cni-data-dir'] ?? defaultCniDataDir),
-    cgroupParent: absolute('cgroup-parent', v['cgroup-parent'] ?? defaultCgroupParent),
+    cgroupParent,
+    cgroupDriver,
     heartbeatSeconds,
     nodeStatusReportSeconds,
     clusterDNS,

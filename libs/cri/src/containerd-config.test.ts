@@ -50,7 +50,7 @@ describe('renderContainerdConfig', () => {
     assert.equal(setting(t, `${cri}.cni`, 'conf_dir'), '"/c/node-1/cni/conf"');
   });
 
-  it('takes the optional sockets, stream address and netns placement', () => {
+  it('takes the optional sockets, stream address, netns placement and cgroup driver', () => {
     const t = renderContainerdConfig({
       ...base,
       ttrpcSocket: '/x/t.sock',
@@ -58,6 +58,7 @@ describe('renderContainerdConfig', () => {
       streamServerAddress: '172.29.0.11',
       netnsUnderStateDir: true,
       restrictOomScoreAdj: false,
+      systemdCgroup: true,
     });
     assert.equal(setting(t, 'ttrpc', 'address'), '"/x/t.sock"');
     assert.equal(setting(t, 'debug', 'address'), '"/x/d.sock"');
@@ -66,6 +67,7 @@ describe('renderContainerdConfig', () => {
     assert.equal(setting(t, cri, 'netns_mounts_under_state_dir'), 'true');
     assert.equal(setting(t, cri, 'restrict_oom_score_adj'), 'false');
     assert.equal(setting(renderContainerdConfig({ ...base, restrictOomScoreAdj: true }), cri, 'restrict_oom_score_adj'), 'true');
+    assert.equal(setting(t, `${cri}.containerd.runtimes.runc.options`, 'SystemdCgroup'), 'true');
   });
 
   it('quotes paths as TOML strings', () => {

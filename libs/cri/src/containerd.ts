@@ -48,6 +48,9 @@ export interface ContainerdConfigOptions {
    *  lower: needed where lowering a score is refused (some containers and sandboxes), where
    *  runc would otherwise fail to start a Guaranteed pod (-998). Default: oomScoreAdjRestricted(). */
   readonly restrictOomScoreAdj?: boolean;
+  /** systemdCgroup: runc places containers through systemd (slices named by the pod's
+   *  cgroup_parent) rather than writing cgroupfs paths. Default false (cgroupfs). */
+  readonly systemdCgroup?: boolean;
 }
 
 /** oomScoreAdjRestricted tells whether this host refuses to lower a process's oom_score_adj
@@ -63,7 +66,7 @@ function tomlString(v: string): string {
 }
 
 /** renderContainerdConfig returns the config.toml (version 2) of a containerd that keeps
- *  every file under the given dirs: overlayfs snapshots, runc with cgroupfs, the CRI plugin
+ *  every file under the given dirs: overlayfs snapshots, runc with cgroupfs (or systemd), the CRI plugin
  *  with CNI from the given dirs and no metrics listener. */
 export function renderContainerdConfig(opts: ContainerdConfigOptions): string {
   const q = tomlString;
@@ -95,7 +98,7 @@ state = ${q(opts.state)}
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         Root = ${q(opts.runcRoot)}
-        SystemdCgroup = false
+        SystemdCgroup = ${opts.systemdCgroup === true}
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = ${q(opts.cniBinDir)}
     conf_dir = ${q(opts.cniConfDir)}

@@ -1,11 +1,11 @@
-// commands.ts: the command lines and config files of a node's processes (pure). Every process
+// commands.ts: the command lines and config files of a node's processes (pure), with the flags
+// and containerd config @tugboat/nodeconfig renders for installed hosts too. Every process
 // runs inside its node's network namespace through `nsenter --net=PATH`, which enters only the
 // network namespace (`ip netns exec` would also give it a mount namespace of its own, hiding
 // its mounts from the host and from `down`).
 import { join } from 'node:path';
 import { renderContainerdConfig } from '@tugboat/cri';
-import type { TlsFiles } from '@tugboat/pki';
-import { CNI_BIN_DIR, SANDBOX_IMAGE } from './plan.ts';
+import { agentArgs, CNI_BIN_DIR, controlArgs, SANDBOX_IMAGE } from '@tugboat/nodeconfig';
 import type { ClusterPlan, NodePlan } from './plan.ts';
 
 export type Role = 'containerd' | 'control' | 'agent';
@@ -67,24 +67,21 @@ export function containerdArgv(node: NodePlan, programs: Programs): string[] {
  *  sealing Secrets with the cluster's key file. */
 export function controlArgv(plan: ClusterPlan, node: NodePlan, programs: Programs): string[] {
   if (node.apiAddress === undefined || node.peerAddress === undefined) throw new Error(`${node.name} is not a control node`);
-  const initial = plan.nodes.filter((n) => n.control).map((n) => `${n.name}=${n.peerAddress}`);
+  const initialCluster = plan.nodes.flatMap((n) => (n.peerAddress === undefined ? [] : [{ name: n.name, peerAddress: n.peerAddress }]));
   return [
     programs.node,
     programs.controlMain,
-    '--name', node.name,
-    '--data-dir', node.paths.controlDir,
-    '--listen-peer', node.peerAddress,
-    '--listen-api', node.apiAddress,
-    '--initial-cluster', initial.join(','),
-    ...tlsArgv(node.paths.controlTls),
-    '--ca-key-file', plan.pki.caKeyFile,
-    '--encryption-key-file', plan.pki.encryptionKeyFile,
+    ...controlArgs({
+      name: node.name,
+      dataDir: node.paths.controlDir,
+      listenPeer: node.peerAddress,
+      listenApi: node.apiAddress,
+      founding: { initialCluster },
+      tls: node.paths.controlTls,
+      caKeyFile: plan.pki.caKeyFile,
+      encryptionKeyFile: plan.pki.encryptionKeyFile,
+    }),
   ];
-}
-
-/** tlsArgv gives a program its certificate, key and the cluster CA. */
-function tlsArgv(files: TlsFiles): string[] {
-  return ['--ca-file', files.caFile, '--cert-file', files.certFile, '--key-file', files.keyFile];
 }
 
 export function agentArgv(plan: ClusterPlan, node: NodePlan, programs: Programs): string[] {
@@ -92,16 +89,18 @@ export function agentArgv(plan: ClusterPlan, node: NodePlan, programs: Programs)
     programs.node,
     ...programs.agentNodeFlags,
     programs.agentMain,
-    '--node-name', node.name,
-    '--api', plan.apiEndpoints.join(','),
-    '--containerd', node.paths.containerdSocket,
-    '--node-ip', node.ip,
-    '--data-dir', node.paths.agentDir,
-    '--listen', node.agentAddress,
-    '--cni-conf-dir', node.paths.cniConfDir,
-    '--cni-data-dir', node.paths.cniDataDir,
-    '--cgroup-parent', node.cgroupParent,
-    ...tlsArgv(node.paths.agentTls),
+    ...agentArgs({
+      nodeName: node.name,
+      apiEndpoints: plan.apiEndpoints,
+      containerdSocket: node.paths.containerdSocket,
+      nodeIp: node.ip,
+      dataDir: node.paths.agentDir,
+      listen: node.agentAddress,
+      cniConfDir: node.paths.cniConfDir,
+      cniDataDir: node.paths.cniDataDir,
+      cgroupParent: node.cgroupParent,
+      tls: node.paths.agentTls,
+    }),
   ];
 }
 

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CNI_BIN_DIR } from './plan.ts';
+import { CNI_BIN_DIR } from '@tugboat/nodeconfig';
 import { rulesWithComment } from './iptables.ts';
 import type { IptablesRule } from './state.ts';
 

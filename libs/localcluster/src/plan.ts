@@ -9,6 +9,7 @@
 //   BASE/node-I/cni/{conf,data}  BASE/node-I/{agent,control}  BASE/node-I/logs/ROLE.log
 //   BASE/state.json             what `up` made (state.ts)
 import { join } from 'node:path';
+import { AGENT_PORT, API_PORT, PEER_PORT } from '@tugboat/nodeconfig';
 import type { TlsFiles } from '@tugboat/pki';
 
 export const DEFAULT_CLUSTER_NAME = 'local';
@@ -16,11 +17,6 @@ export const DEFAULT_STATE_ROOT = '/var/lib/tugboat';
 export const MAX_NODES = 9;
 /** The /16 every cluster's /24 comes from; the default cluster has its first /24. */
 export const CLUSTER_NETWORK = '172.29.0.0/16';
-export const API_PORT = 7400;
-export const PEER_PORT = 7401;
-export const AGENT_PORT = 7402;
-export const CNI_BIN_DIR = '/usr/lib/cni';
-export const SANDBOX_IMAGE = 'tugboat.local/pause:latest';
 
 /** PlanError: a bad name, size or subnet; the message names the option. */
 export class PlanError extends Error {

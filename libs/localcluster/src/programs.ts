@@ -5,12 +5,13 @@
 // process of the cluster, also one started again later (restart, chaos start-node), runs the
 // same code whatever happens to the checkout meanwhile. classic-level, a native addon, is not
 // bundled: the bundle imports it from this checkout's node_modules by its absolute path.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Plugin } from 'esbuild';
+import { AGENT_NODE_FLAGS } from '@tugboat/nodeconfig';
 import type { Programs } from './commands.ts';
 import { HostError } from './host.ts';
 
@@ -27,15 +28,6 @@ export const PROGRAM_FILES = { control: 'tug-control.mjs', agent: 'tug-agent.mjs
 
 /** programsDir is where a cluster keeps its bundles. */
 export const programsDir = (baseDir: string): string => join(baseDir, 'bin');
-
-/**
- * AGENT_NODE_FLAGS: tug-agent runs with a 1 MiB young generation (V8's semi-space; the default
- * grows to 16 MiB or more). Measured with 110 pods per node started at once (`bench:pods --pods
- * 330`): the agents ended at 113–120 MiB VmRSS instead of 123–170 MiB, for 5 % more agent CPU
- * (14.1 against 13.4 s) and the same start times. A node agent's memory is what every node
- * pays; its CPU is small beside the runtime's.
- */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /** NATIVE_PACKAGES are loaded from node_modules rather than bundled. */
 const NATIVE_PACKAGES = ['classic-level'];
@@ -56,15 +48,20 @@ function fromCheckout(): Plugin {
   };
 }
 
-/** bundlePrograms writes the bundles of tug-control and tug-agent into the cluster's dir. */
-export async function bundlePrograms(baseDir: string): Promise<void> {
+/** bundlePrograms writes the bundles of tug-control and tug-agent into baseDir/bin, each only
+ *  when its bytes differ from the file there (esbuild's output is the same for the same
+ *  sources). Returns the paths it wrote. */
+export async function bundlePrograms(baseDir: string): Promise<string[]> {
   const dir = programsDir(baseDir);
   mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
   for (const role of ['control', 'agent'] as const) {
+    const outfile = join(dir, PROGRAM_FILES[role]);
+    let code: Uint8Array;
     try {
-      await build({
+      const result = await build({
         entryPoints: [PROGRAM_SOURCES[role]],
-        outfile: join(dir, PROGRAM_FILES[role]),
+        outfile,
         bundle: true,
         platform: 'node',
         format: 'esm',
@@ -72,11 +69,18 @@ export async function bundlePrograms(baseDir: string): Promise<void> {
         banner: { js: REQUIRE_BANNER },
         plugins: [fromCheckout()],
         logLevel: 'silent',
+        write: false,
       });
+      code = result.outputFiles[0]!.contents;
     } catch (err) {
       throw new HostError(`cannot bundle ${PROGRAM_SOURCES[role]} into ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
+    if (existsSync(outfile) && readFileSync(outfile).equals(code)) continue;
+    writeFileSync(`${outfile}.tmp`, code);
+    renameSync(`${outfile}.tmp`, outfile);
+    written.push(outfile);
   }
+  return written;
 }
 
 /** nodePrograms are the programs of a cluster whose bundles exist (HostError naming a missing one). */

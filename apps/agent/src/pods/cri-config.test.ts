@@ -72,6 +72,13 @@ describe('sandboxConfig', () => {
     assert.equal(cfg.annotations?.[GRACE_PERIOD_ANNOTATION], '30');
     assert.equal(cfg.linux?.cgroupParent, '/tugboat/podu-1');
   });
+
+  it('names a systemd slice for the pod under the systemd cgroup driver', () => {
+    const p = pod([c('a')]);
+    p.metadata.uid = '3f2a-77b1';
+    const cfg = sandboxConfig(p, { ...settings, cgroupParent: 'tugboat.slice', cgroupDriver: 'systemd' }, 0);
+    assert.equal(cfg.linux?.cgroupParent, 'tugboat-pod3f2a_77b1.slice');
+  });
 });
 
 describe('containerConfig', () => {

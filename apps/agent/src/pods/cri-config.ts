@@ -22,11 +22,31 @@ import type { MountInit } from './volumes.ts';
 export interface RuntimeSettings {
   /** The agent's --data-dir (log directories live under it). */
   dataDir: string;
-  /** cgroupfs parent of every pod sandbox, such as "/tugboat". */
+  /** The parent of every pod sandbox's cgroup: a cgroupfs path such as "/tugboat", or with
+   *  cgroupDriver systemd a slice such as "tugboat.slice". */
   cgroupParent: string;
+  /** How the runtime places cgroups (containerd's SystemdCgroup). Default cgroupfs. */
+  cgroupDriver?: CgroupDriver;
   nodeName: string;
   /** The cluster DNS the pods resolve with (the agent serves it); absent: the runtime's default (the node's resolv.conf). */
   clusterDNS?: { readonly server: string; readonly domain: string };
+}
+
+/** CgroupDriver: whether cgroups are cgroupfs paths or systemd slices. */
+export type CgroupDriver = 'cgroupfs' | 'systemd';
+
+/**
+ * podCgroupParent is the cgroup parent of a pod's sandbox: PARENT/podUID under cgroupfs; under
+ * systemd a slice nested in the parent slice by systemd's naming rule (each '-' a level, so the
+ * dashes of the UID become '_'), as kubelet names its pod slices: tugboat.slice gives
+ * tugboat-podUID.slice.
+ */
+export function podCgroupParent(settings: Pick<RuntimeSettings, 'cgroupParent' | 'cgroupDriver'>, uid: string): string {
+  if (settings.cgroupDriver === 'systemd') {
+    const stem = settings.cgroupParent.replace(/\.slice$/, '');
+    return `${stem}-pod${uid.replace(/-/g, '_')}.slice`;
+  }
+  return `${settings.cgroupParent.replace(/\/+$/, '')}/pod${uid}`;
 }
 
 /** QosClass is a pod's quality-of-service class, as Kubernetes derives it from resources. */
@@ -58,7 +78,7 @@ function podIdentity(pod: Pod): { name: string; namespace: string; uid: string }
  * attempt}, hostname (spec.hostname, else the pod name), log_directory (paths.podLogDir), a
  * port mapping per container port with a hostPort, the pod's labels plus MANAGED, POD_UID,
  * POD_NAME and POD_NAMESPACE (these win over the pod's own), the GRACE_PERIOD annotation, and
- * linux.cgroup_parent `${cgroupParent}/pod${uid}`, and with settings.clusterDNS the DNS config
+ * linux.cgroup_parent podCgroupParent, and with settings.clusterDNS the DNS config
  * Kubernetes gives a ClusterFirst pod: that server, search `NS.svc.DOMAIN svc.DOMAIN DOMAIN`,
  * ndots 5 (so `web` and `web.other` are tried as service names first).
  */
@@ -87,7 +107,7 @@ export function sandboxConfig(pod: Pod, settings: RuntimeSettings, attempt: numb
       [POD_NAMESPACE_LABEL]: id.namespace,
     },
     annotations: { [GRACE_PERIOD_ANNOTATION]: gracePeriod(pod) },
-    linux: { cgroupParent: `${settings.cgroupParent.replace(/\/+$/, '')}/pod${id.uid}` },
+    linux: { cgroupParent: podCgroupParent(settings, id.uid) },
     ...(settings.clusterDNS === undefined ? {} : { dnsConfig: clusterDnsConfig(id.namespace, settings.clusterDNS) }),
   };
 }
