@@ -5,10 +5,14 @@
 // member certificate are each refused with the reason; the token's secret is in no log. A
 // certificate is renewed for its own identity only. An API token calls as its user and role
 // without a certificate until revoked. A new tug-control started with a member token and no
-// certificate joins the cluster, and restarts on the files it wrote.
+// certificate joins the cluster, and restarts on the files it wrote; so does an installed host's
+// `tug host configure --join`, with one use of the token for both its certificates.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCaptured } from '@tugboat/cli';
 import { JoinError, TugClient, isApiError, joinCluster } from '@tugboat/client';
 import { certificateInfo, makeSigningRequest } from '@tugboat/pki';
 import type { Security } from '@tugboat/proto';
@@ -140,6 +144,30 @@ describe('joining with bootstrap tokens', () => {
     assert.equal(await cluster.terminate('c4'), 0);
     await cluster.restart('c4');
     await cluster.waitReady('c4');
+  });
+
+  it('tug host configure joins a control node with one use of a member token, and a second run joins no more', async () => {
+    const made = await cluster.client().cluster.createToken({ ttlSeconds: 600, role: 'member', description: 'host', maxUses: 1 });
+    const root = mkdtempSync(join(tmpdir(), 'tug-host-join-'));
+    try {
+      const keys = join(root, 'copied-keys.yaml');
+      writeFileSync(keys, 'keys: []\n');
+      const [via] = cluster.endpoints();
+      const args = ['host', 'configure', '--root', root, '--join', via!, '--token', made.token, '--ca-hash', made.caHash, '--node-name', 'h1', '--address', '127.0.0.61', '--encryption-key-file', keys, '--cgroup-driver', 'cgroupfs'];
+      const first = await runCaptured(args, { env: {}, homedir: '/root' });
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, new RegExp(`^joined through ${via!.replace(/\./g, '\\.')} as agent and member h1$`, 'm'));
+      const pki = join(root, 'etc/tugboat/pki');
+      for (const f of ['ca.crt', 'ca.key', 'agent.crt', 'agent.key', 'control.crt', 'control.key', 'encryption-keys.yaml']) assert.ok(existsSync(join(pki, f)), `${f} written`);
+      assert.deepEqual(certificateInfo(readFileSync(join(pki, 'control.crt'), 'utf8')).ipAddresses, ['127.0.0.61']);
+      assert.match(readFileSync(join(root, 'etc/systemd/system/tug-control.service'), 'utf8'), new RegExp(` --join ${via!.replace(/\./g, '\\.')} `));
+      // The token is used up now; a second run finds the certificates and neither joins nor writes.
+      const second = await runCaptured(args, { env: {}, homedir: '/root' });
+      assert.equal(second.code, 0, second.stderr);
+      assert.doesNotMatch(second.stdout, /^(joined|wrote) /m);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

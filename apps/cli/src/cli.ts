@@ -29,6 +29,7 @@ import { addNodeCommands } from './node-commands.ts';
 import { addChaosCommands } from './chaos-commands.ts';
 import { addConfigCommands } from './config-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
+import { addHostCommands } from './host-commands.ts';
 import { addServiceCommands } from './service-commands.ts';
 import { retryOnConflict } from './compare-and-swap.ts';
 import { planDelete, waitUntilGone } from './delete-options.ts';
@@ -836,6 +837,7 @@ ${kindsHelp()}`,
   addLocalClusterCommands(cluster, s.io);
   addTokenCommands(program, cluster, s);
   addChaosCommands(program, s.io);
+  addHostCommands(program, s.io);
   addConfigCommands(program, s.io);
 
   program

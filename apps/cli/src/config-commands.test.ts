@@ -45,4 +45,27 @@ describe('tug config', () => {
     r = await tug('config', 'get-contexts');
     assert.match(r.stdout, new RegExp(`lab +10\\.0\\.0\\.11:7400 +${me.certFile}`));
   });
+
+  it('makes a context with its endpoints, changes it keeping its credentials, and refuses bad input', async () => {
+    let r = await tug('config', 'set-context', 'vagrant', '--endpoints', '192.168.56.11:7400,192.168.56.12:7400');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'context "vagrant" created: endpoints 192.168.56.11:7400,192.168.56.12:7400\n');
+    r = await tug('config', 'set-context', 'lab', '--namespace', 'shop');
+    assert.equal(r.stdout, 'context "lab" changed: endpoints 10.0.0.11:7400, namespace shop\n');
+    r = await tug('config', 'get-contexts');
+    assert.match(r.stdout, /^ +vagrant +192\.168\.56\.11:7400,192\.168\.56\.12:7400 +<none: plain text>$/m);
+    assert.match(r.stdout, /lab +10\.0\.0\.11:7400 +shop +\S+me\.crt/);
+    const before = readFileSync(path, 'utf8');
+    for (const [args, re] of [
+      [['new'], /--endpoints: context "new" is new: give its endpoints/],
+      [['lab'], /give --endpoints or --namespace to change/],
+      [['lab', '--endpoints', 'nohost'], /--endpoints: "nohost" is not HOST:PORT/],
+      [['bad name', '--endpoints', 'a:1'], /context name "bad name": use 1 to 63/],
+    ] as const) {
+      r = await tug('config', 'set-context', ...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, re);
+    }
+    assert.equal(readFileSync(path, 'utf8'), before);
+  });
 });

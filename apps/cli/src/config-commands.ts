@@ -1,10 +1,10 @@
 // config-commands.ts: `tug config`: the contexts of the config file (see config.ts): list them,
-// choose the current one, show the file, and give a context the certificates (or the API token)
-// `tug` dials with. Only paths are kept of certificates; a key's contents are never read into
+// choose the current one, show the file, make a context or change its endpoints, and give a
+// context the certificates (or the API token) `tug` dials with. Only paths are kept of certificates; a key's contents are never read into
 // the file or printed, and a token is shown by its ID only.
 import type { Command } from 'commander';
 import { TOKEN_FORM, TOKEN_RE, loadTls, readCaFile } from '@tugboat/pki';
-import { configPath, loadConfig, redactToken, renderConfig, saveConfig, withContext } from './config.ts';
+import { configPath, loadConfig, redactToken, renderConfig, saveConfig, splitEndpoints, withContext } from './config.ts';
 import type { Config, Context, TargetInputs } from './config.ts';
 import { CliError, UsageError } from './errors.ts';
 import type { Io } from './session.ts';
@@ -12,6 +12,8 @@ import { Table } from './table.ts';
 
 interface ConfigGlobals {
   config?: string;
+  endpoints?: string;
+  namespace?: string;
   certificateAuthority?: string;
   clientCertificate?: string;
   clientKey?: string;
@@ -53,6 +55,21 @@ function view(io: Io, cmd: Command): void {
   const inputs = inputsOf(cmd, io);
   const config = loadConfig(inputs);
   io.stdout.write(config.contexts.length === 0 && config.currentContext === '' ? `# ${configPath(inputs).path}: empty\n` : renderConfig(config, { redacted: true }));
+}
+
+/** setContext makes a context, or changes an existing one's endpoints or namespace (its
+ *  credentials stay; set-credentials gives them). */
+function setContext(io: Io, cmd: Command, name: string): void {
+  const g = cmd.optsWithGlobals<ConfigGlobals>();
+  if (!/^[A-Za-z0-9._-]{1,63}$/.test(name)) throw new UsageError(`context name ${JSON.stringify(name)}: use 1 to 63 letters, digits, '.', '_' or '-'`, 'config set-context');
+  const config = loadConfig(inputsOf(cmd, io));
+  const existing = config.contexts.find((c) => c.name === name);
+  if (g.endpoints === undefined && existing === undefined) throw new UsageError(`--endpoints: context ${JSON.stringify(name)} is new: give its endpoints, HOST:PORT,...`, 'config set-context');
+  if (g.endpoints === undefined && g.namespace === undefined) throw new UsageError('give --endpoints or --namespace to change', 'config set-context');
+  const endpoints = g.endpoints === undefined ? existing!.endpoints : splitEndpoints(g.endpoints, '--endpoints');
+  const namespace = g.namespace ?? existing?.namespace;
+  saveConfig(withContext(config, { ...existing, name, endpoints, ...(namespace === undefined ? {} : { namespace }) }, false));
+  io.stdout.write(`context "${name}" ${existing === undefined ? 'created' : 'changed'}: endpoints ${endpoints.join(',')}${namespace === undefined ? '' : `, namespace ${namespace}`}\n`);
 }
 
 function setCredentials(io: Io, cmd: Command, name: string): void {
@@ -106,6 +123,12 @@ export function addConfigCommands(program: Command, io: Io): void {
     .argument('<name>', 'the context')
     .action((name: string, _: unknown, cmd: Command) => useContext(io, cmd, name));
   config.command('view').summary('print the config file').action((_: unknown, cmd: Command) => view(io, cmd));
+  config
+    .command('set-context')
+    .summary('make a context with its endpoints (and namespace), or change them; its credentials stay')
+    .argument('<name>', 'the context')
+    .addHelpText('after', '\nExample:\n  tug config set-context lab --endpoints 192.168.56.11:7400,192.168.56.12:7400\n  tug config set-credentials lab --certificate-authority ca.crt --client-certificate admin.crt --client-key admin.key')
+    .action((name: string, _: unknown, cmd: Command) => setContext(io, cmd, name));
   config
     .command('set-credentials')
     .summary('give a context the certificates, or the API token, tug dials it with (checked before they are written)')

@@ -18,6 +18,7 @@ import {
   missingBuiltinJumps,
   parseSave,
   renderRestore,
+  renderTeardown,
   serviceChainName,
   servicePortKey,
   servicePortTargets,
@@ -127,6 +128,14 @@ test('the kernel holds exactly the computed rules; changes rewrite only what cha
   assert.deepEqual([...repair.nat.write.keys()], [victim]);
   inNs('iptables-restore', ['--noflush'], renderRestore(repair));
   assert.ok(isEmptyDiff(diffRuleSets(kernelRules(), third)));
+
+  // Teardown (tug host reset): every jump into our chains and every chain goes; others' rules stay.
+  inNs('iptables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', '192.0.2.0/24', '-j', 'MASQUERADE']);
+  inNs('iptables-restore', ['--noflush'], renderTeardown(inNs('iptables-save', [])));
+  const cleared = inNs('iptables-save', []);
+  assert.ok(!cleared.includes('TUG-'), cleared);
+  assert.match(cleared, /-A POSTROUTING -s 192.0.2.0\/24 -j MASQUERADE/);
+  assert.equal(renderTeardown(cleared), '');
 });
 
 test('1,000 services x 10 endpoints: first sync with --noflush, in several transactions, beside a whole-table restore of the same rules (timings printed)', () => {

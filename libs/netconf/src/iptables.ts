@@ -518,3 +518,38 @@ function flowsTo(t: PortTarget, endpoint: string): ConntrackDeletion[] {
   if (t.nodePort !== undefined) out.push({ why, args: ['--orig-port-dst', String(t.nodePort), '--dst-nat', ip] });
   return out;
 }
+
+/**
+ * The input for `iptables-restore --noflush` that removes everything tugboat added, read from
+ * `iptables-save` output: per table, the jumps from built-in chains into TUG-* chains (deleted
+ * by their rule as saved), then every TUG-* chain flushed (declared) and deleted. What a host
+ * runs when tugboat is uninstalled (`tug host reset`). Empty text when there is nothing.
+ */
+export function renderTeardown(saveText: string): string {
+  const out: string[] = [];
+  let table = '';
+  let jumps: string[] = [];
+  let chains: string[] = [];
+  const flush = (): void => {
+    if (table === '' || (jumps.length === 0 && chains.length === 0)) return;
+    out.push(`*${table}`, ...jumps.map((j) => `-D ${j}`), ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT');
+  };
+  for (const line of saveText.split('\n')) {
+    if (line.startsWith('*')) {
+      table = line.slice(1).trim();
+      jumps = [];
+      chains = [];
+      continue;
+    }
+    if (line === 'COMMIT') {
+      flush();
+      table = '';
+      continue;
+    }
+    const decl = /^:(TUG-\S+) /.exec(line);
+    if (decl?.[1] !== undefined) chains.push(decl[1]);
+    const jump = /^-A ((?!TUG-)\S+ .*-j TUG-\S+)\s*$/.exec(line);
+    if (jump?.[1] !== undefined) jumps.push(jump[1]);
+  }
+  return out.length === 0 ? '' : `${out.join('\n')}\n`;
+}
