@@ -174,7 +174,15 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       for (let round = 0; since() - roundsStart < durationMs; round++) {
         const fault = faultOfRound(scenario, round, rng);
         const status = await client.cluster.status({ timeoutMs: 5_000 }).catch(() => undefined);
-        const solo = (await client.pods.list({ namespace, labelSelector: 'app=solo' }).catch(() => ({ items: [] as Pod[] }))).items.find((p) => p.status?.phase === 'Running');
+        const runningSolo = async (): Promise<Pod | undefined> =>
+          (await client.pods.list({ namespace, labelSelector: 'app=solo' }).catch(() => ({ items: [] as Pod[] }))).items.find((p) => p.status?.phase === 'Running');
+        let solo = await runningSolo();
+        if (solo === undefined && fault.target === 'solo') {
+          // The pod may be between nodes: a leader that took over late can still evict it
+          // after the last round recovered. Its replacement is waited for, as a recovery is.
+          await waitFor(scenario.recoverWithinMs, async () => (solo = await runningSolo()) !== undefined);
+          if (solo === undefined) throw new RunError(`round ${round + 1}: the one-replica set's pod ran on no node for ${secs(scenario.recoverWithinMs)} (tug get pods -n ${namespace} -l app=solo)`);
+        }
         const view: ClusterView = {
           nodes: plan.nodes.map((n) => ({ name: n.name, control: n.control })),
           leader: status?.members.find((m) => m.role === 'leader')?.name ?? observer.leader(),
