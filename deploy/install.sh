@@ -151,9 +151,10 @@ if [ "$(cat /etc/modules-load.d/tugboat.conf 2>/dev/null)" != "$modules" ]; then
   printf '%s\n' "$modules" >/etc/modules-load.d/tugboat.conf
   log "wrote /etc/modules-load.d/tugboat.conf"
 fi
-for m in overlay br_netfilter; do
-  [ -d "/sys/module/$m" ] || modprobe "$m" 2>/dev/null || log "cannot load kernel module $m here (a container?); the host must have it"
-done
+grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
+  log "cannot load kernel module overlay here (a container?); the host must have it"
+[ -d /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null ||
+  log "cannot load kernel module br_netfilter here (a container?); the host must have it"
 
 # tugboat itself: the checkout's files (not .git, node_modules or local state) in APP_DIR, with
 # its npm dependencies; both only when they changed.

@@ -4,7 +4,7 @@
 // the file or printed, and a token is shown by its ID only.
 import type { Command } from 'commander';
 import { TOKEN_FORM, TOKEN_RE, loadTls, readCaFile } from '@tugboat/pki';
-import { configPath, loadConfig, redactToken, renderConfig, saveConfig, splitEndpoints, withContext } from './config.ts';
+import { configForWrite, configPath, loadConfig, redactToken, renderConfig, saveConfig, splitEndpoints, withContext } from './config.ts';
 import type { Config, Context, TargetInputs } from './config.ts';
 import { CliError, UsageError } from './errors.ts';
 import type { Io } from './session.ts';
@@ -62,7 +62,7 @@ function view(io: Io, cmd: Command): void {
 function setContext(io: Io, cmd: Command, name: string): void {
   const g = cmd.optsWithGlobals<ConfigGlobals>();
   if (!/^[A-Za-z0-9._-]{1,63}$/.test(name)) throw new UsageError(`context name ${JSON.stringify(name)}: use 1 to 63 letters, digits, '.', '_' or '-'`, 'config set-context');
-  const config = loadConfig(inputsOf(cmd, io));
+  const config = configForWrite(inputsOf(cmd, io));
   const existing = config.contexts.find((c) => c.name === name);
   if (g.endpoints === undefined && existing === undefined) throw new UsageError(`--endpoints: context ${JSON.stringify(name)} is new: give its endpoints, HOST:PORT,...`, 'config set-context');
   if (g.endpoints === undefined && g.namespace === undefined) throw new UsageError('give --endpoints or --namespace to change', 'config set-context');

@@ -18,7 +18,7 @@
 // address). Certificates: --certificate-authority, --client-certificate and --client-key, else
 // those of the context the endpoints came from, else none (plain text, which a cluster refuses
 // unless it runs with --insecure-plaintext).
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TOKEN_FORM, TOKEN_RE } from '@tugboat/pki';
 import type { TlsFiles } from '@tugboat/pki';
@@ -204,6 +204,13 @@ export function loadConfig(inputs: TargetInputs): Config {
     throw new CliError(`config ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   return parseConfig(text, path);
+}
+
+/** configForWrite reads the config file, or an empty one when the file does not exist yet
+ *  (named or not): what a command that adds a context starts from. */
+export function configForWrite(inputs: TargetInputs): Config {
+  const { path } = configPath(inputs);
+  return existsSync(path) ? loadConfig(inputs) : { path, currentContext: '', contexts: [] };
 }
 
 /** renderConfig writes a Config as the YAML parseConfig reads; `redacted` (to show it) leaves

@@ -20,7 +20,7 @@ import { CNI_BRIDGE, CNI_CONF_FILE, renderTeardown, ROUTE_PROTO } from '@tugboat
 import { API_PORT, HOST_PATHS, hostFiles, PEER_PORT } from '@tugboat/nodeconfig';
 import type { CgroupDriver, Founding } from '@tugboat/nodeconfig';
 import { CA_HASH_RE, initPkiFolder, pkiFolderFiles, TOKEN_RE, writeCertificate, writeKeyPairFiles, writePrivateKey } from '@tugboat/pki';
-import { configPath, loadConfig, saveConfig, splitEndpoints, withContext } from './config.ts';
+import { configForWrite, configPath, saveConfig, splitEndpoints, withContext } from './config.ts';
 import { CliError, UsageError } from './errors.ts';
 import type { Io } from './session.ts';
 
@@ -184,9 +184,12 @@ async function configure(io: Io, flags: ConfigureFlags): Promise<void> {
   if (c.join === undefined) {
     const admin = pkiFolderFiles(c.under(HOST_PATHS.pkiDir)).admin;
     const inputs = { env: io.env, homedir: c.under(io.homedir) };
-    const config = loadConfig(inputs);
-    saveConfig(withContext(config, { name: flags.clusterName, endpoints: [own], tls: admin }, true));
-    out(`context "${flags.clusterName}" in ${configPath(inputs).path} dials ${own} as admin`);
+    const config = configForWrite(inputs);
+    const context = { name: flags.clusterName, endpoints: [own], tls: admin };
+    if (JSON.stringify(config.contexts.find((ctx) => ctx.name === context.name)) !== JSON.stringify(context) || config.currentContext !== context.name) {
+      saveConfig(withContext(config, context, true));
+      out(`wrote ${configPath(inputs).path}: context "${context.name}" dials ${own} as admin`);
+    }
   }
   out(`${c.nodeName}: ${c.control ? 'control member and worker' : 'worker'}, cgroup driver ${c.cgroupDriver}; ${unchanged} of ${files.length} config files unchanged`);
 }

@@ -16,8 +16,8 @@ import {
 } from '@tugboat/localcluster';
 import type { ClusterInfo, DownSummary } from '@tugboat/localcluster';
 import type { Io } from './session.ts';
-import { configPath, loadConfig, parseDuration, saveConfig, withContext, withoutContext } from './config.ts';
-import type { Config, TargetInputs } from './config.ts';
+import { configForWrite, parseDuration, saveConfig, withContext, withoutContext } from './config.ts';
+import type { TargetInputs } from './config.ts';
 import { CliError, UsageError } from './errors.ts';
 import { Table } from './table.ts';
 
@@ -33,12 +33,6 @@ interface UpFlags {
 function configInputs(cmd: Command, io: Io): TargetInputs {
   const g = cmd.optsWithGlobals<{ config?: string }>();
   return { config: g.config, env: io.env, homedir: io.homedir };
-}
-
-/** configForWrite reads the config file, or an empty one when the file does not exist yet. */
-function configForWrite(inputs: TargetInputs): Config {
-  const { path } = configPath(inputs);
-  return existsSync(path) ? loadConfig(inputs) : { path, currentContext: '', contexts: [] };
 }
 
 function count(flag: string, v: string | undefined, command: string): number | undefined {
