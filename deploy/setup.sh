@@ -15,8 +15,9 @@ NETDELAY_BIN=/opt/tugboat/bin/tug-netdelay
 # `tug chaos netem --delay` runs where the kernel has no netem qdisc.
 # For the static checks of deploy/ and the Vagrantfile (test/integration/deploy-static.test.ts):
 # ShellCheck; vagrant and vagrant-libvirt (a provider to validate against); systemd-analyze.
+# debootstrap, systemd-container (systemd-nspawn): the three-machine test (test/machines).
 APT_PACKAGES=(ca-certificates git iproute2 iptables conntrack procps psmisc etcd-server containerd runc containernetworking-plugins busybox-static
-  gcc libc6-dev libnetfilter-queue-dev shellcheck vagrant vagrant-libvirt systemd)
+  gcc libc6-dev libnetfilter-queue-dev shellcheck vagrant vagrant-libvirt systemd debootstrap systemd-container)
 LOG_PREFIX=setup
 # shellcheck source=deploy/lib/common.sh
 . deploy/lib/common.sh

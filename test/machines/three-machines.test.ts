@@ -43,8 +43,12 @@ describe('three machines provisioned as the Vagrantfile provisions them', () => 
     const r = await runCaptured(['--config', config, '--context', 'vagrant', ...args], { env: {}, homedir: home });
     return r;
   };
-  const provision = (m: Machine): Promise<RunResult> =>
-    m.run(`bash /vagrant/deploy/vagrant-provision.sh ${m.name} ${m.address} ${machines[0]!.address} /tug-shared`, { env: provisionEnv, timeoutMs: 900_000 });
+  /** provision runs the Vagrantfile's provisioner in m, and logs what it printed. */
+  const provision = async (m: Machine): Promise<RunResult> => {
+    const r = await m.run(`bash /vagrant/deploy/vagrant-provision.sh ${m.name} ${m.address} ${machines[0]!.address} /tug-shared`, { env: provisionEnv, timeoutMs: 900_000 });
+    for (const line of r.stdout.split('\n').filter((l) => l !== '')) log(`${m.name}: ${line}`);
+    return r;
+  };
   const shown = (r: RunResult): string => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
   const webPods = async (): Promise<PodJson[]> => {
     const r = await tug('get', 'pods', '-l', 'app=web', '-o', 'json');
@@ -67,12 +71,16 @@ describe('three machines provisioned as the Vagrantfile provisions them', () => 
     shared = mkdtempSync(join(tmpdir(), 'tug-machines-shared-'));
     home = mkdtempSync(join(tmpdir(), 'tug-machines-home-'));
     config = join(home, 'config');
-    mkdirSync(join(CACHE_DIR, 'npm'), { recursive: true });
     makeNetwork();
     // The checkout read-only where Vagrant syncs it, the folder the token passes through, and
-    // npm's cache (kept between runs, as a download cache only).
+    // download caches kept between runs: npm's, and apt's packages (one per machine: apt locks it).
     const binds = [`${repo.replace(/\/$/, '')}:/vagrant:ro`, `${shared}:/tug-shared`, `${join(CACHE_DIR, 'npm')}:/root/.npm`];
-    for (let i = 1; i <= 3; i++) machines.push(Machine.create(rootfs, i, binds));
+    for (let i = 1; i <= 3; i++) {
+      const apt = join(CACHE_DIR, 'apt', `node${i}`);
+      mkdirSync(join(apt, 'partial'), { recursive: true });
+      mkdirSync(join(CACHE_DIR, 'npm'), { recursive: true });
+      machines.push(Machine.create(rootfs, i, [...binds, `${apt}:/var/cache/apt/archives`]));
+    }
     const t = Date.now();
     await Promise.all(machines.map((m) => m.boot()));
     log(`3 machines booted to running in ${((Date.now() - t) / 1000).toFixed(1)} s`);
