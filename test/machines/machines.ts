@@ -23,7 +23,7 @@
 // the machines' processes (by their recorded ids), dirs, cgroups, bridge and rules.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CACHE_DIR = '/var/cache/tugboat/machines';
@@ -130,7 +130,10 @@ export async function cleanUp(log: Log): Promise<void> {
     if (isNspawn(pid)) process.kill(pid, 'SIGKILL');
     log(`stopped machine process ${pid}`);
   }
-  for (const m of state.machines) rmSync(join(MACHINES_DIR, m), { recursive: true, force: true });
+  for (const m of state.machines) {
+    rmSync(join(MACHINES_DIR, m), { recursive: true, force: true });
+    rmSync(join(MACHINES_DIR, `${m}.nspawn.log`), { force: true });
+  }
   removeCgroups();
   if (sh(natRule('-C'), { ok: true }).code === 0) sh(natRule('-D'));
   for (const dir of ['-i', '-o'] as const) if (sh(forwardRule('-C', dir), { ok: true }).code === 0) sh(forwardRule('-D', dir));
@@ -218,10 +221,6 @@ export class Machine {
     return m;
   }
 
-  get running(): boolean {
-    return this.#launcher?.pid !== undefined && isNspawn(this.#launcher.pid);
-  }
-
   /** boot starts the machine and waits until its systemd says it is running (or degraded). */
   async boot(timeoutMs = 60_000): Promise<void> {
     const cg = `${CGROUP_PARENT}/${this.name}`;
@@ -242,21 +241,26 @@ export class Machine {
       'systemd-nspawn', '--quiet', '--register=no', '--keep-unit', `--directory=${this.dir}`, `--machine=${this.name}`, '--boot',
       `--network-bridge=${BRIDGE}`, '--capability=all', '--system-call-filter=@keyring bpf', ...this.#binds.map((b) => `--bind${b.endsWith(':ro') ? '-ro' : ''}=${b.replace(/:ro$/, '')}`),
     ];
-    const launcher = spawn('sh', ['-c', script, 'launch', ...nspawn], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // nspawn's own messages go to a file beside the machine's root, and the launcher is not
+    // waited for: a run that leaves its machines up (TUG_MACHINES_KEEP) can still end.
+    const logFile = `${this.dir}.nspawn.log`;
+    const fd = openSync(logFile, 'w');
+    const launcher = spawn('sh', ['-c', script, 'launch', ...nspawn], { stdio: ['ignore', 'ignore', fd], detached: true });
+    closeSync(fd);
+    launcher.unref();
     this.#launcher = launcher;
-    let stderr = '';
-    launcher.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stderr = (): string => readFileSync(logFile, 'utf8').trim().split('\n').slice(-10).join('\n');
     const state = readState();
     writeState({ ...state, pids: [...state.pids, launcher.pid!] });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (launcher.exitCode !== null) throw new Error(`${this.name} did not boot: nspawn exited ${launcher.exitCode}: ${stderr.trim()}`);
+      if (launcher.exitCode !== null) throw new Error(`${this.name} did not boot: nspawn exited ${launcher.exitCode}: ${stderr()}`);
       if (this.#leader() !== undefined) {
         const r = await this.run('systemctl is-system-running', { timeoutMs: 5_000 }).catch(() => undefined);
         const s = r?.stdout.trim() ?? '';
         if (s === 'running' || s === 'degraded') return;
       }
-      if (Date.now() > deadline) throw new Error(`${this.name} did not reach running in ${timeoutMs / 1000} s: ${stderr.trim()}`);
+      if (Date.now() > deadline) throw new Error(`${this.name} did not reach running in ${timeoutMs / 1000} s: ${stderr()}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   }
