@@ -35,6 +35,19 @@ test('planApply: unchanged when the stored object already matches; server fields
   assert.match(String(((plan['metadata'] as Record<string, unknown>)['annotations'] as Record<string, string>)[LAST_APPLIED]), /"k":"w"/);
 });
 
+test('planApply: a manifest that differs only in key order changes nothing, also against an older record', () => {
+  const manifest = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default', labels: { a: '1', b: '2' } }, data: { x: '1', y: '2' } };
+  const reordered = { data: { y: '2', x: '1' }, metadata: { labels: { b: '2', a: '1' }, namespace: 'default', name: 'c' }, kind: 'ConfigMap', apiVersion: 'v1' };
+  const stored = (sent: Record<string, unknown>) => ({ ...sent, metadata: { ...(sent['metadata'] as object), uid: 'u', resourceVersion: '7' } });
+  const live = stored(manifestForApply(manifest));
+  assert.equal(planApply(live, reordered), undefined);
+  // An object whose record kept the order of the file it was applied from.
+  const older = structuredClone(live);
+  ((older.metadata as Record<string, unknown>)['annotations'] as Record<string, string>)[LAST_APPLIED] = JSON.stringify(reordered);
+  assert.equal(planApply(older, manifest), undefined);
+  assert.ok(planApply(live, { ...reordered, data: { y: '2', x: '3' } }) !== undefined, 'a changed value still changes');
+});
+
 test('the config file: contexts, current-context, problems named by field', () => {
   const cfg = parseConfig('current-context: a\ncontexts:\n  - {name: a, endpoints: ["h1:1", "h2:2"], namespace: ns1}\n  - {name: b, endpoints: "h3:3, h4:4"}\n', '/c');
   assert.deepEqual(cfg.contexts, [

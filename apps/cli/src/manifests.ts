@@ -215,12 +215,20 @@ export function manifestForApply(object: Json): Json {
   delete annotations[LAST_APPLIED];
   if (Object.keys(annotations).length === 0) delete meta['annotations'];
   else meta['annotations'] = annotations;
-  const recorded = JSON.stringify(m['kind'] === 'Secret' ? redacted(m) : m);
+  const recorded = canonicalJson(m['kind'] === 'Secret' ? redacted(m) : m);
   const size = Object.entries(annotations).reduce((n, [k, v]) => n + k.length + String(v).length, 0);
   if (size + LAST_APPLIED.length + Buffer.byteLength(recorded) <= ANNOTATIONS_BYTES_MAX) {
     meta['annotations'] = { ...annotations, [LAST_APPLIED]: recorded };
   }
   return m;
+}
+
+/** canonicalJson is JSON with every map's keys in sorted order, so that the record of a
+ *  manifest does not depend on the order its file wrote them in. */
+function canonicalJson(v: unknown): string {
+  const sorted = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(sorted) : isObj(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, sorted(x[k])])) : x;
+  return JSON.stringify(sorted(v));
 }
 
 /** redacted is a Secret with its values blanked: the merge needs only the keys, and secret
@@ -264,5 +272,13 @@ export function planApply(live: Json, manifest: Json): Json | undefined {
   }
   if (live['status'] === undefined) delete merged['status'];
   else merged['status'] = live['status'];
+  // A record that says the same as the stored one (an object last applied by an older tug,
+  // which kept the file's key order) is left as stored.
+  const recorded = lastApplied(merged);
+  const stored = lastApplied(live);
+  const mergedAnnotations = mergedMeta['annotations'];
+  if (recorded !== undefined && stored !== undefined && sameJson(recorded, stored) && isObj(mergedAnnotations)) {
+    mergedAnnotations[LAST_APPLIED] = (liveMeta['annotations'] as Json)[LAST_APPLIED];
+  }
   return sameJson(merged, live) ? undefined : merged;
 }
