@@ -113,7 +113,7 @@ function setToken(io: Io, cmd: Command, name: string, g: ConfigGlobals): void {
 export function addConfigCommands(program: Command, io: Io): void {
   const config = program
     .command('config')
-    .summary('list, choose and show the contexts of the config file')
+    .summary('list, choose, show and make the contexts of the config file')
     .description('The contexts of the config file (--config, else $TUG_CONFIG, else ~/.tug/config): where each cluster is, its default namespace, and the certificates or API token tug dials it with (paths only; keys are never printed, tokens only by their ID).')
     .usage('COMMAND');
   config.command('get-contexts').summary('list the contexts; * marks the current one').action((_: unknown, cmd: Command) => getContexts(io, cmd));

@@ -240,7 +240,10 @@ async function reset(io: Io): Promise<void> {
 export function addHostCommands(program: Command, io: Io): void {
   const host = program
     .command('host')
-    .summary("configure this machine as a node of an installed cluster (deploy/install.sh runs it)")
+    .summary('configure this machine as a node of an installed cluster (deploy/install.sh runs it)')
+    .description(
+      'Commands run as root on a machine installed with deploy/install.sh (docs/install.md): configure writes what the node runs and is configured with; reset removes what its agent left behind, for uninstalling.',
+    )
     .usage('COMMAND');
   host
     .command('configure')
