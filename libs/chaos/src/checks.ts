@@ -2,6 +2,7 @@
 // gives a verdict with the figures or the evidence that decided it.
 import { checkHistory } from '@tugboat/testing';
 import type { Operation } from '@tugboat/testing';
+import { formatPercent } from './figures.ts';
 import type { CheckResult, FaultSpan, PhaseAvailability, RequestBucket } from './record.ts';
 import type { Availability } from './scenario.ts';
 
@@ -75,7 +76,7 @@ const pct = (answered: number, requests: number): number => (requests === 0 ? 10
 /** availabilityHolds: each phase answered at least its share (fault phases: `fault`). */
 export function availabilityHolds(phases: readonly PhaseAvailability[], least: Availability): CheckResult {
   const bound = (phase: string): number => (phase === 'steady' ? least.steady : phase === 'recovering' ? least.recovering : least.fault);
-  const figures = phases.filter((p) => p.requests > 0).map((p) => `${p.phase} ${pct(p.answered, p.requests).toFixed(1)}% of ${p.requests} (least ${bound(p.phase)}%)`);
+  const figures = phases.filter((p) => p.requests > 0).map((p) => `${p.phase} ${formatPercent(p.answered, p.requests)} of ${p.requests} (least ${bound(p.phase)}%)`);
   const short = phases.filter((p) => p.requests > 0 && pct(p.answered, p.requests) < bound(p.phase));
   const requests = phases.reduce((n, p) => n + p.requests, 0);
   if (requests === 0) return { name: 'service availability', ok: false, detail: 'no request was sent to the service' };
