@@ -140,7 +140,8 @@ export function oneCopyOfSolo(samples: readonly SoloSample[], faults: readonly F
   const twice = samples.filter((s) => s.copies.length > 1 && whole(s.atMs));
   if (twice.length > 0) return { name, ok: false, detail: twice.slice(0, 3).map((s) => `${s.copies.join(' and ')} running at ${(s.atMs / 1_000).toFixed(1)} s`).join('; ') };
   const during = samples.filter((s) => s.copies.length > 1).length;
-  return { name, ok: true, detail: `${samples.length} samples${during > 0 ? `; two copies only while a node was cut off (${during} samples)` : ''}` };
+  const counted = (n: number): string => `${n} sample${n === 1 ? '' : 's'}`;
+  return { name, ok: true, detail: `${counted(samples.length)}${during > 0 ? `; two copies only while a node was cut off (${counted(during)})` : ''}` };
 }
 
 /** linearizable: the API history of the workload's clients is linearizable (so no acknowledged write was lost). */
