@@ -76,6 +76,19 @@ async function waitFor(boundMs: number, test: () => Promise<boolean>): Promise<n
   return undefined;
 }
 
+/**
+ * soloForRound is the one-replica set's running pod as a round starts. When the round targets
+ * it and it runs nowhere, it may be between nodes (a leader that took over late can still
+ * evict it after the last round recovered): its replacement is waited for up to boundMs, as a
+ * recovery is. undefined if it never runs.
+ */
+export async function soloForRound(running: () => Promise<Pod | undefined>, targeted: boolean, boundMs: number): Promise<Pod | undefined> {
+  let solo = await running();
+  if (solo !== undefined || !targeted) return solo;
+  await waitFor(boundMs, async () => (solo = await running()) !== undefined);
+  return solo;
+}
+
 /** clusterFit refuses a cluster that lacks what the scenario needs, or has a fault active. */
 function clusterFit(plan: ClusterPlan, scenario: Scenario, cluster: string, stateRoot: string | undefined): void {
   const control = plan.nodes.filter((n) => n.control).length;
@@ -176,12 +189,9 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
         const status = await client.cluster.status({ timeoutMs: 5_000 }).catch(() => undefined);
         const runningSolo = async (): Promise<Pod | undefined> =>
           (await client.pods.list({ namespace, labelSelector: 'app=solo' }).catch(() => ({ items: [] as Pod[] }))).items.find((p) => p.status?.phase === 'Running');
-        let solo = await runningSolo();
+        const solo = await soloForRound(runningSolo, fault.target === 'solo', scenario.recoverWithinMs);
         if (solo === undefined && fault.target === 'solo') {
-          // The pod may be between nodes: a leader that took over late can still evict it
-          // after the last round recovered. Its replacement is waited for, as a recovery is.
-          await waitFor(scenario.recoverWithinMs, async () => (solo = await runningSolo()) !== undefined);
-          if (solo === undefined) throw new RunError(`round ${round + 1}: the one-replica set's pod ran on no node for ${secs(scenario.recoverWithinMs)} (tug get pods -n ${namespace} -l app=solo)`);
+          throw new RunError(`round ${round + 1}: the one-replica set's pod ran on no node for ${secs(scenario.recoverWithinMs)} (tug get pods -n ${namespace} -l app=solo)`);
         }
         const view: ClusterView = {
           nodes: plan.nodes.map((n) => ({ name: n.name, control: n.control })),
