@@ -8,14 +8,14 @@
 // nothing and the installer knows which services to restart; starting them is the installer's
 // part. reset removes what an agent leaves behind, for uninstalling.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { joinCluster } from '@tugboat/client';
 import { CriClient, MANAGED_LABEL } from '@tugboat/cri';
 import type { JoinIdentity } from '@tugboat/client';
-import { bundlePrograms, ensureImageTars, PROGRAM_FILES } from '@tugboat/localcluster';
+import { bundlePrograms, ensureImageTars, PROGRAM_FILES, writeIfChanged } from '@tugboat/localcluster';
 import { CNI_BRIDGE, CNI_CONF_FILE, renderTeardown, ROUTE_PROTO } from '@tugboat/netconf';
 import { API_PORT, HOST_PATHS, hostFiles, PEER_PORT } from '@tugboat/nodeconfig';
 import type { CgroupDriver, Founding } from '@tugboat/nodeconfig';
@@ -45,18 +45,6 @@ const labelRe = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
  *  systemd-run hosts have it; cgroupfs on v1 and hybrid hosts. */
 function detectCgroupDriver(): CgroupDriver {
   return existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'systemd' : 'cgroupfs';
-}
-
-/** writeIfChanged writes content to path (making its dir) unless it holds exactly that with that
- *  mode; says whether it wrote. */
-function writeIfChanged(path: string, content: string | Buffer, mode: number): boolean {
-  const bytes = typeof content === 'string' ? Buffer.from(content) : content;
-  if (existsSync(path) && readFileSync(path).equals(bytes) && (statSync(path).mode & 0o777) === mode) return false;
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.tmp`, bytes, { mode });
-  chmodSync(`${path}.tmp`, mode);
-  renameSync(`${path}.tmp`, path);
-  return true;
 }
 
 interface Checked {

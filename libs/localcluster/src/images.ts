@@ -1,9 +1,9 @@
 // images.ts: the offline images (pause, web) built from busybox-static, kept as OCI tarballs
 // under /var/lib/tugboat/images, and imported into the nodes' containerds.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildTugboatImages } from '@tugboat/images';
+import { writeIfChanged } from './files.ts';
 
 /** ensureImageTars builds the pause, web and web:v2 images (a fraction of a second: the builds are
  *  deterministic) and writes each tarball unless the one on disk has the same bytes, so an
@@ -16,12 +16,7 @@ export function ensureImageTars(cacheDir: string): string[] {
   } catch (err) {
     throw new Error(`cannot build the offline images from /bin/busybox (install busybox-static: deploy/setup.sh): ${(err as Error).message}`, { cause: err });
   }
-  mkdirSync(cacheDir, { recursive: true });
-  for (const [path, image] of [[tars[0]!, images.pause], [tars[1]!, images.web], [tars[2]!, images.webV2]] as const) {
-    if (existsSync(path) && readFileSync(path).equals(image.archive)) continue;
-    writeFileSync(`${path}.tmp`, image.archive);
-    renameSync(`${path}.tmp`, path);
-  }
+  for (const [path, image] of [[tars[0]!, images.pause], [tars[1]!, images.web], [tars[2]!, images.webV2]] as const) writeIfChanged(path, image.archive);
   return tars;
 }
 

@@ -10,6 +10,7 @@ export type { DownOptions, DownResult, DownSummary } from './down.ts';
 export { leftovers } from './leftovers.ts';
 export { adminSecurity } from './pki.ts';
 export { ctrImport, ensureImageTars } from './images.ts';
+export { writeIfChanged } from './files.ts';
 export { loadImage, existingPlan, NoClusterError } from './existing.ts';
 export { HostError, checkHost } from './host.ts';
 export {

@@ -5,7 +5,7 @@
 // process of the cluster, also one started again later (restart, chaos start-node), runs the
 // same code whatever happens to the checkout meanwhile. classic-level, a native addon, is not
 // bundled: the bundle imports it from this checkout's node_modules by its absolute path.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { build } from 'esbuild';
 import type { Plugin } from 'esbuild';
 import { AGENT_NODE_FLAGS } from '@tugboat/nodeconfig';
 import type { Programs } from './commands.ts';
+import { writeIfChanged } from './files.ts';
 import { HostError } from './host.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -53,7 +54,6 @@ function fromCheckout(): Plugin {
  *  sources). Returns the paths it wrote. */
 export async function bundlePrograms(baseDir: string): Promise<string[]> {
   const dir = programsDir(baseDir);
-  mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   for (const role of ['control', 'agent'] as const) {
     const outfile = join(dir, PROGRAM_FILES[role]);
@@ -75,10 +75,7 @@ export async function bundlePrograms(baseDir: string): Promise<string[]> {
     } catch (err) {
       throw new HostError(`cannot bundle ${PROGRAM_SOURCES[role]} into ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    if (existsSync(outfile) && readFileSync(outfile).equals(code)) continue;
-    writeFileSync(`${outfile}.tmp`, code);
-    renameSync(`${outfile}.tmp`, outfile);
-    written.push(outfile);
+    if (writeIfChanged(outfile, code)) written.push(outfile);
   }
   return written;
 }
