@@ -34,9 +34,6 @@ export const HOST_PATHS = {
   unitDir: '/etc/systemd/system',
 } as const;
 
-/** hostPki: the PKI files of an installed host (a `tug cluster init` folder). */
-export const hostPki = (): ReturnType<typeof pkiFolderFiles> => pkiFolderFiles(HOST_PATHS.pkiDir);
-
 export interface HostSettings {
   readonly nodeName: string;
   /** The IPv4 address the node is reached at (its certificates name it). */
@@ -58,7 +55,7 @@ export interface HostFile {
 
 /** hostFiles renders containerd's config and the units (tug-control's only on a control host). */
 export function hostFiles(s: HostSettings): HostFile[] {
-  const pki = hostPki();
+  const pki = pkiFolderFiles(HOST_PATHS.pkiDir);
   const containerd = renderContainerdConfig({
     root: '/var/lib/containerd',
     state: '/run/containerd',

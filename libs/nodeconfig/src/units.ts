@@ -18,7 +18,7 @@ export interface UnitPrograms {
 
 export const CONTROL_UNIT = 'tug-control.service';
 export const AGENT_UNIT = 'tug-agent.service';
-export const CONTAINERD_UNIT = 'containerd.service';
+const CONTAINERD_UNIT = 'containerd.service';
 
 /** execLine quotes argv for ExecStart: a word with a space, quote, backslash or specifier is
  *  double-quoted, '$' and '%' are doubled so that systemd takes them as they are. */
